@@ -3,10 +3,14 @@
 
 use anyhow::{bail, Result};
 
+mod vectors;
+
 const USAGE: &str = "usage: cargo xtask <job>
 
 jobs:
   ci                     everything CI checks (fmt, clippy, tests, firmware build, docs, fuzz)
+  vectors                capture golden vectors from the real uftp 4.10.2 (root; see
+                         tests/vectors/README.md)
 ";
 
 fn main() -> Result<()> {
@@ -17,6 +21,7 @@ fn main() -> Result<()> {
             print!("{USAGE}");
             Ok(())
         }
+        "vectors" => vectors::main(args),
         other => bail!("unknown job `{other}`\n{USAGE}"),
     }
 }

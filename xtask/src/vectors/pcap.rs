@@ -1,0 +1,122 @@
+//! Just enough of the classic pcap format (Ethernet link type) to pull out UDP payloads.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// One captured UDP datagram.
+#[derive(Debug, Clone)]
+pub struct Datagram {
+    /// 1-based packet number in the pcap (as Wireshark and `tcpdump -r | nl` count).
+    pub number: usize,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub payload: Vec<u8>,
+}
+
+impl Datagram {
+    /// The UFTP `func` byte (offset 1 of the header), 0 if the payload is too short.
+    pub fn func(&self) -> u8 {
+        self.payload.get(1).copied().unwrap_or(0)
+    }
+    /// The UFTP message body (after the 16-byte header).
+    pub fn body(&self) -> &[u8] {
+        self.payload.get(16..).unwrap_or(&[])
+    }
+    pub fn src_id(&self) -> u32 {
+        be32(&self.payload, 4)
+    }
+}
+
+pub fn be16(b: &[u8], off: usize) -> u16 {
+    b.get(off..off + 2)
+        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
+}
+
+pub fn be32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Reads every UDP datagram (IPv4 or IPv6, unfragmented) of a pcap file.
+pub fn read_udp(path: &Path) -> Result<Vec<Datagram>> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if data.len() < 24 {
+        bail!("{}: too short for a pcap file", path.display());
+    }
+    let le = match &data[0..4] {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => bail!("{}: not a classic pcap file", path.display()),
+    };
+    let u32_at = |off: usize| {
+        let b = [data[off], data[off + 1], data[off + 2], data[off + 3]];
+        if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    if u32_at(20) != 1 {
+        bail!(
+            "{}: link type {} is not Ethernet",
+            path.display(),
+            u32_at(20)
+        );
+    }
+    let mut out = Vec::new();
+    let mut off = 24;
+    let mut number = 0;
+    while off + 16 <= data.len() {
+        let caplen = u32_at(off + 8) as usize;
+        let frame = data
+            .get(off + 16..off + 16 + caplen)
+            .context("truncated pcap record")?;
+        off += 16 + caplen;
+        number += 1;
+        if let Some(d) = parse_frame(frame, number) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_frame(f: &[u8], number: usize) -> Option<Datagram> {
+    let ethertype = be16(f, 12);
+    let ip = f.get(14..)?;
+    let (src, dst, udp) = match ethertype {
+        0x0800 => {
+            let ihl = usize::from(ip.first()? & 0x0f) * 4;
+            let total = usize::from(be16(ip, 2));
+            let frag = be16(ip, 6) & 0x3fff;
+            if ip.get(9) != Some(&17) || frag != 0 {
+                return None;
+            }
+            let s: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+            let d: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            (IpAddr::from(s), IpAddr::from(d), ip.get(ihl..total)?)
+        }
+        0x86dd => {
+            if ip.get(6) != Some(&17) {
+                return None;
+            }
+            let plen = usize::from(be16(ip, 4));
+            let s: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+            let d: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            (IpAddr::from(s), IpAddr::from(d), ip.get(40..40 + plen)?)
+        }
+        _ => return None,
+    };
+    let ulen = usize::from(be16(udp, 4));
+    Some(Datagram {
+        number,
+        src,
+        dst,
+        sport: be16(udp, 0),
+        dport: be16(udp, 2),
+        payload: udp.get(8..ulen)?.to_vec(),
+    })
+}
