@@ -81,13 +81,16 @@ impl Record {
             s.push_str(name);
         }
         for (k, v) in f {
-            if matches!(
-                k.as_str(),
-                "func_name" | "func" | "version" | "grtt_raw" | "gsize_raw"
-            ) {
+            // Line mode leaves out what the name already says, duplicates kept in JSON for
+            // tshark's names, and long random values.
+            if LINE_SKIP.contains(&k.as_str()) || *v == Value::Bool(false) {
                 continue;
             }
             s.push(' ');
+            if *v == Value::Bool(true) {
+                s.push_str(k);
+                continue;
+            }
             s.push_str(k);
             s.push('=');
             push_value(&mut s, k, v);
@@ -99,6 +102,18 @@ impl Record {
         s
     }
 }
+
+const LINE_SKIP: [&str; 9] = [
+    "func_name",
+    "func",
+    "version",
+    "grtt_raw",
+    "gsize_raw",
+    "blocknum",
+    "iv_ctr",
+    "rand1",
+    "rand2",
+];
 
 fn push_value(s: &mut String, key: &str, v: &Value) {
     match v {
