@@ -21,6 +21,11 @@ struct Summary {
     src_id: u64,
     group_id: u64,
     file_id: Option<u64>,
+    /// Not in the brief's list, but cheap to hold to the same standard.
+    gsize: u64,
+    section: Option<u64>,
+    sec_block: Option<u64>,
+    name: Option<String>,
 }
 
 fn parse_num(s: &str) -> Option<u64> {
@@ -41,6 +46,16 @@ const TSHARK_FILE_ID_FIELDS: [&str; 6] = [
     "uftp4.complete.file_id",
 ];
 
+/// gsize, the three section fields, the FILESEG block and the FILEINFO name, in that order.
+const TSHARK_OTHER_FIELDS: [&str; 6] = [
+    "uftp4.gsize",
+    "uftp4.fileseg.section",
+    "uftp4.done.section",
+    "uftp4.status.section",
+    "uftp4.fileseg.sec_block",
+    "uftp4.fileinfo.name",
+];
+
 fn tshark(file: &Path, port: u16) -> BTreeMap<u64, Summary> {
     let mut cmd = Command::new("tshark");
     // tshark 4.0 registers the version-dispatching `uftp` dissector on UDP ports, which hands
@@ -58,6 +73,7 @@ fn tshark(file: &Path, port: u16) -> BTreeMap<u64, Summary> {
     ]
     .iter()
     .chain(TSHARK_FILE_ID_FIELDS.iter())
+    .chain(TSHARK_OTHER_FIELDS.iter())
     {
         cmd.args(["-e", f]);
     }
@@ -81,7 +97,10 @@ fn tshark(file: &Path, port: u16) -> BTreeMap<u64, Summary> {
         let n = |i: usize| {
             parse_num(cols[i]).unwrap_or_else(|| panic!("column {i} of tshark line {line:?}"))
         };
-        let file_id = cols[5..].iter().find_map(|c| parse_num(c));
+        assert_eq!(cols.len(), 5 + 6 + 6, "unexpected tshark line {line:?}");
+        let file_id = cols[5..11].iter().find_map(|c| parse_num(c));
+        let section = cols[12..15].iter().find_map(|c| parse_num(c));
+        let name = Some(cols[16]).filter(|c| !c.is_empty()).map(str::to_owned);
         map.insert(
             n(0),
             Summary {
@@ -90,6 +109,10 @@ fn tshark(file: &Path, port: u16) -> BTreeMap<u64, Summary> {
                 src_id: n(3),
                 group_id: n(4),
                 file_id,
+                gsize: n(11),
+                section,
+                sec_block: parse_num(cols[15]),
+                name,
             },
         );
     }
@@ -124,13 +147,17 @@ fn uftpdump(file: &Path, port: u16) -> (BTreeMap<u64, Summary>, Vec<Value>) {
             Value::String(s) => parse_num(s).unwrap_or_else(|| panic!("{k} in {line}")),
             other => panic!("{k} missing or odd ({other}) in {line}"),
         };
-        let file_id = v.get("file_id").map(|_| num("file_id"));
+        let opt = |k: &str| v.get(k).map(|_| num(k));
         let s = Summary {
             func: num("func"),
             seq: num("seq"),
             src_id: num("src_id"),
             group_id: num("group_id"),
-            file_id,
+            file_id: opt("file_id"),
+            gsize: num("gsize"),
+            section: opt("section"),
+            sec_block: opt("sec_block"),
+            name: v.get("name").and_then(Value::as_str).map(str::to_owned),
         };
         assert!(
             map.insert(num("frame"), s).is_none(),
