@@ -446,6 +446,28 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bodies_never_panic() {
+        // A small LCG: deterministic, no dependency.
+        let mut x: u32 = 0x1234_5678;
+        let mut next = || {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        };
+        for func in 0..=25u8 {
+            for len in 16..120 {
+                let mut p: Vec<u8> = (0..len).map(|_| next()).collect();
+                p[0] = 0x40;
+                p[1] = func;
+                if len > 16 {
+                    p[16] = func;
+                }
+                let d = decode(&p);
+                assert_eq!(d.fields["func"], func);
+            }
+        }
+    }
+
+    #[test]
     fn reg_conf_lists_ids() {
         let mut p = vec![
             0x40, 4, 0, 1, 0x0a, 0, 0, 1, 0x12, 0x34, 0xab, 0xcd, 0, 0x9d, 0x18, 0,
