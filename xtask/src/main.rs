@@ -3,12 +3,19 @@
 
 use anyhow::{bail, Result};
 
+mod ci;
+mod fuzz;
 mod vectors;
 
 const USAGE: &str = "usage: cargo xtask <job>
 
 jobs:
-  ci                     everything CI checks (fmt, clippy, tests, firmware build, docs, fuzz)
+  setup                  install what the tests need when missing (apt packages, the
+                         thumbv7em-none-eabihf target, cargo-fuzz)
+  ci [--fuzz-seconds N]  setup, then everything CI checks: fmt, clippy, firmware build,
+                         docs, each fuzz target for N s (20), the tests
+  fuzz [--seconds N] [TARGET...]
+                         run the fuzz targets (all by default) for N s each (60)
   vectors                capture golden vectors from the real uftp 4.10.2 (root; see
                          tests/vectors/README.md)
 ";
@@ -21,6 +28,9 @@ fn main() -> Result<()> {
             print!("{USAGE}");
             Ok(())
         }
+        "setup" => ci::setup(),
+        "ci" => ci::ci(args),
+        "fuzz" => fuzz::main(args),
         "vectors" => vectors::main(args),
         other => bail!("unknown job `{other}`\n{USAGE}"),
     }

@@ -1,0 +1,123 @@
+//! `cargo xtask ci` and `cargo xtask setup`: the checks CI runs, and the installs they need.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Debian packages the tests use: the real uftp 4.10.2 as a peer, tshark as the reference
+/// decoder, tcpdump, nftables and iproute2 for the network-namespace testbeds.
+const APT_PACKAGES: &[(&str, &str)] = &[
+    ("uftp", "uftp"),
+    ("tshark", "tshark"),
+    ("tcpdump", "tcpdump"),
+    ("nft", "nftables"),
+    ("ip", "iproute2"),
+];
+
+/// The firmware target.
+pub const FIRMWARE_TARGET: &str = "thumbv7em-none-eabihf";
+
+/// The workspace root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").into()
+}
+
+/// Runs a command in the workspace root, echoing it, and fails if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    cmd.current_dir(root());
+    eprintln!("$ {}", show(cmd));
+    let status = cmd.status().with_context(|| format!("could not start `{}`", show(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", show(cmd));
+    }
+    Ok(())
+}
+
+fn show(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+/// Installs whatever the tests need and is missing: Debian packages, the firmware target,
+/// the nightly toolchain's check and cargo-fuzz.
+pub fn setup() -> Result<()> {
+    let missing: Vec<&str> =
+        APT_PACKAGES.iter().filter(|(bin, _)| !have(bin)).map(|(_, pkg)| *pkg).collect();
+    if !missing.is_empty() {
+        let sudo: &[&str] = if is_root() {
+            &[]
+        } else if have("sudo") {
+            &["sudo"]
+        } else {
+            bail!("missing packages {missing:?}: run as root or install them with apt-get");
+        };
+        let apt = |args: &[&str]| {
+            let mut cmd = Command::new(sudo.first().copied().unwrap_or("apt-get"));
+            if !sudo.is_empty() {
+                cmd.arg("apt-get");
+            }
+            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            cmd
+        };
+        run(&mut apt(&["update", "-qq"]))?;
+        let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+        install.args(&missing);
+        run(&mut install)?;
+    }
+    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(FIRMWARE_TARGET)) {
+        run(Command::new("rustup").args(["target", "add", FIRMWARE_TARGET]))?;
+    }
+    let nightly = Command::new("rustup").args(["run", "nightly", "rustc", "--version"]).output();
+    if !nightly.is_ok_and(|o| o.status.success()) {
+        bail!("the fuzzers need a nightly toolchain: `rustup toolchain install nightly`");
+    }
+    if !Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success())
+    {
+        run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
+}
+
+/// Everything CI checks, in order of increasing cost.
+pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
+    let mut fuzz_seconds = 20u64;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--fuzz-seconds" => {
+                fuzz_seconds = args.next().context("--fuzz-seconds needs a value")?.parse()?
+            }
+            other => bail!("ci: unknown option `{other}`"),
+        }
+    }
+    setup()?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args(["build", "--release", "--target", FIRMWARE_TARGET, "-p", "proto-core"]))?;
+    run(cargo().args(["build", "--release", "--target", FIRMWARE_TARGET, "-p", "embedded-target"]))?;
+    run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"))?;
+    crate::fuzz::fuzz(fuzz_seconds, &[])?;
+    run(cargo().args(["test", "--workspace"]))?;
+    eprintln!("ci: all checks passed");
+    Ok(())
+}
