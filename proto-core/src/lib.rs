@@ -12,4 +12,6 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod session;
+pub mod time;
 pub mod wire;

@@ -1,0 +1,25 @@
+//! Session state machines and what they share: the file layout in blocks and sections, NAK
+//! bitmaps, and the shape of their outputs.
+//!
+//! Every state machine here follows one call order (after quinn-proto's `Connection`):
+//! 1. feed input: `handle_datagram(now, from, bytes, ..)` for each datagram received, and
+//!    `handle_timeout(now, ..)` when the instant from `poll_timeout` has passed;
+//! 2. drain output: `poll_transmit(now, buf, ..)` until `None` (each `Some` is one datagram of
+//!    `len` bytes at the start of `buf`, to send to `dest`), then `poll_event()` until `None`;
+//! 3. sleep until `poll_timeout()` or the next datagram.
+
+pub mod layout;
+pub mod nak;
+
+pub use layout::FileLayout;
+
+use core::net::SocketAddr;
+
+/// One datagram to send: its first `len` bytes of the caller's buffer go to `dest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where it goes (a multicast group or a unicast peer).
+    pub dest: SocketAddr,
+    /// Its length.
+    pub len: usize,
+}
