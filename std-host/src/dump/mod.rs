@@ -135,7 +135,26 @@ fn push_value(s: &mut String, key: &str, v: &Value) {
             }
             s.push(']');
         }
-        Value::Object(_) => s.push_str(&v.to_string()),
+        Value::Object(m) => {
+            // `{destid=0x0a630002 clr rtt=0.009026s}`: the same rules as the top level.
+            s.push('{');
+            let mut first = true;
+            for (k, v) in m {
+                if *v == Value::Bool(false) {
+                    continue;
+                }
+                if !first {
+                    s.push(' ');
+                }
+                first = false;
+                s.push_str(k);
+                if *v != Value::Bool(true) {
+                    s.push('=');
+                    push_value(s, k, v);
+                }
+            }
+            s.push('}');
+        }
         _ => s.push_str(&v.to_string()),
     }
 }
