@@ -239,9 +239,9 @@ impl<R: Read> CaptureReader<R> {
         Ok(CaptureReader { inner, format })
     }
 
-    /// The next frame, or `None` at the end of the file. A file cut short in the middle of a
-    /// record ends like a complete one, as tshark treats it (it warns; so does uftpdump's caller
-    /// through [`CaptureReader::next_frame`] returning `Malformed`).
+    /// The next frame, or `None` at the end of the file. A file cut short inside a record gives
+    /// [`CaptureError::Malformed`]; uftpdump then keeps what it printed and warns, as tshark
+    /// does.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
         match &mut self.format {
             Format::Pcap {

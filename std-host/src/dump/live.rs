@@ -258,7 +258,7 @@ impl Listener {
         }
     }
 
-    /// The next datagram; `Ok(None)` after [`POLL`] with nothing received.
+    /// The next datagram; `Ok(None)` after 200 ms with nothing received.
     pub fn next(&self) -> io::Result<Option<Datagram>> {
         match self.rx.recv_timeout(POLL) {
             Ok(r) => r.map(Some),
