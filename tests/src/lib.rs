@@ -7,3 +7,5 @@ use std::path::PathBuf;
 pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors")
 }
+
+pub mod netns;
