@@ -684,7 +684,7 @@ mod synth {
     pub fn pcapng_be(linktype: u16, frames: &[Vec<u8>]) -> Vec<u8> {
         fn block(ty: u32, body: &[u8]) -> Vec<u8> {
             let mut b = body.to_vec();
-            while b.len() % 4 != 0 {
+            while !b.len().is_multiple_of(4) {
                 b.push(0);
             }
             let len = b.len() as u32 + 12;

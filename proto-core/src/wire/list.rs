@@ -45,7 +45,7 @@ impl<'a, R: Record> List<'a, R> {
 
     /// Views received bytes as records; fails unless the length is a whole number of records.
     pub fn from_wire(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.len() % R::LEN != 0 {
+        if !bytes.len().is_multiple_of(R::LEN) {
             return Err(Error::BadLength);
         }
         Ok(List::Wire(bytes))

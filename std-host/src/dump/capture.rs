@@ -304,7 +304,7 @@ impl<R: Read> CaptureReader<R> {
                 continue;
             }
             let len = endian.u32(&head[4..8]);
-            if !(12..=MAX_RECORD).contains(&len) || len % 4 != 0 {
+            if !(12..=MAX_RECORD).contains(&len) || !len.is_multiple_of(4) {
                 return Err(CaptureError::Malformed("bad block length"));
             }
             let mut body = vec![0u8; len as usize - 8];
@@ -427,7 +427,7 @@ fn read_shb_after_type<R: Read>(r: &mut R) -> Result<Endian, CaptureError> {
 
 /// Skips the rest of a block of total length `len` of which `consumed` bytes were read.
 fn skip_body<R: Read>(r: &mut R, len: u32, consumed: u32) -> Result<(), CaptureError> {
-    if len < consumed + 4 || len % 4 != 0 || len > MAX_RECORD {
+    if len < consumed + 4 || !len.is_multiple_of(4) || len > MAX_RECORD {
         return Err(CaptureError::Malformed("bad section header length"));
     }
     let n = u64::from(len - consumed);
@@ -552,7 +552,7 @@ mod tests {
 
     fn block(big: bool, ty: u32, body: &[u8]) -> Vec<u8> {
         let mut padded = body.to_vec();
-        while padded.len() % 4 != 0 {
+        while !padded.len().is_multiple_of(4) {
             padded.push(0);
         }
         let len = padded.len() as u32 + 12;

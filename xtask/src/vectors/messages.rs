@@ -317,7 +317,7 @@ fn observations(caps: &BTreeMap<String, Vec<Datagram>>) {
             if f != 18 && hlen_bytes(p) > p.body().len() {
                 note(format!("{fname}: hlen*4 beyond the datagram"));
             }
-            if p.payload.len() % 4 != 0 {
+            if !p.payload.len().is_multiple_of(4) {
                 note(format!("{fname}: UDP payload length not a multiple of 4"));
             }
             // ID lists follow hlen*4 in many messages; they must be whole IDs.
