@@ -20,14 +20,19 @@ pub const FIRMWARE_TARGET: &str = "thumbv7em-none-eabihf";
 
 /// The workspace root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").into()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .into()
 }
 
 /// Runs a command in the workspace root, echoing it, and fails if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
     cmd.current_dir(root());
     eprintln!("$ {}", show(cmd));
-    let status = cmd.status().with_context(|| format!("could not start `{}`", show(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{}`", show(cmd)))?;
     if !status.success() {
         bail!("`{}` failed ({status})", show(cmd));
     }
@@ -55,14 +60,20 @@ fn have(program: &str) -> bool {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"))
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"))
 }
 
 /// Installs whatever the tests need and is missing: Debian packages, the firmware target,
 /// the nightly toolchain's check and cargo-fuzz.
 pub fn setup() -> Result<()> {
-    let missing: Vec<&str> =
-        APT_PACKAGES.iter().filter(|(bin, _)| !have(bin)).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(bin, _)| !have(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if !missing.is_empty() {
         let sudo: &[&str] = if is_root() {
             &[]
@@ -84,15 +95,22 @@ pub fn setup() -> Result<()> {
         install.args(&missing);
         run(&mut install)?;
     }
-    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(FIRMWARE_TARGET)) {
         run(Command::new("rustup").args(["target", "add", FIRMWARE_TARGET]))?;
     }
-    let nightly = Command::new("rustup").args(["run", "nightly", "rustc", "--version"]).output();
+    let nightly = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .output();
     if !nightly.is_ok_and(|o| o.status.success()) {
         bail!("the fuzzers need a nightly toolchain: `rustup toolchain install nightly`");
     }
-    if !Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success())
+    if !Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
     {
         run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }
@@ -105,17 +123,43 @@ pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--fuzz-seconds" => {
-                fuzz_seconds = args.next().context("--fuzz-seconds needs a value")?.parse()?
+                fuzz_seconds = args
+                    .next()
+                    .context("--fuzz-seconds needs a value")?
+                    .parse()?
             }
             other => bail!("ci: unknown option `{other}`"),
         }
     }
     setup()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run(cargo().args(["build", "--release", "--target", FIRMWARE_TARGET, "-p", "proto-core"]))?;
-    run(cargo().args(["build", "--release", "--target", FIRMWARE_TARGET, "-p", "embedded-target"]))?;
-    run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "--target",
+        FIRMWARE_TARGET,
+        "-p",
+        "proto-core",
+    ]))?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "--target",
+        FIRMWARE_TARGET,
+        "-p",
+        "embedded-target",
+    ]))?;
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     crate::fuzz::fuzz(fuzz_seconds, &[])?;
     run(cargo().args(["test", "--workspace"]))?;
     eprintln!("ci: all checks passed");

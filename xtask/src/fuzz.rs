@@ -39,7 +39,11 @@ pub fn fuzz(seconds: u64, targets: &[&str]) -> Result<()> {
         cmd.args(["+nightly", "fuzz", "run", "-O", target])
             .arg(&corpus)
             .arg(&seeds)
-            .args(["--", &format!("-max_total_time={seconds}"), "-print_final_stats=1"])
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-print_final_stats=1",
+            ])
             .current_dir(&fuzz_dir)
             .stderr(std::fs::File::create(&log)?);
         let result = run(&mut cmd);
@@ -54,7 +58,10 @@ pub fn fuzz(seconds: u64, targets: &[&str]) -> Result<()> {
             for line in tail.into_iter().rev() {
                 eprintln!("{line}");
             }
-            bail!("fuzz target {target} failed after {runs} executions (log: {})", log.display());
+            bail!(
+                "fuzz target {target} failed after {runs} executions (log: {})",
+                log.display()
+            );
         }
         eprintln!("fuzz: {target}: {runs} executions in {seconds} s, no crash");
     }
