@@ -1,4 +1,11 @@
-//! Deterministic simulator of lossy multicast networks.
+//! Deterministic simulator of lossy multicast networks driving the proto-core state machines.
 //!
-//! The simulator arrives with its own issue; this crate holds its place in the workspace.
+//! Everything runs on virtual time, single-threaded, from one seed: the same seed gives the same
+//! run, datagram for datagram.
 #![forbid(unsafe_code)]
+
+pub mod net;
+pub mod rng;
+
+pub use net::{LinkConfig, NetStats, Network, Node};
+pub use rng::Rng;
