@@ -161,7 +161,41 @@ pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     crate::fuzz::fuzz(fuzz_seconds, &[])?;
-    run(cargo().args(["test", "--workspace"]))?;
+    let (passed, failed) = test_workspace()?;
     eprintln!("ci: all checks passed");
+    // The closing line CI reads: the totals over every test binary.
+    println!("tests: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// Runs `cargo test --workspace`, echoing its output, and adds up its `test result:` lines.
+fn test_workspace() -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped());
+    eprintln!("$ {}", show(&cmd));
+    let mut child = cmd.spawn().context("could not start cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| -> u64 {
+                rest.split(';')
+                    .find_map(|part| part.trim().strip_suffix(word))
+                    .and_then(|n| n.trim().rsplit(' ').next()?.parse().ok())
+                    .unwrap_or(0)
+            };
+            passed += count(" passed");
+            failed += count(" failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("cargo test failed ({status})");
+    }
+    Ok((passed, failed))
 }
