@@ -1,0 +1,2464 @@
+//! The sender (`uftp`'s side of a session) as a sans-IO state machine (digest §1, §4, §6.1).
+//!
+//! A [`Sender`] runs one session: ANNOUNCE/REGISTER/REG_CONF, then for each item the caller
+//! starts FILEINFO/FILEINFO_ACK, data passes (FILESEG, DONE, STATUS NAKs, retransmission
+//! passes, COMPLETE), and at the end DONE(file 0)/COMPLETE/DONE_CONF. It never allocates: the
+//! client table holds at most `CLIENTS` entries, and the per-block "to resend" map of the
+//! current file is memory the driver lends through [`BlockSource::resend_map`], so the core's
+//! size does not depend on the file's.
+//!
+//! # Call order
+//! As for every state machine in [`crate::session`]:
+//! 1. [`Sender::handle_datagram`] for each datagram received on the sender's socket, and
+//!    [`Sender::handle_timeout`] once the instant of [`Sender::poll_timeout`] has passed;
+//! 2. commands when the sender asks for them: [`Sender::start_file`] when
+//!    [`Sender::wants_file`] is true, [`Sender::finish_session`] when there is nothing left;
+//! 3. [`Sender::poll_transmit`] until `None` (each `Some` is one datagram in the caller's
+//!    buffer; with a rate set, `None` also means "pacing budget spent, come back at
+//!    `poll_timeout`"), then [`Sender::poll_event`] until `None` — events are kept in small
+//!    fixed queues, so drain them after every call;
+//! 4. sleep until [`Sender::poll_timeout`] or the next datagram.
+//!
+//! Timestamps put in ANNOUNCE and FILEINFO are `now` in microseconds; clients only echo
+//! them, and the difference to `now` at reception is that client's round-trip time.
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+
+use heapless::{Deque, Vec};
+
+use super::{nak, FileLayout, Transmit};
+use crate::time::Instant;
+use crate::wire::{
+    AbortRepr, AnnounceRepr, CcType, CompleteStatus, DoneConfRepr, DoneRepr, FileInfoRepr,
+    FileSegRepr, FileType, GroupSize, Grtt, HeaderRepr, IdList, Message, RegConfRepr, Repr,
+    Timestamp, HEADER_LEN, MAX_PATH_BYTES,
+};
+
+/// Smallest and largest block size uftp accepts (`-b`, digest §4.3).
+pub const BLOCKSIZE_RANGE: core::ops::RangeInclusive<u16> = 512..=8800;
+/// Allowed robustness factors (`-s`, digest §1.5).
+pub const ROBUST_RANGE: core::ops::RangeInclusive<u8> = 10..=50;
+/// Floor of one RTT measurement (digest §1.5).
+const MIN_RTT_US: u64 = 1_000;
+/// How far behind schedule pacing may fall before the lost time is forgotten (bounds bursts
+/// after the driver slept late).
+const PACING_SLACK_NS: u64 = 5_000_000;
+
+/// Session parameters, chosen by the caller (the group ID is random per session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderConfig {
+    /// The sender's UID (`-U`); neither 0 nor 0xFFFFFFFF.
+    pub src_id: u32,
+    /// Session ID (random per session).
+    pub group_id: u32,
+    /// Restart instance (0 for a first run).
+    pub group_inst: u8,
+    /// Where ANNOUNCE goes (`-M` and `-p`).
+    pub public_addr: SocketAddr,
+    /// Where everything else multicast goes (`-P` and `-p`).
+    pub private_addr: SocketAddr,
+    /// Unicast mode (`-M` names a host): ANNOUNCE carries zero addresses and every packet
+    /// goes to `public_addr`.
+    pub unicast: bool,
+    /// Data bytes per FILESEG (`-b`, 512–8800).
+    pub blocksize: u16,
+    /// Retry count for every round (`-s`, 10–50).
+    pub robust: u8,
+    /// Initial GRTT (`-r init`).
+    pub grtt_init: Duration,
+    /// Smallest GRTT (`-r :min`).
+    pub grtt_min: Duration,
+    /// Largest GRTT (`-r ::max`).
+    pub grtt_max: Duration,
+    /// Fixed data rate in bytes per second, or `None` for unpaced (`-R -1`).
+    pub rate: Option<u64>,
+    /// Passes after which clients still incomplete are aborted (`-a`).
+    pub max_passes: u16,
+}
+
+impl SenderConfig {
+    /// uftp's defaults for everything but the identities and addresses.
+    pub fn new(
+        src_id: u32,
+        group_id: u32,
+        public_addr: SocketAddr,
+        private_addr: SocketAddr,
+    ) -> Self {
+        SenderConfig {
+            src_id,
+            group_id,
+            group_inst: 0,
+            public_addr,
+            private_addr,
+            unicast: false,
+            blocksize: 1300,
+            robust: 20,
+            grtt_init: Duration::from_millis(500),
+            grtt_min: Duration::from_millis(10),
+            grtt_max: Duration::from_secs(15),
+            rate: Some(128_000),
+            max_passes: 65535,
+        }
+    }
+}
+
+/// A configuration the sender refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Block size outside 512–8800.
+    Blocksize,
+    /// Robustness outside 10–50.
+    Robust,
+    /// `min ≤ init ≤ max` does not hold, or a GRTT is outside 1 ms–1000 s.
+    Grtt,
+    /// Source ID or a listed client ID is 0 or 0xFFFFFFFF.
+    BadId,
+    /// More listed clients than the table holds.
+    TooManyClients,
+    /// Public and private addresses are of different families.
+    MixedFamilies,
+    /// A rate of 0, or `max_passes` 0.
+    Rate,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConfigError::Blocksize => "block size must be 512-8800",
+            ConfigError::Robust => "robustness must be 10-50",
+            ConfigError::Grtt => "GRTT values must satisfy 0.001 <= min <= init <= max <= 1000",
+            ConfigError::BadId => "IDs must not be 0 or 0xFFFFFFFF",
+            ConfigError::TooManyClients => "too many clients for the client table",
+            ConfigError::MixedFamilies => "public and private addresses must be the same IP family",
+            ConfigError::Rate => "rate and max passes must be positive",
+        })
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// A command given at the wrong time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandError {
+    /// The sender is not waiting for an item (see [`Sender::wants_file`]).
+    Busy,
+    /// Name and link together exceed 300 bytes, the name is empty, or either holds a NUL.
+    BadName,
+    /// The file has more blocks or sections than the protocol can number.
+    TooLarge,
+}
+
+impl core::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CommandError::Busy => "the sender is not ready for this command",
+            CommandError::BadName => "bad item name (empty, NUL, or name+link over 300 bytes)",
+            CommandError::TooLarge => "file too large for the protocol at this block size",
+        })
+    }
+}
+
+impl core::error::Error for CommandError {}
+
+/// One item to send: a regular file, an (empty) directory or a symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileItem<'a> {
+    /// Path as the client should see it, `/`-separated.
+    pub name: &'a [u8],
+    /// Item type.
+    pub ftype: FileType,
+    /// Size in bytes (0 for anything but a regular file).
+    pub size: u64,
+    /// Modification time, UNIX seconds.
+    pub mtime: u32,
+    /// Symlink target (empty unless `ftype` is a symlink).
+    pub link: &'a [u8],
+}
+
+/// The driver could not read file data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadError;
+
+/// Where FILESEG data and the resend map of the current file come from (the driver's).
+pub trait BlockSource {
+    /// Fills all of `buf` with the bytes of file `file_id` starting at `offset`.
+    fn read_block(&mut self, file_id: u16, offset: u64, buf: &mut [u8]) -> Result<(), ReadError>;
+    /// The current file's "to resend" bitmap, at least [`FileLayout::bitmap_len`] bytes and
+    /// all zero when the file starts. The sender sets and clears bits in it.
+    fn resend_map(&mut self) -> &mut [u8];
+}
+
+/// Why a client left the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReason {
+    /// A listed client (closed group) never registered.
+    NotRegistered,
+    /// It stayed silent for `robust` rounds.
+    NoResponse,
+    /// It sent ABORT.
+    Aborted,
+    /// Still incomplete after `max_passes` passes; the sender aborted it.
+    MaxPasses,
+    /// The session was aborted by the caller.
+    SessionAborted,
+}
+
+/// A client's result for one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileResult {
+    /// COMPLETE with this status (normal, skipped, overwrite, rejected).
+    Completed(CompleteStatus),
+    /// It did not finish the file (lost, aborted, out of passes).
+    Failed,
+}
+
+/// How the session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every client that was still in the session confirmed its end.
+    Completed,
+    /// No client registered (uftp exit 7).
+    NoClients,
+    /// No client answered the first FILEINFO (uftp exit 8).
+    NoFileInfoAck,
+    /// Every client was lost along the way (uftp exit 9).
+    AllDropped,
+    /// The driver could not read a file or lent too small a resend map.
+    SourceError,
+    /// The caller aborted the session.
+    Aborted,
+}
+
+/// Per-file figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStats {
+    /// File ID.
+    pub file_id: u16,
+    /// Size in bytes.
+    pub size: u64,
+    /// Blocks in the file.
+    pub blocks: u32,
+    /// Passes made (0 when no client wanted the data).
+    pub passes: u16,
+    /// FILESEGs sent in pass 1.
+    pub first_pass_blocks: u32,
+    /// FILESEGs sent in later passes.
+    pub retransmitted_blocks: u32,
+    /// STATUS messages accepted.
+    pub status_received: u32,
+    /// NAK bits received, duplicates included.
+    pub naks_received: u32,
+    /// NAK bits that newly marked a block for resending (the union, per pass).
+    pub naks_new: u32,
+    /// Clients that completed it.
+    pub completed: u16,
+    /// Clients that failed it.
+    pub failed: u16,
+}
+
+/// Whole-session figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Datagrams produced.
+    pub datagrams_sent: u64,
+    /// Bytes of those datagrams.
+    pub bytes_sent: u64,
+    /// FILESEGs produced, every pass.
+    pub blocks_sent: u64,
+    /// FILESEGs of pass 1.
+    pub first_pass_blocks: u64,
+    /// FILESEGs of later passes.
+    pub retransmitted_blocks: u64,
+    /// STATUS messages accepted.
+    pub status_received: u64,
+    /// NAK bits received.
+    pub naks_received: u64,
+    /// Datagrams dropped (malformed, foreign group, unknown client, stale file).
+    pub dropped: u64,
+    /// Events dropped because the event queue was full (drain events after every call).
+    pub events_dropped: u64,
+}
+
+/// The session's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Clients that registered.
+    pub registered: u16,
+    /// Clients that confirmed the session's end.
+    pub completed: u16,
+    /// Clients lost.
+    pub lost: u16,
+    /// Items started.
+    pub files: u32,
+    /// Bytes of the regular files started.
+    pub bytes: u64,
+    /// Whole-session counters.
+    pub counters: Counters,
+}
+
+/// Something the driver may want to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A client registered (REGISTER accepted, REG_CONF queued).
+    ClientRegistered {
+        /// Its ID.
+        id: u32,
+        /// Where it answers from.
+        addr: SocketAddr,
+    },
+    /// A client left the session.
+    ClientLost {
+        /// Its ID.
+        id: u32,
+        /// Why.
+        reason: LostReason,
+    },
+    /// The announce phase is over.
+    AnnounceDone {
+        /// Clients registered.
+        clients: u16,
+    },
+    /// A client's result for an item.
+    FileResult {
+        /// Client ID.
+        id: u32,
+        /// Item.
+        file_id: u16,
+        /// Result.
+        result: FileResult,
+    },
+    /// A data pass began.
+    PassStarted {
+        /// Item.
+        file_id: u16,
+        /// Pass number, from 1.
+        pass: u16,
+        /// Blocks this pass will send.
+        blocks: u32,
+    },
+    /// A data pass ended (its last FILESEG is out; DONE follows).
+    PassDone {
+        /// Item.
+        file_id: u16,
+        /// Pass number.
+        pass: u16,
+        /// FILESEGs it sent.
+        blocks_sent: u32,
+    },
+    /// An item is finished; each client's [`Event::FileResult`] came before.
+    FileDone(FileStats),
+    /// A client confirmed the session's end (COMPLETE for file 0).
+    ClientDone {
+        /// Its ID.
+        id: u32,
+    },
+    /// The session is over; nothing more will be sent.
+    SessionDone(SessionSummary),
+}
+
+/// A client as the table reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// Its ID.
+    pub id: u32,
+    /// Where it answers from, once registered.
+    pub addr: Option<SocketAddr>,
+    /// Whether it is still in the session.
+    pub active: bool,
+    /// Why it left, if it did.
+    pub lost: Option<LostReason>,
+    /// Its last RTT measurement.
+    pub rtt: Option<Duration>,
+    /// Whether it confirmed the session's end.
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    Invited,
+    Active,
+    Lost(LostReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileState {
+    Waiting,
+    Acked,
+    Done(CompleteStatus),
+    Failed,
+}
+
+const EV_REGISTERED: u8 = 1;
+const EV_LOST: u8 = 2;
+const EV_FILE: u8 = 4;
+const EV_DONE: u8 = 8;
+
+#[derive(Debug, Clone, Copy)]
+struct Client {
+    id: u32,
+    addr: Option<SocketAddr>,
+    state: ClientState,
+    rtt_us: Option<u64>,
+    regconf: bool,
+    doneconf: bool,
+    in_file: bool,
+    file: FileState,
+    file_id: u16,
+    responded: bool,
+    silent: u8,
+    done: bool,
+    events: u8,
+}
+
+impl Client {
+    fn new(id: u32, addr: Option<SocketAddr>, state: ClientState) -> Self {
+        Client {
+            id,
+            addr,
+            state,
+            rtt_us: None,
+            regconf: false,
+            doneconf: false,
+            in_file: false,
+            file: FileState::Waiting,
+            file_id: 0,
+            responded: false,
+            silent: 0,
+            done: false,
+            events: 0,
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.state == ClientState::Active
+    }
+
+    /// In the current file and still owing it something.
+    fn file_pending(&self) -> bool {
+        self.active() && self.in_file && matches!(self.file, FileState::Waiting | FileState::Acked)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Announce { round: u8, late_until: Option<u64> },
+    Idle,
+    FileInfo { round: u8 },
+    Data { pass: u16, cursor: u32, sent: u32 },
+    Done { pass: u16, round: u8 },
+    Completion { round: u8 },
+    Linger { until: u64 },
+    Finished,
+}
+
+/// Which round packet is due, and how far its ID list got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RoundEmit {
+    pending: bool,
+    cursor: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PendingAbort {
+    host: u32,
+    dest: SocketAddr,
+    reason: &'static [u8],
+}
+
+/// The sender of one session, with a client table of `CLIENTS` entries. See the module
+/// documentation for the call order.
+#[derive(Debug)]
+pub struct Sender<const CLIENTS: usize> {
+    config: SenderConfig,
+    closed: bool,
+    clients: Vec<Client, CLIENTS>,
+    phase: Phase,
+    /// Next round timer, µs.
+    next_round: u64,
+    round: RoundEmit,
+    grtt_us: u64,
+    measured: bool,
+    seq: u16,
+    /// Pacing: earliest time of the next FILESEG, ns.
+    next_send_ns: u64,
+    file_id: u16,
+    name: Vec<u8, MAX_PATH_BYTES>,
+    link: Vec<u8, MAX_PATH_BYTES>,
+    ftype: FileType,
+    mtime: u32,
+    layout: FileLayout,
+    stats: FileStats,
+    /// Bits set in the driver's resend map.
+    to_resend: u32,
+    file_acked: bool,
+    any_fileinfo_ack: bool,
+    first_file: bool,
+    files: u32,
+    bytes: u64,
+    registered: u16,
+    outcome: Option<Outcome>,
+    aborts: Deque<PendingAbort, 8>,
+    events: Deque<Event, 8>,
+    counters: Counters,
+}
+
+impl<const CLIENTS: usize> Sender<CLIENTS> {
+    /// A sender for `config`; `allowed` lists the clients of a closed group (`-H`), empty for
+    /// an open one.
+    pub fn new(config: SenderConfig, allowed: &[u32]) -> Result<Self, ConfigError> {
+        if !BLOCKSIZE_RANGE.contains(&config.blocksize) {
+            return Err(ConfigError::Blocksize);
+        }
+        if !ROBUST_RANGE.contains(&config.robust) {
+            return Err(ConfigError::Robust);
+        }
+        let ms = Duration::from_millis(1);
+        let ks = Duration::from_secs(1000);
+        if !(ms <= config.grtt_min
+            && config.grtt_min <= config.grtt_init
+            && config.grtt_init <= config.grtt_max
+            && config.grtt_max <= ks)
+        {
+            return Err(ConfigError::Grtt);
+        }
+        let bad = |id: u32| id == 0 || id == u32::MAX;
+        if bad(config.src_id) || allowed.iter().any(|&id| bad(id)) {
+            return Err(ConfigError::BadId);
+        }
+        if config.public_addr.is_ipv4() != config.private_addr.is_ipv4() {
+            return Err(ConfigError::MixedFamilies);
+        }
+        if config.rate == Some(0) || config.max_passes == 0 {
+            return Err(ConfigError::Rate);
+        }
+        let mut clients = Vec::new();
+        for &id in allowed {
+            if clients.iter().any(|c: &Client| c.id == id) {
+                continue;
+            }
+            clients
+                .push(Client::new(id, None, ClientState::Invited))
+                .map_err(|_| ConfigError::TooManyClients)?;
+        }
+        Ok(Sender {
+            config,
+            closed: !allowed.is_empty(),
+            clients,
+            phase: Phase::Announce {
+                round: 0,
+                late_until: None,
+            },
+            next_round: 0,
+            round: RoundEmit {
+                pending: false,
+                cursor: 0,
+            },
+            grtt_us: config.grtt_init.as_micros() as u64,
+            measured: false,
+            seq: 0,
+            next_send_ns: 0,
+            file_id: 0,
+            name: Vec::new(),
+            link: Vec::new(),
+            ftype: FileType::Regular,
+            mtime: 0,
+            layout: FileLayout::new(0, config.blocksize).unwrap_or(FileLayout {
+                size: 0,
+                blocksize: config.blocksize,
+                blocks: 0,
+                sections: 0,
+                big: 0,
+                small: 0,
+                big_sections: 0,
+            }),
+            stats: FileStats::default(),
+            to_resend: 0,
+            file_acked: false,
+            any_fileinfo_ack: false,
+            first_file: true,
+            files: 0,
+            bytes: 0,
+            registered: 0,
+            outcome: None,
+            aborts: Deque::new(),
+            events: Deque::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    // ---------------------------------------------------------------- getters
+
+    /// The configuration.
+    pub fn config(&self) -> &SenderConfig {
+        &self.config
+    }
+
+    /// The current GRTT.
+    pub fn grtt(&self) -> Duration {
+        Duration::from_micros(self.grtt_us)
+    }
+
+    /// Whole-session counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Figures of the current (or last) item.
+    pub fn file_stats(&self) -> FileStats {
+        self.stats
+    }
+
+    /// The layout of the current (or last) item; its `bitmap_len` is the resend map's size.
+    pub fn layout(&self) -> FileLayout {
+        self.layout
+    }
+
+    /// Whether the sender waits for [`Sender::start_file`] or [`Sender::finish_session`].
+    pub fn wants_file(&self) -> bool {
+        self.phase == Phase::Idle
+    }
+
+    /// Whether the session is over.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// The client table.
+    pub fn clients(&self) -> impl Iterator<Item = ClientInfo> + '_ {
+        self.clients.iter().map(|c| ClientInfo {
+            id: c.id,
+            addr: c.addr,
+            active: c.active(),
+            lost: match c.state {
+                ClientState::Lost(r) => Some(r),
+                _ => None,
+            },
+            rtt: c.rtt_us.map(Duration::from_micros),
+            done: c.done,
+        })
+    }
+
+    /// Bytes a datagram of this session takes at most; `poll_transmit` needs a buffer this big.
+    pub fn max_datagram_len(&self) -> usize {
+        let bs = usize::from(self.config.blocksize);
+        // FILESEG: header + 8 + data; ID lists are capped at blocksize/4 IDs; FILEINFO adds
+        // at most 28 + 300 before its list.
+        HEADER_LEN + 28 + MAX_PATH_BYTES + 8 + bs
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// Handles one datagram received from `from`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        source: &mut impl BlockSource,
+    ) {
+        let now_us = now.as_micros();
+        self.advance(now_us);
+        let Ok(repr) = Repr::parse(bytes) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let h = repr.header;
+        if h.group_id != self.config.group_id
+            || h.group_inst != self.config.group_inst
+            || self.phase == Phase::Finished
+        {
+            self.counters.dropped += 1;
+            return;
+        }
+        let id = h.src_id;
+        match repr.message {
+            Message::Register(r) => self.on_register(now_us, from, id, r.timestamp),
+            Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp),
+            Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
+            Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status),
+            Message::Abort(_) => self.on_abort(now_us, id),
+            _ => self.counters.dropped += 1,
+        }
+        self.progress(now_us);
+    }
+
+    /// Handles timers; call when the instant of [`Sender::poll_timeout`] has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now.as_micros());
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Starts the next item; valid when [`Sender::wants_file`]. Returns its file ID.
+    pub fn start_file(&mut self, now: Instant, item: FileItem<'_>) -> Result<u16, CommandError> {
+        if self.phase != Phase::Idle {
+            return Err(CommandError::Busy);
+        }
+        if item.name.is_empty()
+            || item.name.len() + item.link.len() > MAX_PATH_BYTES
+            || item.name.contains(&0)
+            || item.link.contains(&0)
+        {
+            return Err(CommandError::BadName);
+        }
+        let size = if item.ftype == FileType::Regular {
+            item.size
+        } else {
+            0
+        };
+        let layout =
+            FileLayout::new(size, self.config.blocksize).map_err(|_| CommandError::TooLarge)?;
+        if size >= 1 << 48 {
+            return Err(CommandError::TooLarge);
+        }
+        self.name.clear();
+        self.link.clear();
+        // Both fit: checked against MAX_PATH_BYTES above.
+        let _ = self.name.extend_from_slice(item.name);
+        let _ = self.link.extend_from_slice(item.link);
+        self.file_id = match self.file_id.wrapping_add(1) {
+            0 => 1,
+            n => n,
+        };
+        self.ftype = item.ftype;
+        self.mtime = item.mtime;
+        self.layout = layout;
+        self.stats = FileStats {
+            file_id: self.file_id,
+            size,
+            blocks: layout.blocks,
+            ..FileStats::default()
+        };
+        self.file_acked = false;
+        self.to_resend = 0;
+        self.files += 1;
+        self.bytes += size;
+        for c in self.clients.iter_mut() {
+            c.in_file = c.active();
+            c.file = FileState::Waiting;
+            c.file_id = self.file_id;
+            c.silent = 0;
+            c.responded = false;
+        }
+        self.phase = Phase::FileInfo { round: 0 };
+        self.next_round = now.as_micros();
+        self.advance(now.as_micros());
+        Ok(self.file_id)
+    }
+
+    /// Ends the session after the last item; valid when [`Sender::wants_file`].
+    pub fn finish_session(&mut self, now: Instant) -> Result<(), CommandError> {
+        if self.phase != Phase::Idle {
+            return Err(CommandError::Busy);
+        }
+        for c in self.clients.iter_mut() {
+            c.silent = 0;
+        }
+        self.phase = Phase::Completion { round: 0 };
+        self.next_round = now.as_micros();
+        self.advance(now.as_micros());
+        Ok(())
+    }
+
+    /// Aborts the session: one ABORT to the whole group, then the end.
+    pub fn abort(&mut self, now: Instant) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        self.abort_with(
+            now.as_micros(),
+            Outcome::Aborted,
+            b"Session aborted by sender",
+        );
+    }
+
+    fn abort_with(&mut self, now_us: u64, outcome: Outcome, reason: &'static [u8]) {
+        let dest = self.private_dest();
+        let _ = self.aborts.push_back(PendingAbort {
+            host: 0,
+            dest,
+            reason,
+        });
+        for i in 0..self.clients.len() {
+            if self.clients[i].active() {
+                self.lose(i, LostReason::SessionAborted);
+            }
+        }
+        if matches!(
+            self.phase,
+            Phase::FileInfo { .. } | Phase::Data { .. } | Phase::Done { .. }
+        ) {
+            self.file_done(now_us);
+        }
+        self.finish(now_us, outcome);
+    }
+
+    // ---------------------------------------------------------------- output
+
+    /// The next datagram, written into `buf` (at least [`Sender::max_datagram_len`] bytes).
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        source: &mut impl BlockSource,
+    ) -> Option<Transmit> {
+        let now_us = now.as_micros();
+        self.advance(now_us);
+        let t = self.transmit(now_us, buf, source)?;
+        self.counters.datagrams_sent += 1;
+        self.counters.bytes_sent += t.len as u64;
+        Some(t)
+    }
+
+    /// When [`Sender::handle_timeout`] (or, for paced data, [`Sender::poll_transmit`]) is next
+    /// due; `None` once the session is over.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let at = match self.phase {
+            Phase::Finished => {
+                return (!self.aborts.is_empty()).then_some(Instant::ZERO);
+            }
+            Phase::Idle => return None,
+            Phase::Linger { until } => until,
+            Phase::Data { .. } => match self.config.rate {
+                Some(_) => self.next_send_ns / 1000,
+                None => 0,
+            },
+            Phase::Announce {
+                late_until: Some(t),
+                ..
+            } => t.min(self.next_round),
+            _ => self.next_round,
+        };
+        Some(Instant::from_micros(at))
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        for c in self.clients.iter_mut() {
+            if c.events & EV_REGISTERED != 0 {
+                c.events &= !EV_REGISTERED;
+                if let Some(addr) = c.addr {
+                    return Some(Event::ClientRegistered { id: c.id, addr });
+                }
+            }
+            if c.events & EV_LOST != 0 {
+                c.events &= !EV_LOST;
+                if let ClientState::Lost(reason) = c.state {
+                    return Some(Event::ClientLost { id: c.id, reason });
+                }
+            }
+            if c.events & EV_FILE != 0 {
+                c.events &= !EV_FILE;
+                let result = match c.file {
+                    FileState::Done(s) => FileResult::Completed(s),
+                    _ => FileResult::Failed,
+                };
+                return Some(Event::FileResult {
+                    id: c.id,
+                    file_id: c.file_id,
+                    result,
+                });
+            }
+            if c.events & EV_DONE != 0 {
+                c.events &= !EV_DONE;
+                return Some(Event::ClientDone { id: c.id });
+            }
+        }
+        self.events.pop_front()
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn grtt_x(&self, n: u64) -> u64 {
+        self.grtt_us.saturating_mul(n)
+    }
+
+    fn private_dest(&self) -> SocketAddr {
+        if self.config.unicast {
+            self.config.public_addr
+        } else {
+            self.config.private_addr
+        }
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.push_back(e).is_err() {
+            self.counters.events_dropped += 1;
+        }
+    }
+
+    fn active_count(&self) -> usize {
+        self.clients.iter().filter(|c| c.active()).count()
+    }
+
+    fn lose(&mut self, i: usize, reason: LostReason) {
+        let c = &mut self.clients[i];
+        if matches!(c.state, ClientState::Lost(_)) {
+            return;
+        }
+        c.state = ClientState::Lost(reason);
+        c.events |= EV_LOST;
+        c.regconf = false;
+        c.doneconf = false;
+        if c.in_file && matches!(c.file, FileState::Waiting | FileState::Acked) {
+            c.file = FileState::Failed;
+        }
+    }
+
+    fn measure(&mut self, now_us: u64, i: usize, echoed: Timestamp) {
+        let sent = echoed.as_micros();
+        if sent > now_us {
+            return;
+        }
+        self.clients[i].rtt_us = Some((now_us - sent).max(MIN_RTT_US));
+        let largest = self
+            .clients
+            .iter()
+            .filter(|c| c.active())
+            .filter_map(|c| c.rtt_us)
+            .max()
+            .unwrap_or(MIN_RTT_US);
+        let min = self.config.grtt_min.as_micros() as u64;
+        let max = self.config.grtt_max.as_micros() as u64;
+        let mut grtt = largest.clamp(min, max);
+        if self.measured {
+            grtt = grtt.max(self.grtt_us * 9 / 10);
+        }
+        self.measured = true;
+        self.grtt_us = grtt;
+    }
+
+    fn find(&self, id: u32) -> Option<usize> {
+        self.clients.iter().position(|c| c.id == id)
+    }
+
+    fn on_register(&mut self, now_us: u64, from: SocketAddr, id: u32, ts: Timestamp) {
+        let in_announce = matches!(self.phase, Phase::Announce { .. });
+        let i = match self.find(id) {
+            Some(i) => i,
+            None if in_announce && !self.closed && id != 0 && id != u32::MAX => {
+                if self
+                    .clients
+                    .push(Client::new(id, None, ClientState::Invited))
+                    .is_err()
+                {
+                    // Table full: this client cannot take part.
+                    let reason = b"Too many clients";
+                    let _ = self.aborts.push_back(PendingAbort {
+                        host: id,
+                        dest: from,
+                        reason,
+                    });
+                    return;
+                }
+                self.clients.len() - 1
+            }
+            None => {
+                if in_announce {
+                    let reason = b"Client not in host list";
+                    let _ = self.aborts.push_back(PendingAbort {
+                        host: id,
+                        dest: from,
+                        reason,
+                    });
+                }
+                self.counters.dropped += 1;
+                return;
+            }
+        };
+        match self.clients[i].state {
+            ClientState::Invited if in_announce => {
+                let c = &mut self.clients[i];
+                c.state = ClientState::Active;
+                c.addr = Some(from);
+                c.regconf = true;
+                c.events |= EV_REGISTERED;
+                self.registered += 1;
+                self.measure(now_us, i, ts);
+            }
+            ClientState::Active => {
+                // Its REG_CONF was lost: confirm again.
+                self.clients[i].regconf = true;
+            }
+            _ => self.counters.dropped += 1,
+        }
+    }
+
+    fn on_fileinfo_ack(&mut self, now_us: u64, id: u32, file_id: u16, ts: Timestamp) {
+        let Some(i) = self.find(id) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let c = &mut self.clients[i];
+        if !c.active() || !c.in_file || file_id != self.file_id {
+            self.counters.dropped += 1;
+            return;
+        }
+        c.silent = 0;
+        if c.file == FileState::Waiting {
+            c.file = FileState::Acked;
+            self.file_acked = true;
+            self.any_fileinfo_ack = true;
+        }
+        self.measure(now_us, i, ts);
+    }
+
+    fn on_status(
+        &mut self,
+        id: u32,
+        file_id: u16,
+        section: u16,
+        naks: &[u8],
+        source: &mut impl BlockSource,
+    ) {
+        let Some(i) = self.find(id) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let l = self.layout;
+        let c = self.clients[i];
+        if !c.active()
+            || !c.in_file
+            || file_id != self.file_id
+            || section >= l.sections
+            || naks.len() < l.nak_bitmap_len(section)
+        {
+            self.counters.dropped += 1;
+            return;
+        }
+        // Which blocks may be marked: in pass 1 only those already sent; in a later pass
+        // uftp drops any STATUS for the section being transmitted.
+        let limit = match self.phase {
+            Phase::Data {
+                pass: 1, cursor, ..
+            } => cursor,
+            Phase::Data { cursor, .. } => {
+                if l.locate(cursor).map(|(s, _)| s) == Some(section) {
+                    self.counters.dropped += 1;
+                    return;
+                }
+                l.blocks
+            }
+            Phase::Done { .. } => l.blocks,
+            _ => {
+                self.counters.dropped += 1;
+                return;
+            }
+        };
+        let map = source.resend_map();
+        if map.len() < l.bitmap_len() {
+            self.counters.dropped += 1;
+            return;
+        }
+        let start = l.section_start(section).unwrap_or(0);
+        let n = l.section_blocks(section) as usize;
+        let (mut got, mut new) = (0u32, 0u32);
+        let mut idx = 0;
+        while let Some(k) = nak::next_set(naks, idx, n) {
+            idx = k + 1;
+            let b = start + k as u32;
+            if b >= limit {
+                break;
+            }
+            got += 1;
+            if !nak::get(map, b as usize) {
+                nak::set(map, b as usize);
+                new += 1;
+            }
+        }
+        let c = &mut self.clients[i];
+        c.silent = 0;
+        if matches!(self.phase, Phase::Done { .. }) {
+            c.responded = true;
+        }
+        self.stats.status_received += 1;
+        self.stats.naks_received += got;
+        self.stats.naks_new += new;
+        self.to_resend += new;
+        self.counters.status_received += 1;
+        self.counters.naks_received += u64::from(got);
+    }
+
+    fn on_complete(&mut self, now_us: u64, id: u32, file_id: u16, status: CompleteStatus) {
+        let Some(i) = self.find(id) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let in_completion = matches!(self.phase, Phase::Completion { .. } | Phase::Linger { .. });
+        let c = &mut self.clients[i];
+        if !c.active() {
+            self.counters.dropped += 1;
+            return;
+        }
+        if file_id == 0 {
+            if !in_completion {
+                self.counters.dropped += 1;
+                return;
+            }
+            c.doneconf = true;
+            c.silent = 0;
+            if !c.done {
+                c.done = true;
+                c.events |= EV_DONE;
+            }
+            if let Phase::Linger { until } = &mut self.phase {
+                // Keep listening a little longer for this late one.
+                *until = (*until).max(now_us + self.grtt_us);
+            }
+            return;
+        }
+        if !c.in_file || file_id != self.file_id {
+            self.counters.dropped += 1;
+            return;
+        }
+        c.silent = 0;
+        c.responded = true;
+        if matches!(c.file, FileState::Waiting | FileState::Acked) {
+            c.file = FileState::Done(status);
+        }
+    }
+
+    fn on_abort(&mut self, now_us: u64, id: u32) {
+        match self.find(id) {
+            Some(i) if self.clients[i].active() => {
+                self.lose(i, LostReason::Aborted);
+                self.progress(now_us);
+            }
+            _ => self.counters.dropped += 1,
+        }
+    }
+
+    /// Moves the state machine on from what has been received (no timers).
+    fn progress(&mut self, now_us: u64) {
+        let past_announce = !matches!(self.phase, Phase::Announce { .. } | Phase::Finished);
+        if past_announce && self.active_count() == 0 && !matches!(self.phase, Phase::Linger { .. })
+        {
+            if matches!(
+                self.phase,
+                Phase::Data { .. } | Phase::Done { .. } | Phase::FileInfo { .. }
+            ) {
+                self.file_done(now_us);
+            }
+            self.finish(now_us, Outcome::AllDropped);
+            return;
+        }
+        let invited = self.clients.iter().any(|c| c.state == ClientState::Invited);
+        let waiting =
+            (self.clients.iter()).any(|c| c.active() && c.in_file && c.file == FileState::Waiting);
+        let pending = self.clients.iter().any(|c| c.file_pending());
+        let confirmed = (self.clients.iter()).all(|c| !c.active() || (c.done && !c.doneconf));
+        match self.phase {
+            Phase::Announce {
+                round,
+                late_until: None,
+            } if self.closed && !invited => {
+                let late_until = Some(now_us + self.grtt_us);
+                self.phase = Phase::Announce { round, late_until };
+            }
+            Phase::FileInfo { .. } if !waiting => self.after_fileinfo(now_us),
+            Phase::Data { .. } | Phase::Done { .. } if !pending => self.file_done(now_us),
+            Phase::Completion { .. } if confirmed => {
+                let until = now_us + self.grtt_us;
+                self.phase = Phase::Linger { until };
+            }
+            _ => {}
+        }
+    }
+
+    fn after_fileinfo(&mut self, now_us: u64) {
+        if self.first_file {
+            self.first_file = false;
+            if !self.any_fileinfo_ack
+                && !self
+                    .clients
+                    .iter()
+                    .any(|c| c.in_file && matches!(c.file, FileState::Done(_)))
+            {
+                self.file_done(now_us);
+                self.finish(now_us, Outcome::NoFileInfoAck);
+                return;
+            }
+        }
+        if self.file_acked {
+            self.start_pass(now_us, 1, self.layout.blocks);
+        } else {
+            self.file_done(now_us);
+        }
+    }
+
+    fn start_pass(&mut self, now_us: u64, pass: u16, blocks: u32) {
+        self.stats.passes = pass;
+        self.push_event(Event::PassStarted {
+            file_id: self.file_id,
+            pass,
+            blocks,
+        });
+        self.phase = Phase::Data {
+            pass,
+            cursor: 0,
+            sent: 0,
+        };
+        self.next_send_ns = self.next_send_ns.max(now_us * 1000);
+    }
+
+    fn end_pass(&mut self, now_us: u64, pass: u16, sent: u32) {
+        self.push_event(Event::PassDone {
+            file_id: self.file_id,
+            pass,
+            blocks_sent: sent,
+        });
+        for c in self.clients.iter_mut() {
+            c.responded = false;
+        }
+        self.phase = Phase::Done { pass, round: 0 };
+        self.next_round = now_us;
+        self.round_timer(now_us);
+    }
+
+    fn file_done(&mut self, _now_us: u64) {
+        let (mut ok, mut failed) = (0, 0);
+        for c in self.clients.iter_mut() {
+            if !c.in_file {
+                continue;
+            }
+            if matches!(c.file, FileState::Waiting | FileState::Acked) {
+                c.file = FileState::Failed;
+            }
+            match c.file {
+                FileState::Done(_) => ok += 1,
+                _ => failed += 1,
+            }
+            c.events |= EV_FILE;
+            c.in_file = false;
+        }
+        self.stats.completed = ok;
+        self.stats.failed = failed;
+        self.push_event(Event::FileDone(self.stats));
+        self.phase = Phase::Idle;
+    }
+
+    fn finish(&mut self, _now_us: u64, outcome: Outcome) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        self.outcome = Some(outcome);
+        self.phase = Phase::Finished;
+        let completed = self.clients.iter().filter(|c| c.done).count() as u16;
+        let lost = self
+            .clients
+            .iter()
+            .filter(|c| matches!(c.state, ClientState::Lost(_)))
+            .count() as u16;
+        let summary = SessionSummary {
+            outcome,
+            registered: self.registered,
+            completed,
+            lost,
+            files: self.files,
+            bytes: self.bytes,
+            counters: self.counters,
+        };
+        self.push_event(Event::SessionDone(summary));
+    }
+
+    /// Fires the timers that are due.
+    fn advance(&mut self, now_us: u64) {
+        // A loop, because one timer can lead straight to another phase whose timer is due.
+        for _ in 0..4 {
+            match self.phase {
+                Phase::Linger { until } if now_us >= until => {
+                    let outcome = if self.clients.iter().any(|c| c.done) {
+                        Outcome::Completed
+                    } else {
+                        Outcome::AllDropped
+                    };
+                    self.finish(now_us, outcome);
+                }
+                Phase::Announce {
+                    late_until: Some(t),
+                    ..
+                } if now_us >= t => {
+                    self.end_announce(now_us);
+                }
+                Phase::Announce { .. }
+                | Phase::FileInfo { .. }
+                | Phase::Done { .. }
+                | Phase::Completion { .. }
+                    if now_us >= self.next_round =>
+                {
+                    self.round_timer(now_us);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn round_timer(&mut self, now_us: u64) {
+        let robust = self.config.robust;
+        self.next_round = now_us + self.grtt_x(3);
+        match self.phase {
+            Phase::Announce { round, late_until } => {
+                if round >= robust {
+                    self.end_announce(now_us);
+                } else {
+                    self.phase = Phase::Announce {
+                        round: round + 1,
+                        late_until,
+                    };
+                    self.round = RoundEmit {
+                        pending: true,
+                        cursor: 0,
+                    };
+                }
+            }
+            Phase::FileInfo { round } => {
+                if round >= robust {
+                    for i in 0..self.clients.len() {
+                        let c = self.clients[i];
+                        if c.active() && c.in_file && c.file == FileState::Waiting {
+                            self.lose(i, LostReason::NoResponse);
+                        }
+                    }
+                    let anyone = self.any_fileinfo_ack
+                        || self
+                            .clients
+                            .iter()
+                            .any(|c| matches!(c.file, FileState::Done(_)));
+                    if self.first_file && !anyone {
+                        self.file_done(now_us);
+                        self.finish(now_us, Outcome::NoFileInfoAck);
+                        return;
+                    }
+                    self.progress(now_us);
+                    if matches!(self.phase, Phase::FileInfo { .. }) {
+                        self.after_fileinfo(now_us);
+                    }
+                } else {
+                    self.phase = Phase::FileInfo { round: round + 1 };
+                    self.round = RoundEmit {
+                        pending: true,
+                        cursor: 0,
+                    };
+                }
+            }
+            Phase::Done { pass, round } => {
+                if round > 0 {
+                    // Everyone listed in the last DONE who did not answer it owes a round.
+                    for i in 0..self.clients.len() {
+                        let c = &mut self.clients[i];
+                        if c.file_pending() && !c.responded {
+                            c.silent = c.silent.saturating_add(1);
+                            if c.silent >= robust {
+                                self.lose(i, LostReason::NoResponse);
+                            }
+                        }
+                    }
+                    self.progress(now_us);
+                    if !matches!(self.phase, Phase::Done { .. }) {
+                        return;
+                    }
+                }
+                if round > 0 && self.to_resend > 0 {
+                    if pass >= self.config.max_passes {
+                        for i in 0..self.clients.len() {
+                            if self.clients[i].file_pending() {
+                                let dest = self.clients[i].addr.unwrap_or(self.private_dest());
+                                let host = self.clients[i].id;
+                                let reason = b"Transfer aborted: maximum passes reached";
+                                let _ = self.aborts.push_back(PendingAbort { host, dest, reason });
+                                self.lose(i, LostReason::MaxPasses);
+                            }
+                        }
+                        self.progress(now_us);
+                        return;
+                    }
+                    self.start_pass(now_us, pass + 1, self.to_resend);
+                    return;
+                }
+                for c in self.clients.iter_mut() {
+                    c.responded = false;
+                }
+                self.phase = Phase::Done {
+                    pass,
+                    round: round.saturating_add(1),
+                };
+                self.round = RoundEmit {
+                    pending: true,
+                    cursor: 0,
+                };
+            }
+            Phase::Completion { round } => {
+                if round > 0 {
+                    for i in 0..self.clients.len() {
+                        let c = &mut self.clients[i];
+                        if c.active() && !c.done {
+                            c.silent = c.silent.saturating_add(1);
+                            if c.silent >= robust {
+                                self.lose(i, LostReason::NoResponse);
+                            }
+                        }
+                    }
+                    self.progress(now_us);
+                    if !matches!(self.phase, Phase::Completion { .. }) {
+                        return;
+                    }
+                }
+                self.phase = Phase::Completion {
+                    round: round.saturating_add(1),
+                };
+                self.round = RoundEmit {
+                    pending: true,
+                    cursor: 0,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn end_announce(&mut self, now_us: u64) {
+        for i in 0..self.clients.len() {
+            if self.clients[i].state == ClientState::Invited {
+                self.lose(i, LostReason::NotRegistered);
+            }
+        }
+        let clients = self.active_count() as u16;
+        self.push_event(Event::AnnounceDone { clients });
+        if clients == 0 {
+            self.finish(now_us, Outcome::NoClients);
+        } else {
+            self.phase = Phase::Idle;
+        }
+    }
+
+    fn header(&mut self) -> HeaderRepr {
+        let gsize = GroupSize::from_count(self.active_count() as u64);
+        let h = HeaderRepr {
+            seq: self.seq,
+            src_id: self.config.src_id,
+            group_id: self.config.group_id,
+            group_inst: self.config.group_inst,
+            grtt: Grtt::from_micros(self.grtt_us),
+            gsize,
+        };
+        self.seq = self.seq.wrapping_add(1);
+        h
+    }
+
+    /// Most IDs one packet may list (digest §2.4).
+    fn ids_per_packet(&self) -> usize {
+        usize::from(self.config.blocksize) / 4
+    }
+
+    /// Appends, from `*cursor` on, the IDs of the clients `pick` selects (it may clear flags),
+    /// at most `ids_per_packet`; returns the new length and whether more remain.
+    fn append_ids(
+        &mut self,
+        buf: &mut [u8],
+        mut len: usize,
+        cursor: &mut usize,
+        mut pick: impl FnMut(&mut Client) -> bool,
+    ) -> Option<(usize, bool)> {
+        let max = self.ids_per_packet();
+        let mut n = 0;
+        while *cursor < self.clients.len() {
+            if n == max {
+                let more = self.clients[*cursor..].iter_mut().any(|c| {
+                    let mut copy = *c;
+                    pick(&mut copy)
+                });
+                return Some((len, more));
+            }
+            let c = &mut self.clients[*cursor];
+            *cursor += 1;
+            if pick(c) {
+                buf.get_mut(len..len + 4)?
+                    .copy_from_slice(&c.id.to_be_bytes());
+                len += 4;
+                n += 1;
+            }
+        }
+        Some((len, false))
+    }
+
+    fn emit(&mut self, buf: &mut [u8], message: Message<'_>) -> Option<usize> {
+        let header = self.header();
+        Repr { header, message }.emit(buf).ok()
+    }
+
+    fn transmit(
+        &mut self,
+        now_us: u64,
+        buf: &mut [u8],
+        source: &mut impl BlockSource,
+    ) -> Option<Transmit> {
+        if let Some(a) = self.aborts.pop_front() {
+            let message = Message::Abort(AbortRepr {
+                flags: 0,
+                host: a.host,
+                reason: a.reason,
+            });
+            let len = self.emit(buf, message)?;
+            return Some(Transmit { dest: a.dest, len });
+        }
+        if self.phase == Phase::Finished {
+            return None;
+        }
+        let private = self.private_dest();
+        if self.clients.iter().any(|c| c.regconf) {
+            let message = Message::RegConf(RegConfRepr {
+                client_ids: IdList::EMPTY,
+            });
+            let len = self.emit(buf, message)?;
+            let mut cursor = 0;
+            let (len, _) = self.append_ids(buf, len, &mut cursor, |c| {
+                core::mem::replace(&mut c.regconf, false)
+            })?;
+            return Some(Transmit { dest: private, len });
+        }
+        if self.clients.iter().any(|c| c.doneconf) {
+            let message = Message::DoneConf(DoneConfRepr {
+                client_ids: IdList::EMPTY,
+            });
+            let len = self.emit(buf, message)?;
+            let mut cursor = 0;
+            let (len, _) = self.append_ids(buf, len, &mut cursor, |c| {
+                core::mem::replace(&mut c.doneconf, false)
+            })?;
+            if let Phase::Completion { .. } = self.phase {
+                self.progress(now_us);
+            }
+            return Some(Transmit { dest: private, len });
+        }
+        for _ in 0..2 {
+            if self.round.pending {
+                if let Some(t) = self.round_packet(now_us, buf) {
+                    return Some(t);
+                }
+            }
+            if let Phase::Data { pass, cursor, sent } = self.phase {
+                match self.data_packet(now_us, buf, source, pass, cursor, sent) {
+                    Ok(t) => return t,
+                    Err(()) => continue,
+                }
+            }
+            break;
+        }
+        None
+    }
+
+    fn round_packet(&mut self, now_us: u64, buf: &mut [u8]) -> Option<Transmit> {
+        let mut cursor = self.round.cursor;
+        let timestamp = Timestamp::from_micros(now_us);
+        let (dest, result) = match self.phase {
+            Phase::Announce { .. } => {
+                if self.closed && !self.clients.iter().any(|c| c.state == ClientState::Invited) {
+                    self.round.pending = false;
+                    return None;
+                }
+                let (public_addr, private_addr) = if self.config.unicast {
+                    let zero = match self.config.public_addr.ip() {
+                        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                        IpAddr::V6(_) => IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED),
+                    };
+                    (zero, zero)
+                } else {
+                    (self.config.public_addr.ip(), self.config.private_addr.ip())
+                };
+                let message = Message::Announce(AnnounceRepr {
+                    flags: 0,
+                    robust: self.config.robust,
+                    cc_type: CcType::None,
+                    blocksize: self.config.blocksize,
+                    timestamp,
+                    public_addr,
+                    private_addr,
+                    enc_info: None,
+                    client_ids: IdList::EMPTY,
+                });
+                let len = self.emit(buf, message)?;
+                let r = if self.closed {
+                    self.append_ids(buf, len, &mut cursor, |c| c.state == ClientState::Invited)?
+                } else {
+                    (len, false)
+                };
+                (self.config.public_addr, r)
+            }
+            Phase::FileInfo { .. } => {
+                let waiting =
+                    |c: &mut Client| c.active() && c.in_file && c.file == FileState::Waiting;
+                if !self.clients.iter_mut().any(waiting) {
+                    self.round.pending = false;
+                    return None;
+                }
+                let header = self.header();
+                let message = Message::FileInfo(FileInfoRepr {
+                    file_id: self.file_id,
+                    ftype: self.ftype,
+                    name: &self.name,
+                    link: &self.link,
+                    size: self.layout.size,
+                    mtime: self.mtime,
+                    timestamp,
+                    client_ids: IdList::EMPTY,
+                });
+                let len = Repr { header, message }.emit(buf).ok()?;
+                (
+                    self.private_dest(),
+                    self.append_ids(buf, len, &mut cursor, waiting)?,
+                )
+            }
+            Phase::Done { .. } => {
+                let section = self.layout.sections.saturating_sub(1);
+                let message = Message::Done(DoneRepr {
+                    file_id: self.file_id,
+                    section,
+                    client_ids: IdList::EMPTY,
+                });
+                let len = self.emit(buf, message)?;
+                let owing = |c: &mut Client| c.file_pending() && !c.responded;
+                (
+                    self.private_dest(),
+                    self.append_ids(buf, len, &mut cursor, owing)?,
+                )
+            }
+            Phase::Completion { .. } => {
+                let owing = |c: &mut Client| c.active() && !c.done;
+                if !self.clients.iter_mut().any(owing) {
+                    self.round.pending = false;
+                    return None;
+                }
+                let message = Message::Done(DoneRepr {
+                    file_id: 0,
+                    section: 0,
+                    client_ids: IdList::EMPTY,
+                });
+                let len = self.emit(buf, message)?;
+                (
+                    self.private_dest(),
+                    self.append_ids(buf, len, &mut cursor, owing)?,
+                )
+            }
+            _ => {
+                self.round.pending = false;
+                return None;
+            }
+        };
+        let (len, more) = result;
+        self.round = RoundEmit {
+            pending: more,
+            cursor,
+        };
+        Some(Transmit { dest, len })
+    }
+
+    /// `Ok(Some)`: a FILESEG; `Ok(None)`: pacing says wait; `Err`: the pass ended (or the
+    /// session did), try the next kind of packet.
+    #[allow(clippy::result_unit_err)] // private; the error only means "look again"
+    fn data_packet(
+        &mut self,
+        now_us: u64,
+        buf: &mut [u8],
+        source: &mut impl BlockSource,
+        pass: u16,
+        cursor: u32,
+        sent: u32,
+    ) -> Result<Option<Transmit>, ()> {
+        let now_ns = now_us.saturating_mul(1000);
+        if self.config.rate.is_some() && now_ns < self.next_send_ns {
+            return Ok(None);
+        }
+        let l = self.layout;
+        let map = source.resend_map();
+        if map.len() < l.bitmap_len() {
+            self.abort_with(
+                now_us,
+                Outcome::SourceError,
+                b"Sender error: resend map too small",
+            );
+            return Err(());
+        }
+        let block = if pass == 1 {
+            (cursor < l.blocks).then_some(cursor)
+        } else {
+            nak::next_set(map, cursor as usize, l.blocks as usize).map(|b| b as u32)
+        };
+        let Some(block) = block else {
+            self.end_pass(now_us, pass, sent);
+            return Err(());
+        };
+        if pass > 1 {
+            nak::clear(map, block as usize);
+            self.to_resend = self.to_resend.saturating_sub(1);
+        }
+        let (section, index) = l.locate(block).ok_or(())?;
+        let header = self.header();
+        let seg = FileSegRepr {
+            file_id: self.file_id,
+            section,
+            sec_block: index as u16,
+            tfmcc: None,
+            data: &[],
+        };
+        let data_len = l.block_len(block);
+        let fail = |s: &mut Self| {
+            s.abort_with(
+                now_us,
+                Outcome::SourceError,
+                b"Sender error: cannot read file",
+            );
+            Err(())
+        };
+        if header.emit(crate::wire::Func::FileSeg.into(), buf).is_err() {
+            return fail(self);
+        }
+        let Ok(hlen) = seg.emit_header(&mut buf[HEADER_LEN..]) else {
+            return fail(self);
+        };
+        let start = HEADER_LEN + hlen;
+        let Some(data) = buf.get_mut(start..start + data_len) else {
+            return fail(self);
+        };
+        if source
+            .read_block(self.file_id, l.offset(block), data)
+            .is_err()
+        {
+            return fail(self);
+        }
+        self.phase = Phase::Data {
+            pass,
+            cursor: block + 1,
+            sent: sent + 1,
+        };
+        self.counters.blocks_sent += 1;
+        if pass == 1 {
+            self.stats.first_pass_blocks += 1;
+            self.counters.first_pass_blocks += 1;
+        } else {
+            self.stats.retransmitted_blocks += 1;
+            self.counters.retransmitted_blocks += 1;
+        }
+        if let Some(rate) = self.config.rate {
+            let ip = if self.config.private_addr.is_ipv4() {
+                20
+            } else {
+                40
+            };
+            let packet = u64::from(self.config.blocksize) + 8 + 16 + 8 + ip;
+            let interval = packet.saturating_mul(1_000_000_000) / rate;
+            self.next_send_ns = self
+                .next_send_ns
+                .max(now_ns.saturating_sub(PACING_SLACK_NS))
+                + interval;
+        }
+        Ok(Some(Transmit {
+            dest: self.private_dest(),
+            len: start + data_len,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{CompleteRepr, FileInfoAckRepr, RegisterRepr, StatusRepr};
+    use std::vec;
+    use std::vec::Vec as StdVec;
+
+    const SRV: u32 = 0x0a00_0001;
+    const GROUP: u32 = 0x1234_5678;
+
+    struct Mem {
+        data: StdVec<u8>,
+        map: StdVec<u8>,
+    }
+
+    impl Mem {
+        fn new(size: usize, blocksize: u16) -> Self {
+            let data = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+            let l = FileLayout::new(size as u64, blocksize).unwrap();
+            Mem {
+                data,
+                map: vec![0; l.bitmap_len()],
+            }
+        }
+    }
+
+    impl BlockSource for Mem {
+        fn read_block(&mut self, _: u16, offset: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+            let at = offset as usize;
+            buf.copy_from_slice(self.data.get(at..at + buf.len()).ok_or(ReadError)?);
+            Ok(())
+        }
+        fn resend_map(&mut self) -> &mut [u8] {
+            &mut self.map
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn config() -> SenderConfig {
+        let mut c = SenderConfig::new(SRV, GROUP, addr("230.4.4.1:1044"), addr("230.5.5.9:1044"));
+        c.blocksize = 1000;
+        c.rate = None;
+        c
+    }
+
+    fn from_client(id: u32, message: Message<'_>) -> StdVec<u8> {
+        let header = HeaderRepr {
+            src_id: id,
+            group_id: GROUP,
+            ..HeaderRepr::default()
+        };
+        let repr = Repr { header, message };
+        let mut buf = vec![0; repr.buffer_len()];
+        repr.emit(&mut buf).unwrap();
+        buf
+    }
+
+    /// A scripted receiver: answers like uftpd, can lose chosen blocks the first time they
+    /// are sent, or go silent after a point.
+    struct Model {
+        id: u32,
+        drop_once: StdVec<u32>,
+        seen: StdVec<bool>,
+        have: StdVec<bool>,
+        layout: Option<FileLayout>,
+        file_id: u16,
+        data_ok: bool,
+        mute_after_ack: bool,
+        muted: bool,
+        registered: bool,
+        session_done: bool,
+    }
+
+    impl Model {
+        fn new(id: u32) -> Self {
+            Model {
+                id,
+                drop_once: StdVec::new(),
+                seen: StdVec::new(),
+                have: StdVec::new(),
+                layout: None,
+                file_id: 0,
+                data_ok: true,
+                mute_after_ack: false,
+                muted: false,
+                registered: false,
+                session_done: false,
+            }
+        }
+
+        fn addr(&self) -> SocketAddr {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.id)), 1044)
+        }
+
+        fn on_packet(&mut self, bytes: &[u8], data: &[u8]) -> StdVec<StdVec<u8>> {
+            let repr = Repr::parse(bytes).unwrap();
+            assert_eq!(repr.header.src_id, SRV);
+            assert_eq!(repr.header.group_id, GROUP);
+            if self.muted {
+                return StdVec::new();
+            }
+            let id = self.id;
+            let listed = |l: IdList<'_>| l.is_empty() || l.contains(id);
+            let mut out = StdVec::new();
+            match repr.message {
+                Message::Announce(a) if listed(a.client_ids) && !self.registered => {
+                    self.registered = true;
+                    out.push(from_client(
+                        id,
+                        Message::Register(RegisterRepr {
+                            timestamp: a.timestamp,
+                            rand2: [0; 32],
+                            keyinfo: &[],
+                            client_ids: IdList::EMPTY,
+                        }),
+                    ));
+                }
+                Message::FileInfo(f) if f.client_ids.contains(id) => {
+                    if f.size == 0 {
+                        out.push(complete(id, f.file_id));
+                    } else {
+                        let l = FileLayout::new(f.size, 1000).unwrap();
+                        if self.file_id != f.file_id {
+                            self.seen = vec![false; l.blocks as usize];
+                            self.have = vec![false; l.blocks as usize];
+                        }
+                        self.layout = Some(l);
+                        self.file_id = f.file_id;
+                        out.push(from_client(
+                            id,
+                            Message::FileInfoAck(FileInfoAckRepr {
+                                file_id: f.file_id,
+                                flags: 0,
+                                timestamp: f.timestamp,
+                                client_ids: IdList::EMPTY,
+                            }),
+                        ));
+                        self.muted = self.mute_after_ack;
+                    }
+                }
+                Message::FileSeg(s) if s.file_id == self.file_id => {
+                    let l = self.layout.unwrap();
+                    let b = l.block_of(s.section, u32::from(s.sec_block)).unwrap();
+                    let first = !self.seen[b as usize];
+                    self.seen[b as usize] = true;
+                    if first && self.drop_once.contains(&b) {
+                        return out;
+                    }
+                    let off = l.offset(b) as usize;
+                    self.data_ok &= s.data == &data[off..off + l.block_len(b)];
+                    self.have[b as usize] = true;
+                }
+                Message::Done(d) if d.file_id == 0 && listed(d.client_ids) => {
+                    out.push(complete(id, 0));
+                }
+                Message::Done(d) if d.file_id == self.file_id && listed(d.client_ids) => {
+                    let l = self.layout.unwrap();
+                    if self.have.iter().all(|&h| h) {
+                        out.push(complete(id, d.file_id));
+                    } else {
+                        for sec in 0..l.sections {
+                            let mut bits = vec![0u8; l.nak_bitmap_len(sec)];
+                            let start = l.section_start(sec).unwrap();
+                            for i in 0..l.section_blocks(sec) {
+                                if !self.have[(start + i) as usize] {
+                                    nak::set(&mut bits, i as usize);
+                                }
+                            }
+                            if bits.iter().any(|&b| b != 0) {
+                                out.push(from_client(
+                                    id,
+                                    Message::Status(StatusRepr {
+                                        file_id: d.file_id,
+                                        section: sec,
+                                        tfmcc: None,
+                                        naks: &bits,
+                                    }),
+                                ));
+                            }
+                        }
+                    }
+                }
+                Message::DoneConf(c) if c.client_ids.contains(id) => self.session_done = true,
+                _ => {}
+            }
+            out
+        }
+    }
+
+    fn complete(id: u32, file_id: u16) -> StdVec<u8> {
+        from_client(
+            id,
+            Message::Complete(CompleteRepr {
+                file_id,
+                status: CompleteStatus::Normal,
+                freespace: None,
+                client_ids: IdList::EMPTY,
+            }),
+        )
+    }
+
+    /// Fires timers one by one until the sender wants a file.
+    fn until_wants_file(s: &mut Sender<8>, src: &mut Mem, buf: &mut [u8]) -> Instant {
+        let mut now = Instant::ZERO;
+        while !s.wants_file() {
+            now = s.poll_timeout().unwrap();
+            s.handle_timeout(now);
+            while s.poll_transmit(now, buf, src).is_some() {}
+        }
+        now
+    }
+
+    struct Run {
+        events: StdVec<Event>,
+        sent: StdVec<(SocketAddr, StdVec<u8>)>,
+        now: Instant,
+    }
+
+    /// Drives a sender and its models on virtual time (responses take 2 ms) until the session
+    /// ends, starting each of `files` (sizes) when the sender asks.
+    fn run(s: &mut Sender<8>, models: &mut [Model], files: &[usize]) -> (Run, StdVec<Mem>) {
+        let mut mems: StdVec<Mem> = files.iter().map(|&n| Mem::new(n, 1000)).collect();
+        let mut next_file: usize = 0;
+        let mut r = Run {
+            events: StdVec::new(),
+            sent: StdVec::new(),
+            now: Instant::ZERO,
+        };
+        let mut buf = vec![0u8; s.max_datagram_len()];
+        let mut inflight: StdVec<(Instant, SocketAddr, StdVec<u8>)> = StdVec::new();
+        let mut spare = Mem::new(0, 1000);
+        for _ in 0..1_000_000 {
+            let cur = next_file.saturating_sub(1);
+            let src = mems.get_mut(cur).unwrap_or(&mut spare);
+            inflight.sort_by_key(|x| x.0);
+            while inflight.first().is_some_and(|x| x.0 <= r.now) {
+                let (_, from, bytes) = inflight.remove(0);
+                s.handle_datagram(r.now, from, &bytes, src);
+            }
+            s.handle_timeout(r.now);
+            while let Some(t) = s.poll_transmit(r.now, &mut buf, src) {
+                let bytes = buf[..t.len].to_vec();
+                for m in models.iter_mut() {
+                    for reply in m.on_packet(&bytes, &src.data) {
+                        inflight.push((r.now + Duration::from_millis(2), m.addr(), reply));
+                    }
+                }
+                r.sent.push((t.dest, bytes));
+            }
+            while let Some(e) = s.poll_event() {
+                r.events.push(e);
+            }
+            if s.is_finished() {
+                return (r, mems);
+            }
+            if s.wants_file() {
+                if let Some(&size) = files.get(next_file) {
+                    let name = std::format!("file{next_file}");
+                    let item = FileItem {
+                        name: name.as_bytes(),
+                        ftype: FileType::Regular,
+                        size: size as u64,
+                        mtime: 0,
+                        link: &[],
+                    };
+                    next_file += 1;
+                    s.start_file(r.now, item).unwrap();
+                } else {
+                    s.finish_session(r.now).unwrap();
+                }
+                continue;
+            }
+            let mut next = s.poll_timeout().unwrap_or(Instant::from_micros(u64::MAX));
+            if let Some(x) = inflight.iter().map(|x| x.0).min() {
+                next = next.min(x);
+            }
+            r.now = next.max(r.now);
+            if next <= r.now && inflight.iter().all(|x| x.0 > r.now) {
+                r.now = r.now + Duration::from_micros(1);
+            }
+        }
+        panic!("session did not end");
+    }
+
+    fn segs(sent: &[(SocketAddr, StdVec<u8>)]) -> StdVec<(u16, u16)> {
+        sent.iter()
+            .filter_map(|(_, b)| match Repr::parse(b).unwrap().message {
+                Message::FileSeg(s) => Some((s.section, s.sec_block)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn session_done(r: &Run) -> SessionSummary {
+        match r.events.last() {
+            Some(Event::SessionDone(s)) => *s,
+            other => panic!("last event {other:?}"),
+        }
+    }
+
+    fn file_done(r: &Run) -> StdVec<FileStats> {
+        r.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::FileDone(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lossless_session_sends_every_block_exactly_once() {
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let mut models: StdVec<Model> = (1..=3).map(|i| Model::new(0x0b00_0000 + i)).collect();
+        let (r, _) = run(&mut s, &mut models, &[100_500, 0]);
+        let segs = segs(&r.sent);
+        assert_eq!(segs.len(), 101);
+        let mut sorted = segs.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 101, "every block exactly once");
+        let stats = file_done(&r);
+        assert_eq!(stats[0].first_pass_blocks, 101);
+        assert_eq!(stats[0].retransmitted_blocks, 0);
+        assert_eq!((stats[0].passes, stats[0].naks_received), (1, 0));
+        assert_eq!((stats[0].completed, stats[0].failed), (3, 0));
+        assert_eq!(
+            (stats[1].passes, stats[1].completed),
+            (0, 3),
+            "empty file: COMPLETE on FILEINFO"
+        );
+        let sum = session_done(&r);
+        assert_eq!(sum.outcome, Outcome::Completed);
+        assert_eq!(
+            (sum.registered, sum.completed, sum.lost, sum.files),
+            (3, 3, 0, 2)
+        );
+        assert!(models.iter().all(|m| m.data_ok && m.session_done));
+        let results = r
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::FileResult {
+                        result: FileResult::Completed(CompleteStatus::Normal),
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(results, 6);
+        // Every header: seq counts up from 0, grtt and gsize encoded.
+        for (i, (_, b)) in r.sent.iter().enumerate() {
+            let h = Repr::parse(b).unwrap().header;
+            assert_eq!(usize::from(h.seq), i);
+        }
+        let (_, last) = r.sent.last().unwrap();
+        let h = Repr::parse(last).unwrap().header;
+        assert_eq!(h.gsize, GroupSize::from_count(3));
+        assert_eq!(
+            h.grtt,
+            Grtt::from_micros(10_000),
+            "RTT 2 ms clamps to the 10 ms minimum"
+        );
+        // ANNOUNCE to the public group, the rest to the private one.
+        for (dest, b) in &r.sent {
+            let want = match Repr::parse(b).unwrap().message {
+                Message::Announce(_) => "230.4.4.1:1044",
+                _ => "230.5.5.9:1044",
+            };
+            assert_eq!(*dest, addr(want));
+        }
+    }
+
+    #[test]
+    fn open_group_announces_robust_rounds_every_three_grtt() {
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let mut models = [Model::new(0x0b00_0001)];
+        let (r, _) = run(&mut s, &mut models, &[]);
+        let times: StdVec<_> = r
+            .sent
+            .iter()
+            .filter(|(_, b)| matches!(Repr::parse(b).unwrap().message, Message::Announce(_)))
+            .collect();
+        assert_eq!(times.len(), 20);
+        let regconf = r
+            .sent
+            .iter()
+            .filter(|(_, b)| matches!(Repr::parse(b).unwrap().message, Message::RegConf(_)))
+            .count();
+        assert_eq!(regconf, 1);
+        assert!(r
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::AnnounceDone { clients: 1 })));
+    }
+
+    #[test]
+    fn retransmits_exactly_the_union_of_naks() {
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let mut a = Model::new(0x0b00_0001);
+        a.drop_once = vec![3, 10, 80];
+        let mut b = Model::new(0x0b00_0002);
+        b.drop_once = vec![10, 50];
+        let mut c = Model::new(0x0b00_0003);
+        c.drop_once = vec![9000, 9001]; // section 1 (8000 blocks per section)
+        let mut models = [a, b, c];
+        let (r, _) = run(&mut s, &mut models, &[10_000 * 1000 - 17]);
+        let stats = file_done(&r)[0];
+        assert_eq!(stats.blocks, 10_000);
+        assert_eq!(stats.first_pass_blocks, 10_000);
+        assert_eq!(stats.naks_received, 7);
+        assert_eq!(stats.naks_new, 6, "block 10 NAKed twice counts once");
+        assert_eq!(stats.retransmitted_blocks, 6);
+        assert_eq!(stats.passes, 2);
+        let segs = segs(&r.sent);
+        let l = FileLayout::new(stats.size, 1000).unwrap();
+        let mut again: StdVec<u32> = segs[10_000..]
+            .iter()
+            .map(|&(s, i)| l.block_of(s, u32::from(i)).unwrap())
+            .collect();
+        again.sort();
+        assert_eq!(again, [3, 10, 50, 80, 9000, 9001]);
+        assert!(r.events.contains(&Event::PassStarted {
+            file_id: 1,
+            pass: 2,
+            blocks: 6
+        }));
+        assert!(r.events.contains(&Event::PassDone {
+            file_id: 1,
+            pass: 2,
+            blocks_sent: 6
+        }));
+        assert!(models.iter().all(|m| m.data_ok && m.session_done));
+        assert_eq!(session_done(&r).outcome, Outcome::Completed);
+    }
+
+    #[test]
+    fn no_register_means_no_clients_after_robust_rounds() {
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let (r, _) = run(&mut s, &mut [], &[1000]);
+        assert_eq!(r.sent.len(), 20);
+        assert_eq!(session_done(&r).outcome, Outcome::NoClients);
+        // 20 rounds 3×GRTT apart at the initial 0.5 s, then one more interval.
+        let end = Instant::from_micros(20 * 1_500_000);
+        assert!(
+            r.now >= end && r.now < end + Duration::from_millis(1),
+            "{:?}",
+            r.now
+        );
+    }
+
+    #[test]
+    fn silent_client_is_lost_after_robust_done_rounds() {
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let mut quiet = Model::new(0x0b00_0002);
+        quiet.mute_after_ack = true;
+        let mut models = [Model::new(0x0b00_0001), quiet];
+        let (r, _) = run(&mut s, &mut models, &[5000]);
+        assert!(r.events.contains(&Event::ClientLost {
+            id: 0x0b00_0002,
+            reason: LostReason::NoResponse
+        }));
+        assert!(r.events.contains(&Event::FileResult {
+            id: 0x0b00_0002,
+            file_id: 1,
+            result: FileResult::Failed
+        }));
+        let dones = r
+            .sent
+            .iter()
+            .filter(|(_, b)| matches!(Repr::parse(b).unwrap().message, Message::Done(d) if d.file_id == 1))
+            .count();
+        assert_eq!(dones, 20, "DONE resent until robust rounds are spent");
+        let sum = session_done(&r);
+        assert_eq!(
+            (sum.outcome, sum.completed, sum.lost),
+            (Outcome::Completed, 1, 1)
+        );
+    }
+
+    #[test]
+    fn all_clients_aborting_ends_the_session() {
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let mut src = Mem::new(4000, 1000);
+        let mut buf = [0u8; 2000];
+        let now = Instant::ZERO;
+        let t = s.poll_transmit(now, &mut buf, &mut src).unwrap();
+        let Message::Announce(a) = Repr::parse(&buf[..t.len]).unwrap().message else {
+            panic!()
+        };
+        let reg = from_client(
+            7,
+            Message::Register(RegisterRepr {
+                timestamp: a.timestamp,
+                rand2: [0; 32],
+                keyinfo: &[],
+                client_ids: IdList::EMPTY,
+            }),
+        );
+        s.handle_datagram(now, addr("10.0.0.7:1044"), &reg, &mut src);
+        let abort = from_client(
+            7,
+            Message::Abort(AbortRepr {
+                flags: 0,
+                host: 0,
+                reason: b"disk full",
+            }),
+        );
+        let now = until_wants_file(&mut s, &mut src, &mut buf);
+        s.start_file(
+            now,
+            FileItem {
+                name: b"x",
+                ftype: FileType::Regular,
+                size: 4000,
+                mtime: 0,
+                link: &[],
+            },
+        )
+        .unwrap();
+        s.handle_datagram(now, addr("10.0.0.7:1044"), &abort, &mut src);
+        assert!(s.is_finished());
+        let evs: StdVec<_> = core::iter::from_fn(|| s.poll_event()).collect();
+        assert!(evs.contains(&Event::ClientLost {
+            id: 7,
+            reason: LostReason::Aborted
+        }));
+        assert!(matches!(
+            evs.last(),
+            Some(Event::SessionDone(SessionSummary {
+                outcome: Outcome::AllDropped,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn closed_group_lists_clients_aborts_strangers_and_ends_after_one_grtt() {
+        let mut s = Sender::<8>::new(config(), &[0x0b00_0001, 0x0b00_0002]).unwrap();
+        let mut src = Mem::new(0, 1000);
+        let mut buf = [0u8; 2000];
+        let t = s.poll_transmit(Instant::ZERO, &mut buf, &mut src).unwrap();
+        let Message::Announce(a) = Repr::parse(&buf[..t.len]).unwrap().message else {
+            panic!()
+        };
+        assert_eq!(a.client_ids, IdList::Items(&[0x0b00_0001, 0x0b00_0002]));
+        let reg = |id| {
+            from_client(
+                id,
+                Message::Register(RegisterRepr {
+                    timestamp: a.timestamp,
+                    rand2: [0; 32],
+                    keyinfo: &[],
+                    client_ids: IdList::EMPTY,
+                }),
+            )
+        };
+        let t1 = Instant::from_micros(4000);
+        s.handle_datagram(t1, addr("10.0.0.9:1044"), &reg(0x0b00_0009), &mut src);
+        s.handle_datagram(t1, addr("10.0.0.1:1044"), &reg(0x0b00_0001), &mut src);
+        let mut kinds = StdVec::new();
+        while let Some(t) = s.poll_transmit(t1, &mut buf, &mut src) {
+            let m = Repr::parse(&buf[..t.len]).unwrap().message;
+            if let Message::Abort(ab) = m {
+                assert_eq!((ab.host, t.dest), (0x0b00_0009, addr("10.0.0.9:1044")));
+            }
+            kinds.push(m.name());
+        }
+        assert_eq!(kinds, ["ABORT", "REG_CONF"]);
+        // The re-sent ANNOUNCE lists only the one still missing.
+        s.handle_timeout(Instant::from_micros(1_500_000));
+        let t = s
+            .poll_transmit(Instant::from_micros(1_500_000), &mut buf, &mut src)
+            .unwrap();
+        let Message::Announce(a) = Repr::parse(&buf[..t.len]).unwrap().message else {
+            panic!()
+        };
+        assert_eq!(a.client_ids, IdList::Items(&[0x0b00_0002]));
+        let t2 = Instant::from_micros(1_502_000);
+        let reg2 = from_client(
+            0x0b00_0002,
+            Message::Register(RegisterRepr {
+                timestamp: a.timestamp,
+                rand2: [0; 32],
+                keyinfo: &[],
+                client_ids: IdList::EMPTY,
+            }),
+        );
+        s.handle_datagram(t2, addr("10.0.0.2:1044"), &reg2, &mut src);
+        assert_eq!(s.grtt(), Duration::from_millis(10));
+        let grtt = s.grtt();
+        assert_eq!(s.poll_timeout(), Some(t2 + grtt));
+        s.handle_timeout(t2 + grtt);
+        assert!(s.wants_file());
+    }
+
+    #[test]
+    fn fixed_rate_paces_filesegs() {
+        let mut c = config();
+        c.rate = Some(1_052_000); // (1000 + 52) bytes per packet: 1000 packets per second
+        let mut s = Sender::<8>::new(c, &[]).unwrap();
+        let mut src = Mem::new(1_000_000, 1000);
+        let mut buf = [0u8; 2000];
+        let t = s.poll_transmit(Instant::ZERO, &mut buf, &mut src).unwrap();
+        let Message::Announce(a) = Repr::parse(&buf[..t.len]).unwrap().message else {
+            panic!()
+        };
+        let reg = from_client(
+            7,
+            Message::Register(RegisterRepr {
+                timestamp: a.timestamp,
+                rand2: [0; 32],
+                keyinfo: &[],
+                client_ids: IdList::EMPTY,
+            }),
+        );
+        s.handle_datagram(Instant::ZERO, addr("10.0.0.7:1044"), &reg, &mut src);
+        let mut now = until_wants_file(&mut s, &mut src, &mut buf);
+        let fid = s
+            .start_file(
+                now,
+                FileItem {
+                    name: b"f",
+                    ftype: FileType::Regular,
+                    size: 1_000_000,
+                    mtime: 0,
+                    link: &[],
+                },
+            )
+            .unwrap();
+        let ack = from_client(
+            7,
+            Message::FileInfoAck(FileInfoAckRepr {
+                file_id: fid,
+                flags: 0,
+                timestamp: Timestamp::from_micros(now.as_micros()),
+                client_ids: IdList::EMPTY,
+            }),
+        );
+        while s.poll_transmit(now, &mut buf, &mut src).is_some() {}
+        s.handle_datagram(now, addr("10.0.0.7:1044"), &ack, &mut src);
+        let start = now;
+        let mut segs = 0;
+        while now < start + Duration::from_millis(100) {
+            while let Some(t) = s.poll_transmit(now, &mut buf, &mut src) {
+                assert_eq!(buf[1], 9, "only FILESEG in the data phase");
+                assert_eq!(t.len, 16 + 8 + 1000);
+                segs += 1;
+            }
+            now = s
+                .poll_timeout()
+                .unwrap()
+                .max(now + Duration::from_micros(1));
+        }
+        assert!(
+            (100..=102).contains(&segs),
+            "{segs} FILESEGs in 100 ms at 1000/s"
+        );
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let mut c = config();
+        c.blocksize = 511;
+        assert_eq!(
+            Sender::<8>::new(c, &[]).unwrap_err(),
+            ConfigError::Blocksize
+        );
+        let ids: StdVec<u32> = (1..=9).collect();
+        assert_eq!(
+            Sender::<8>::new(config(), &ids).unwrap_err(),
+            ConfigError::TooManyClients
+        );
+        assert_eq!(
+            Sender::<8>::new(config(), &[0]).unwrap_err(),
+            ConfigError::BadId
+        );
+    }
+
+    #[test]
+    fn max_passes_aborts_incomplete_clients() {
+        let mut c = config();
+        c.max_passes = 1;
+        let mut s = Sender::<8>::new(c, &[]).unwrap();
+        let mut lossy = Model::new(0x0b00_0002);
+        lossy.drop_once = vec![1];
+        let mut models = [Model::new(0x0b00_0001), lossy];
+        let (r, _) = run(&mut s, &mut models, &[5000]);
+        assert!(r.events.contains(&Event::ClientLost {
+            id: 0x0b00_0002,
+            reason: LostReason::MaxPasses
+        }));
+        assert!(r.sent.iter().any(|(d, b)| *d == models[1].addr()
+            && matches!(Repr::parse(b).unwrap().message, Message::Abort(a) if a.host == 0x0b00_0002)));
+        assert_eq!(file_done(&r)[0].retransmitted_blocks, 0);
+    }
+}
