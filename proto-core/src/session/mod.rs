@@ -10,6 +10,7 @@
 
 pub mod layout;
 pub mod nak;
+pub mod receiver;
 pub mod sender;
 
 pub use layout::FileLayout;

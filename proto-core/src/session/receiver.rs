@@ -1,0 +1,2217 @@
+//! The receiving side of UFTP 4 (`uftpd`'s protocol logic), sans-IO and allocation-free.
+//!
+//! A [`Receiver`] follows up to `SESSIONS` concurrent sessions (one per server group). It speaks
+//! the unencrypted protocol of the digest: ANNOUNCE → REGISTER (§1.2, §1.3, timers §1.5) →
+//! REG_CONF; FILEINFO → FILEINFO_ACK or COMPLETE (§3.7, §4.2); FILESEG; DONE → STATUS/COMPLETE
+//! (§4.2); DONE(file 0) → COMPLETE(file 0) → DONE_CONF; ABORT both ways; the MAXMISORDER rule
+//! on `seq` (§2.1); GRTT taken from every server header.
+//!
+//! File contents and the per-block "received" bitmap live in the caller's [`Storage`]: the
+//! receiver's own memory is fixed (a few hundred bytes per session slot) whatever the file sizes.
+//!
+//! # Call order
+//!
+//! As for every state machine in [`session`](super):
+//! 1. `handle_datagram(now, from, bytes, storage)` for each datagram received on the UFTP port
+//!    (public or private group, or unicast), and `handle_timeout(now, storage)` once
+//!    `poll_timeout()` has passed;
+//! 2. `poll_transmit(now, buf, storage)` until `None` (every `Some(t)` is one datagram: the
+//!    first `t.len` bytes of `buf`, to `t.dest`), then `poll_event()` until `None`
+//!    ([`Event::SessionStarted`] tells the driver to join the session's private group,
+//!    [`Event::SessionEnded`] to leave it);
+//! 3. sleep until `poll_timeout()` or the next datagram.
+//!
+//! `poll_transmit` takes the storage too: a STATUS bitmap is built from the block map at the
+//! moment it is sent, so that the receiver keeps no copy of it. `handle_datagram` takes the
+//! datagram mutably so that ENCRYPTED bodies can be decrypted in place once keys exist; today it
+//! only reads it.
+//!
+//! # Not yet
+//!
+//! Encrypted sessions (an ANNOUNCE with EXT_ENC_INFO is refused with ABORT), sync mode and
+//! TFMCC (both refused with ABORT), restarts with partial files (a restart is received afresh).
+
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+
+use heapless::{Deque, Vec};
+
+use super::{nak, FileLayout, Transmit};
+use crate::time::Instant;
+use crate::wire::{
+    AbortRepr, AnnounceRepr, CcType, CompleteRepr, CompleteStatus, DoneRepr, FileInfoAckRepr,
+    FileInfoRepr, FileSegRepr, FileType, FreeSpaceInfoRepr, Func, GroupSize, Grtt, HeaderRepr,
+    IdList, Message, RegisterRepr, Repr, StatusRepr, Timestamp, ABORT_FLAG_CURRENT_FILE,
+    ANNOUNCE_FLAG_SYNC_MODE, ANNOUNCE_FLAG_SYNC_PREVIEW, HEADER_LEN,
+};
+
+/// How many public addresses a [`Config`] can list.
+pub const MAX_PUBLIC_ADDRS: usize = 8;
+/// Most packets a sender's `seq` may lag the highest seen before they are dropped (§2.1).
+pub const MAX_MISORDER: u16 = 5;
+/// Bytes of a server's ABORT reason kept in an [`Event`].
+pub const REASON_LEN: usize = 64;
+
+const EVENT_QUEUE: usize = 32;
+const ONESHOT_QUEUE: usize = 8;
+const ENDED_MEMORY: usize = 16;
+const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the receiver needs to know about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// This client's UID (never 0 or 0xFFFFFFFF).
+    pub uid: u32,
+    /// Public addresses whose ANNOUNCEs are accepted; empty accepts any. An ANNOUNCE with a zero
+    /// public address (unicast mode) is always accepted.
+    pub public_addrs: Vec<IpAddr, MAX_PUBLIC_ADDRS>,
+}
+
+/// A session: the server's group ID and restart instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId {
+    /// Group ID.
+    pub group_id: u32,
+    /// Group instance (restart counter).
+    pub group_inst: u8,
+}
+
+/// What a FILEINFO asks for, as handed to [`Storage::open`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind<'a> {
+    /// A regular file of `Item::size` bytes, delivered through [`Storage::write`].
+    Regular,
+    /// An (empty) directory to create.
+    Directory,
+    /// A symbolic link to create, pointing at `target` (bytes from the network: untrusted).
+    Symlink {
+        /// The link target.
+        target: &'a [u8],
+    },
+    /// A request to delete the named item.
+    Delete,
+}
+
+/// One item of a session, as handed to [`Storage::open`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Item<'a> {
+    /// The session.
+    pub session: SessionId,
+    /// The item's file ID within the session.
+    pub file_id: u16,
+    /// Its `/`-separated path. The core has checked that it is not empty and holds no NUL and
+    /// no `..` component; it may be absolute. Confining it is the storage's job.
+    pub name: &'a [u8],
+    /// What to do with it.
+    pub kind: ItemKind<'a>,
+    /// Size in bytes (regular files).
+    pub size: u64,
+    /// Modification time, UNIX seconds.
+    pub mtime: u32,
+    /// Block geometry (regular files); the block map needs `layout.bitmap_len()` bytes.
+    pub layout: FileLayout,
+}
+
+/// Why an item is refused (answered with COMPLETE status REJECTED) or a file could not be
+/// stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reject {
+    /// The name is empty, holds `..` or a NUL, or falls outside every destination.
+    BadName,
+    /// Something that may not be replaced is in the way.
+    Exists,
+    /// Not enough free space.
+    NoSpace,
+    /// An I/O error.
+    Io,
+    /// The item type or geometry is not supported.
+    Unsupported,
+}
+
+impl Reject {
+    /// A short description for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reject::BadName => "bad name",
+            Reject::Exists => "exists",
+            Reject::NoSpace => "no space",
+            Reject::Io => "I/O error",
+            Reject::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Where received items go. The host implements it on files; tests keep items in memory.
+///
+/// Calls for one regular file: [`open`](Storage::open) (with a zeroed
+/// [`block_map`](Storage::block_map) of at least `layout.bitmap_len()` bytes made ready for the
+/// session), any number of [`write`](Storage::write)s, then exactly one of
+/// [`finish`](Storage::finish) (every block written: make it visible under its final name) or
+/// [`discard`](Storage::discard) (forget it; leave nothing under the final name). A session has
+/// at most one regular file open at a time. Directories, symlinks and deletions are carried out
+/// entirely within `open`. [`session_ended`](Storage::session_ended) comes once per session that
+/// was started, after its last file.
+pub trait Storage {
+    /// Prepares an item. For a regular file: create its temporary and make a zeroed block map of
+    /// at least `item.layout.bitmap_len()` bytes ready for the session. For the other kinds: do
+    /// it now. An error rejects the item (COMPLETE status REJECTED).
+    fn open(&mut self, item: &Item<'_>) -> Result<(), Reject>;
+    /// The session's block map: bit `b` (LSB first, see [`nak`]) set once block `b` of the
+    /// open file is stored. `None` (or too short) if there is none: the file is then rejected.
+    fn block_map(&mut self, session: SessionId) -> Option<&mut [u8]>;
+    /// Stores `data` at byte `offset` of the open file.
+    fn write(
+        &mut self,
+        session: SessionId,
+        file_id: u16,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), Reject>;
+    /// Every block is stored: make the file durable and visible under its final name.
+    fn finish(&mut self, session: SessionId, file_id: u16) -> Result<(), Reject>;
+    /// Forget the open file: nothing may remain under its final name or as a temporary.
+    fn discard(&mut self, session: SessionId, file_id: u16);
+    /// Free bytes in the primary destination, for `@FREESPACE` queries (`None`: unknown).
+    fn free_space(&mut self, session: SessionId) -> Option<u64>;
+    /// The session is over; release what was kept for it.
+    fn session_ended(&mut self, session: SessionId) {
+        let _ = session;
+    }
+}
+
+/// Why the receiver itself aborts or refuses a session (sent as the ABORT reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AbortReason {
+    /// The ANNOUNCE asks for encryption, which this receiver does not have yet.
+    EncryptionUnsupported,
+    /// The ANNOUNCE asks for sync mode.
+    SyncUnsupported,
+    /// The ANNOUNCE asks for congestion control.
+    CongestionControlUnsupported,
+    /// Every session slot is taken.
+    TooManySessions,
+    /// No REG_CONF (or FILEINFO) came before the registration expired.
+    RegistrationTimedOut,
+    /// Nothing came from the server for ROBUST×GRTT (at least 1 s).
+    TransferTimedOut,
+    /// Storage failed while writing or finishing a file.
+    WriteFailed,
+}
+
+impl AbortReason {
+    /// The text sent in the ABORT.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbortReason::EncryptionUnsupported => "Encryption not supported by this client",
+            AbortReason::SyncUnsupported => "Sync mode not supported by this client",
+            AbortReason::CongestionControlUnsupported => {
+                "Congestion control not supported by this client"
+            }
+            AbortReason::TooManySessions => "Too many sessions",
+            AbortReason::RegistrationTimedOut => "Registration unconfirmed by server",
+            AbortReason::TransferTimedOut => "Transfer timed out",
+            AbortReason::WriteFailed => "Error writing file",
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionResult {
+    /// DONE_CONF named us, or the completion phase ran out after our COMPLETE(file 0).
+    Completed,
+    /// The server aborted us; its reason, truncated to [`REASON_LEN`] bytes (untrusted).
+    AbortedByServer(Vec<u8, REASON_LEN>),
+    /// We aborted (and told the server why).
+    Aborted(AbortReason),
+}
+
+/// Why a datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// It does not parse as UFTP 4.
+    Malformed,
+    /// It belongs to no session of ours.
+    UnknownSession,
+    /// Its `src_id` is not the session's server.
+    WrongServer,
+    /// Its `seq` lags the highest seen by more than [`MAX_MISORDER`].
+    Misordered,
+    /// It is encrypted (not supported yet).
+    Encrypted,
+    /// It names a file other than the current one, or a block outside the file.
+    WrongFile,
+    /// A FILESEG whose length disagrees with its block.
+    BadBlock,
+    /// A message a client does not expect (or not in this phase).
+    Unexpected,
+    /// An ANNOUNCE whose parameters are out of range or whose public address is not ours.
+    BadAnnounce,
+}
+
+impl DropReason {
+    /// Number of reasons (for counter arrays).
+    pub const COUNT: usize = 9;
+
+    /// Index into [`Stats::dropped`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short description for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownSession => "unknown session",
+            DropReason::WrongServer => "wrong server",
+            DropReason::Misordered => "misordered",
+            DropReason::Encrypted => "encrypted",
+            DropReason::WrongFile => "wrong file",
+            DropReason::BadBlock => "bad block",
+            DropReason::Unexpected => "unexpected",
+            DropReason::BadAnnounce => "bad announce",
+        }
+    }
+}
+
+/// Something the driver may want to log or act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// We registered with a new session: join `private_addr` (unless unspecified).
+    SessionStarted {
+        /// The session.
+        session: SessionId,
+        /// The server's UID.
+        server_id: u32,
+        /// Where responses go.
+        server: SocketAddr,
+        /// The session's private multicast address (unspecified in unicast mode).
+        private_addr: IpAddr,
+    },
+    /// The server confirmed our registration.
+    Registered {
+        /// The session.
+        session: SessionId,
+    },
+    /// A session ended: leave `private_addr`.
+    SessionEnded {
+        /// The session.
+        session: SessionId,
+        /// Its private multicast address.
+        private_addr: IpAddr,
+        /// How it ended.
+        result: SessionResult,
+    },
+    /// An ANNOUNCE was refused with an ABORT.
+    Refused {
+        /// The would-be session.
+        session: SessionId,
+        /// Where the ABORT went.
+        server: SocketAddr,
+        /// Why.
+        reason: AbortReason,
+    },
+    /// An item was accepted.
+    FileStarted {
+        /// The session.
+        session: SessionId,
+        /// The item.
+        file_id: u16,
+        /// Its type.
+        kind: FileType,
+        /// Its size.
+        size: u64,
+    },
+    /// An item is complete (regular files: finished by the storage).
+    FileFinished {
+        /// The session.
+        session: SessionId,
+        /// The item.
+        file_id: u16,
+        /// Its size.
+        size: u64,
+    },
+    /// An item was rejected (COMPLETE status REJECTED).
+    FileRejected {
+        /// The session.
+        session: SessionId,
+        /// The item.
+        file_id: u16,
+        /// Why.
+        reason: Reject,
+    },
+    /// An unfinished file was discarded (session aborted or the server moved on).
+    FileAborted {
+        /// The session.
+        session: SessionId,
+        /// The item.
+        file_id: u16,
+    },
+    /// A datagram was dropped; `count` is how many have been dropped for this reason so far.
+    Dropped {
+        /// Why.
+        reason: DropReason,
+        /// Running count for this reason.
+        count: u64,
+    },
+}
+
+/// Counters since the receiver was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Datagrams handed to `handle_datagram`.
+    pub datagrams: u64,
+    /// Dropped datagrams, by [`DropReason::index`].
+    pub dropped: [u64; DropReason::COUNT],
+    /// Blocks stored.
+    pub blocks: u64,
+    /// Blocks received again after they were stored.
+    pub duplicate_blocks: u64,
+    /// Events lost because the queue was full.
+    pub events_lost: u64,
+    /// Datagrams not sent because the caller's buffer was too small.
+    pub transmit_errors: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Registering,
+    Receiving,
+    Completing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileState {
+    Receiving,
+    Done(CompleteStatus),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NakTimer {
+    at: Instant,
+    from: u16,
+    to: u16,
+    requested: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct File {
+    file_id: u16,
+    layout: FileLayout,
+    state: FileState,
+    received: u32,
+    last_section: u16,
+    nak: Option<NakTimer>,
+    /// Sections `[next, last]` still to scan for STATUS.
+    status: Option<(u16, u16)>,
+    info_ts: Timestamp,
+    info_rx: Instant,
+    send_ack: bool,
+    send_complete: bool,
+    freespace: Option<u64>,
+}
+
+impl File {
+    fn complete(&self) -> bool {
+        self.received >= self.layout.blocks
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    id: SessionId,
+    server_id: u32,
+    server: SocketAddr,
+    private_addr: IpAddr,
+    blocksize: u16,
+    robust: u8,
+    grtt: Duration,
+    phase: Phase,
+    max_seq: u16,
+    my_seq: u16,
+    last_heard: Instant,
+    announce_ts: Timestamp,
+    announce_rx: Instant,
+    send_register: bool,
+    register_next: Instant,
+    register_expire: Instant,
+    file: Option<File>,
+    send_complete0: bool,
+    complete_next: Instant,
+    complete_deadline: Instant,
+}
+
+impl Session {
+    fn idle_timeout(&self) -> Duration {
+        (self.grtt * u32::from(self.robust)).max(MIN_TIMEOUT)
+    }
+
+    fn long_timeout(&self) -> Duration {
+        (self.grtt * 4 * u32::from(self.robust)).max(MIN_TIMEOUT)
+    }
+
+    fn header(&mut self, uid: u32) -> HeaderRepr {
+        let seq = self.my_seq;
+        self.my_seq = self.my_seq.wrapping_add(1);
+        HeaderRepr {
+            seq,
+            src_id: uid,
+            group_id: self.id.group_id,
+            group_inst: self.id.group_inst,
+            grtt: Grtt(0),
+            gsize: GroupSize(0),
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut t = match self.phase {
+            Phase::Registering => self.register_next.min(self.register_expire),
+            Phase::Receiving => self.last_heard + self.idle_timeout(),
+            Phase::Completing => self.complete_next.min(self.complete_deadline),
+        };
+        if let Some(n) = self.file.as_ref().and_then(|f| f.nak) {
+            t = t.min(n.at);
+        }
+        t
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Output {
+    Register,
+    FileInfoAck,
+    Complete,
+    Status(u16),
+    Complete0,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Oneshot {
+    dest: SocketAddr,
+    session: SessionId,
+    seq: u16,
+    reason: AbortReason,
+}
+
+/// The receiver state machine; see the [module documentation](self) for the call order.
+#[derive(Debug)]
+pub struct Receiver<const SESSIONS: usize> {
+    config: Config,
+    sessions: [Option<Session>; SESSIONS],
+    oneshots: Deque<Oneshot, ONESHOT_QUEUE>,
+    ended: Deque<SessionId, ENDED_MEMORY>,
+    events: Deque<Event, EVENT_QUEUE>,
+    stats: Stats,
+}
+
+fn echo(ts: Timestamp, rx: Instant, now: Instant) -> Timestamp {
+    let held = u64::try_from((now - rx).as_micros()).unwrap_or(u64::MAX);
+    Timestamp::from_micros(ts.as_micros().saturating_add(held))
+}
+
+/// Whether `list` names `uid` (a zero entry ends a list, §1.3).
+fn lists(list: &IdList<'_>, uid: u32) -> bool {
+    list.iter().take_while(|&id| id != 0).any(|id| id == uid)
+}
+
+/// The core's own check of a name from the network (§3.7): not empty, no NUL, no `..`.
+pub fn name_is_acceptable(name: &[u8]) -> bool {
+    !name.is_empty()
+        && !name.contains(&0)
+        && name.split(|&b| b == b'/').all(|part| part != b"..")
+        && name.iter().any(|&b| b != b'/')
+}
+
+fn section_has_holes(layout: &FileLayout, map: &[u8], section: u16) -> bool {
+    let Some(start) = layout.section_start(section) else {
+        return false;
+    };
+    let end = start + layout.section_blocks(section);
+    nak::next_clear(map, start as usize, end as usize).is_some()
+}
+
+impl<const SESSIONS: usize> Receiver<SESSIONS> {
+    /// A receiver with no sessions.
+    pub fn new(config: Config) -> Self {
+        Receiver {
+            config,
+            sessions: [const { None }; SESSIONS],
+            oneshots: Deque::new(),
+            ended: Deque::new(),
+            events: Deque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Number of sessions in progress.
+    pub fn active_sessions(&self) -> usize {
+        self.sessions.iter().flatten().count()
+    }
+
+    fn event(&mut self, e: Event) {
+        if self.events.push_back(e).is_err() {
+            self.stats.events_lost += 1;
+        }
+    }
+
+    fn drop_dgram(&mut self, reason: DropReason) {
+        let c = &mut self.stats.dropped[reason.index()];
+        *c += 1;
+        let count = *c;
+        self.event(Event::Dropped { reason, count });
+    }
+
+    fn oneshot(&mut self, o: Oneshot) {
+        if self.oneshots.is_full() {
+            let _ = self.oneshots.pop_front();
+        }
+        let _ = self.oneshots.push_back(o);
+    }
+
+    fn remember_ended(&mut self, id: SessionId) {
+        if self.ended.is_full() {
+            let _ = self.ended.pop_front();
+        }
+        let _ = self.ended.push_back(id);
+    }
+
+    /// Ends session `idx`: discards an unfinished file, tells the storage, queues the events.
+    fn end_session<S: Storage>(
+        &mut self,
+        idx: usize,
+        result: SessionResult,
+        abort: Option<AbortReason>,
+        storage: &mut S,
+    ) {
+        let Some(mut s) = self.sessions[idx].take() else {
+            return;
+        };
+        if let Some(f) = s.file.take() {
+            if f.state == FileState::Receiving {
+                storage.discard(s.id, f.file_id);
+                self.event(Event::FileAborted {
+                    session: s.id,
+                    file_id: f.file_id,
+                });
+            }
+        }
+        if let Some(reason) = abort {
+            let seq = s.header(self.config.uid).seq;
+            self.oneshot(Oneshot {
+                dest: s.server,
+                session: s.id,
+                seq,
+                reason,
+            });
+        }
+        storage.session_ended(s.id);
+        self.remember_ended(s.id);
+        self.event(Event::SessionEnded {
+            session: s.id,
+            private_addr: s.private_addr,
+            result,
+        });
+    }
+
+    /// Handles one datagram received from `from`.
+    pub fn handle_datagram<S: Storage>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &mut [u8],
+        storage: &mut S,
+    ) {
+        self.stats.datagrams += 1;
+        let repr = match Repr::parse(bytes) {
+            Ok(r) => r,
+            Err(_) => return self.drop_dgram(DropReason::Malformed),
+        };
+        let header = repr.header;
+        if let Message::Announce(a) = &repr.message {
+            return self.on_announce(now, from, &header, a);
+        }
+        let id = SessionId {
+            group_id: header.group_id,
+            group_inst: header.group_inst,
+        };
+        let Some(idx) = self
+            .sessions
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.id == id))
+        else {
+            return self.drop_dgram(DropReason::UnknownSession);
+        };
+        let uid = self.config.uid;
+        {
+            let Some(s) = self.sessions[idx].as_mut() else {
+                return;
+            };
+            if header.src_id != s.server_id {
+                return self.drop_dgram(DropReason::WrongServer);
+            }
+            let server_msg = matches!(
+                repr.message,
+                Message::RegConf(_)
+                    | Message::FileInfo(_)
+                    | Message::FileSeg(_)
+                    | Message::Done(_)
+                    | Message::DoneConf(_)
+                    | Message::Abort(_)
+                    | Message::CongCtrl(_)
+                    | Message::KeyInfo(_)
+                    | Message::Encrypted(_)
+            );
+            if !server_msg {
+                return self.drop_dgram(DropReason::Unexpected);
+            }
+            if !matches!(repr.message, Message::Abort(_) | Message::KeyInfo(_)) {
+                let behind = s.max_seq.wrapping_sub(header.seq);
+                if behind > MAX_MISORDER && behind < 0x8000 {
+                    return self.drop_dgram(DropReason::Misordered);
+                }
+            }
+            s.last_heard = now;
+            s.grtt = Duration::from_micros(header.grtt.as_micros());
+        }
+        // Highest seq so far? (A FILESEG uses it for the section-boundary NAK rule.)
+        let newest = {
+            let s = self.sessions[idx].as_mut().expect("checked above");
+            let ahead = header.seq.wrapping_sub(s.max_seq);
+            if ahead != 0 && ahead < 0x8000 {
+                s.max_seq = header.seq;
+                true
+            } else {
+                false
+            }
+        };
+        match repr.message {
+            Message::RegConf(r) => {
+                let s = self.sessions[idx].as_mut().expect("checked above");
+                if s.phase == Phase::Registering && lists(&r.client_ids, uid) {
+                    s.phase = Phase::Receiving;
+                    s.send_register = false;
+                    let session = s.id;
+                    self.event(Event::Registered { session });
+                }
+            }
+            Message::FileInfo(fi) => self.on_fileinfo(now, idx, &fi, storage),
+            Message::FileSeg(seg) => self.on_fileseg(now, idx, &seg, newest, storage),
+            Message::Done(d) => self.on_done(now, idx, &d, storage),
+            Message::DoneConf(dc) => {
+                let s = self.sessions[idx].as_ref().expect("checked above");
+                if s.phase == Phase::Completing && lists(&dc.client_ids, uid) {
+                    self.end_session(idx, SessionResult::Completed, None, storage);
+                }
+            }
+            Message::Abort(a) => {
+                if a.host != 0 && a.host != uid {
+                    return;
+                }
+                let s = self.sessions[idx].as_ref().expect("checked above");
+                let file_done = s
+                    .file
+                    .as_ref()
+                    .is_none_or(|f| f.state != FileState::Receiving);
+                if a.host == 0 && a.flags & ABORT_FLAG_CURRENT_FILE != 0 && file_done {
+                    return;
+                }
+                let mut reason = Vec::new();
+                let _ = reason.extend_from_slice(&a.reason[..a.reason.len().min(REASON_LEN)]);
+                self.end_session(idx, SessionResult::AbortedByServer(reason), None, storage);
+            }
+            Message::Encrypted(_) | Message::KeyInfo(_) => self.drop_dgram(DropReason::Encrypted),
+            // TFMCC sessions are refused at ANNOUNCE; a stray CONG_CTRL only proves liveness.
+            _ => {}
+        }
+    }
+
+    fn on_announce(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        h: &HeaderRepr,
+        a: &AnnounceRepr<'_>,
+    ) {
+        let id = SessionId {
+            group_id: h.group_id,
+            group_inst: h.group_inst,
+        };
+        let uid = self.config.uid;
+        if let Some(s) = self.sessions.iter_mut().flatten().find(|s| s.id == id) {
+            if s.server_id != h.src_id {
+                return self.drop_dgram(DropReason::WrongServer);
+            }
+            // A repeated ANNOUNCE while we wait for REG_CONF: our REGISTER may have been lost.
+            if s.phase == Phase::Registering
+                && (a.client_ids.is_empty() || lists(&a.client_ids, uid))
+            {
+                s.announce_ts = a.timestamp;
+                s.announce_rx = now;
+                s.send_register = true;
+                s.grtt = Duration::from_micros(h.grtt.as_micros());
+            }
+            return;
+        }
+        if self.ended.iter().any(|e| *e == id) {
+            return;
+        }
+        if !(10..=50).contains(&a.robust) || !(512..=8800).contains(&a.blocksize) || h.src_id == 0 {
+            return self.drop_dgram(DropReason::BadAnnounce);
+        }
+        let ours = a.public_addr.is_unspecified()
+            || self.config.public_addrs.is_empty()
+            || self.config.public_addrs.contains(&a.public_addr);
+        if !ours {
+            return self.drop_dgram(DropReason::BadAnnounce);
+        }
+        if !a.client_ids.is_empty() && !lists(&a.client_ids, uid) {
+            // Closed group without us.
+            return;
+        }
+        let refuse = if a.enc_info.is_some() {
+            Some(AbortReason::EncryptionUnsupported)
+        } else if a.flags & (ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW) != 0 {
+            Some(AbortReason::SyncUnsupported)
+        } else if a.cc_type != CcType::None {
+            Some(AbortReason::CongestionControlUnsupported)
+        } else if self.sessions.iter().all(Option::is_some) {
+            Some(AbortReason::TooManySessions)
+        } else {
+            None
+        };
+        if let Some(reason) = refuse {
+            self.remember_ended(id);
+            self.oneshot(Oneshot {
+                dest: from,
+                session: id,
+                seq: 0,
+                reason,
+            });
+            return self.event(Event::Refused {
+                session: id,
+                server: from,
+                reason,
+            });
+        }
+        let grtt = Duration::from_micros(h.grtt.as_micros());
+        let mut s = Session {
+            id,
+            server_id: h.src_id,
+            server: from,
+            private_addr: a.private_addr,
+            blocksize: a.blocksize,
+            robust: a.robust,
+            grtt,
+            phase: Phase::Registering,
+            max_seq: h.seq,
+            my_seq: 0,
+            last_heard: now,
+            announce_ts: a.timestamp,
+            announce_rx: now,
+            send_register: true,
+            register_next: now,
+            register_expire: now,
+            file: None,
+            send_complete0: false,
+            complete_next: now,
+            complete_deadline: now,
+        };
+        s.register_next = now + grtt * 4;
+        s.register_expire = now + s.long_timeout();
+        let slot = self
+            .sessions
+            .iter()
+            .position(Option::is_none)
+            .expect("a free slot was checked");
+        self.sessions[slot] = Some(s);
+        self.event(Event::SessionStarted {
+            session: id,
+            server_id: h.src_id,
+            server: from,
+            private_addr: a.private_addr,
+        });
+    }
+
+    fn on_fileinfo<S: Storage>(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        fi: &FileInfoRepr<'_>,
+        storage: &mut S,
+    ) {
+        let uid = self.config.uid;
+        let s = self.sessions[idx].as_mut().expect("caller checked");
+        if !fi.client_ids.is_empty() && !lists(&fi.client_ids, uid) {
+            return;
+        }
+        if s.phase == Phase::Completing {
+            return self.drop_dgram(DropReason::Unexpected);
+        }
+        if s.phase == Phase::Registering {
+            // Our REG_CONF was lost, but a FILEINFO naming us confirms the registration.
+            s.phase = Phase::Receiving;
+            s.send_register = false;
+            let session = s.id;
+            self.event(Event::Registered { session });
+        }
+        let s = self.sessions[idx].as_mut().expect("caller checked");
+        let session = s.id;
+        if let Some(f) = s.file.as_mut() {
+            if f.file_id == fi.file_id {
+                // A repeat: our answer was lost.
+                f.info_ts = fi.timestamp;
+                f.info_rx = now;
+                match f.state {
+                    FileState::Receiving => f.send_ack = true,
+                    FileState::Done(_) => f.send_complete = true,
+                }
+                return;
+            }
+            if f.state == FileState::Receiving {
+                let file_id = f.file_id;
+                s.file = None;
+                storage.discard(session, file_id);
+                self.event(Event::FileAborted { session, file_id });
+            }
+        }
+        let s = self.sessions[idx].as_mut().expect("caller checked");
+        let layout = match fi.ftype {
+            FileType::Regular => FileLayout::new(fi.size, s.blocksize).ok(),
+            _ => FileLayout::new(0, s.blocksize).ok(),
+        };
+        let mut file = File {
+            file_id: fi.file_id,
+            layout: layout.unwrap_or(FileLayout {
+                size: 0,
+                blocksize: s.blocksize,
+                blocks: 0,
+                sections: 0,
+                big: 0,
+                small: 0,
+                big_sections: 0,
+            }),
+            state: FileState::Done(CompleteStatus::Rejected),
+            received: 0,
+            last_section: 0,
+            nak: None,
+            status: None,
+            info_ts: fi.timestamp,
+            info_rx: now,
+            send_ack: false,
+            send_complete: true,
+            freespace: None,
+        };
+        let kind = match fi.ftype {
+            FileType::Regular => Some(ItemKind::Regular),
+            FileType::Directory => Some(ItemKind::Directory),
+            FileType::Symlink => Some(ItemKind::Symlink { target: fi.link }),
+            FileType::Delete => Some(ItemKind::Delete),
+            _ => None,
+        };
+        let result = if fi.ftype == FileType::FreeSpace {
+            file.freespace = Some(storage.free_space(session).unwrap_or(0));
+            Ok(())
+        } else if !name_is_acceptable(fi.name) {
+            Err(Reject::BadName)
+        } else if layout.is_none() {
+            Err(Reject::Unsupported)
+        } else if let Some(kind) = kind {
+            if let ItemKind::Symlink { target } = kind {
+                if target.is_empty() || target.contains(&0) {
+                    return self.reject(idx, file, Reject::BadName);
+                }
+            }
+            let item = Item {
+                session,
+                file_id: fi.file_id,
+                name: fi.name,
+                kind,
+                size: fi.size,
+                mtime: fi.mtime,
+                layout: file.layout,
+            };
+            storage.open(&item).and_then(|()| {
+                if kind != ItemKind::Regular {
+                    return Ok(());
+                }
+                let need = file.layout.bitmap_len();
+                match storage.block_map(session) {
+                    Some(m) if m.len() >= need => {
+                        m[..need].fill(0);
+                        Ok(())
+                    }
+                    _ => {
+                        storage.discard(session, fi.file_id);
+                        Err(Reject::Io)
+                    }
+                }
+            })
+        } else {
+            Err(Reject::Unsupported)
+        };
+        if let Err(reason) = result {
+            return self.reject(idx, file, reason);
+        }
+        self.event(Event::FileStarted {
+            session,
+            file_id: fi.file_id,
+            kind: fi.ftype,
+            size: fi.size,
+        });
+        if fi.ftype == FileType::Regular && file.layout.blocks > 0 {
+            file.state = FileState::Receiving;
+            file.send_ack = true;
+            file.send_complete = false;
+        } else {
+            if fi.ftype == FileType::Regular {
+                if let Err(reason) = storage.finish(session, fi.file_id) {
+                    return self.reject(idx, file, reason);
+                }
+            }
+            file.state = FileState::Done(CompleteStatus::Normal);
+            self.event(Event::FileFinished {
+                session,
+                file_id: fi.file_id,
+                size: fi.size,
+            });
+        }
+        if let Some(s) = self.sessions[idx].as_mut() {
+            s.file = Some(file);
+        }
+    }
+
+    fn reject(&mut self, idx: usize, mut file: File, reason: Reject) {
+        file.state = FileState::Done(CompleteStatus::Rejected);
+        file.send_complete = true;
+        file.send_ack = false;
+        let Some(s) = self.sessions[idx].as_mut() else {
+            return;
+        };
+        let session = s.id;
+        let file_id = file.file_id;
+        s.file = Some(file);
+        self.event(Event::FileRejected {
+            session,
+            file_id,
+            reason,
+        });
+    }
+
+    fn on_fileseg<S: Storage>(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        seg: &FileSegRepr<'_>,
+        newest: bool,
+        storage: &mut S,
+    ) {
+        let s = self.sessions[idx].as_mut().expect("caller checked");
+        let session = s.id;
+        let grtt = s.grtt;
+        let Some(f) = s.file.as_mut().filter(|f| f.file_id == seg.file_id) else {
+            return self.drop_dgram(DropReason::WrongFile);
+        };
+        if f.state != FileState::Receiving {
+            // Blocks resent for others after we finished.
+            return;
+        }
+        let Some(block) = f.layout.block_of(seg.section, u32::from(seg.sec_block)) else {
+            return self.drop_dgram(DropReason::WrongFile);
+        };
+        if seg.data.len() != f.layout.block_len(block) {
+            return self.drop_dgram(DropReason::BadBlock);
+        }
+        if newest && seg.section > f.last_section {
+            // A new section began: NAK what is missing before it, 1×GRTT from now (§4.2).
+            let to = seg.section - 1;
+            match f.nak.as_mut() {
+                Some(t) => t.to = t.to.max(to),
+                None => {
+                    f.nak = Some(NakTimer {
+                        at: now + grtt,
+                        from: f.last_section,
+                        to,
+                        requested: false,
+                    })
+                }
+            }
+            f.last_section = seg.section;
+        }
+        let file_id = f.file_id;
+        let offset = f.layout.offset(block);
+        let have = match storage.block_map(session) {
+            Some(m) => nak::get(m, block as usize),
+            None => {
+                return self.end_session(
+                    idx,
+                    SessionResult::Aborted(AbortReason::WriteFailed),
+                    Some(AbortReason::WriteFailed),
+                    storage,
+                )
+            }
+        };
+        if have {
+            self.stats.duplicate_blocks += 1;
+            return;
+        }
+        if storage.write(session, file_id, offset, seg.data).is_err() {
+            return self.end_session(
+                idx,
+                SessionResult::Aborted(AbortReason::WriteFailed),
+                Some(AbortReason::WriteFailed),
+                storage,
+            );
+        }
+        if let Some(m) = storage.block_map(session) {
+            nak::set(m, block as usize);
+        }
+        self.stats.blocks += 1;
+        if let Some(f) = self.sessions[idx].as_mut().and_then(|s| s.file.as_mut()) {
+            f.received += 1;
+        }
+    }
+
+    fn on_done<S: Storage>(&mut self, now: Instant, idx: usize, d: &DoneRepr<'_>, storage: &mut S) {
+        let uid = self.config.uid;
+        let s = self.sessions[idx].as_mut().expect("caller checked");
+        let listed = lists(&d.client_ids, uid);
+        if !listed && !d.client_ids.is_empty() {
+            return;
+        }
+        if d.file_id == 0 {
+            if !listed {
+                return;
+            }
+            if s.phase == Phase::Registering {
+                return self.drop_dgram(DropReason::Unexpected);
+            }
+            if let Some(f) = s.file.as_ref() {
+                if f.state == FileState::Receiving {
+                    // The server is done but we are not: that file is lost.
+                    let (session, file_id) = (s.id, f.file_id);
+                    s.file = None;
+                    storage.discard(session, file_id);
+                    self.event(Event::FileAborted { session, file_id });
+                }
+            }
+            let s = self.sessions[idx].as_mut().expect("caller checked");
+            if s.phase != Phase::Completing {
+                s.phase = Phase::Completing;
+                s.complete_deadline = now + s.long_timeout();
+            }
+            s.send_complete0 = true;
+            s.complete_next = now + s.grtt * 4;
+            return;
+        }
+        let grtt = s.grtt;
+        let Some(f) = s.file.as_mut().filter(|f| f.file_id == d.file_id) else {
+            return self.drop_dgram(DropReason::WrongFile);
+        };
+        match f.state {
+            FileState::Done(_) => f.send_complete |= listed,
+            FileState::Receiving if f.complete() && listed => self.finish_file(idx, storage),
+            FileState::Receiving => {
+                let to = d.section.min(f.layout.sections.saturating_sub(1));
+                match f.nak.as_mut() {
+                    Some(t) => {
+                        t.to = t.to.max(to);
+                        t.requested |= listed;
+                    }
+                    None => {
+                        f.nak = Some(NakTimer {
+                            at: now + grtt,
+                            from: f.last_section.min(to),
+                            to,
+                            requested: listed,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_file<S: Storage>(&mut self, idx: usize, storage: &mut S) {
+        let Some(s) = self.sessions[idx].as_mut() else {
+            return;
+        };
+        let session = s.id;
+        let Some(f) = s.file.as_mut() else {
+            return;
+        };
+        f.nak = None;
+        f.status = None;
+        f.send_complete = true;
+        let file_id = f.file_id;
+        let size = f.layout.size;
+        match storage.finish(session, file_id) {
+            Ok(()) => {
+                f.state = FileState::Done(CompleteStatus::Normal);
+                self.event(Event::FileFinished {
+                    session,
+                    file_id,
+                    size,
+                });
+            }
+            Err(reason) => {
+                f.state = FileState::Done(CompleteStatus::Rejected);
+                storage.discard(session, file_id);
+                self.event(Event::FileRejected {
+                    session,
+                    file_id,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// Handles every timer that has expired by `now`.
+    pub fn handle_timeout<S: Storage>(&mut self, now: Instant, storage: &mut S) {
+        for idx in 0..SESSIONS {
+            let Some(s) = self.sessions[idx].as_mut() else {
+                continue;
+            };
+            match s.phase {
+                Phase::Registering => {
+                    if now >= s.register_expire {
+                        self.end_session(
+                            idx,
+                            SessionResult::Aborted(AbortReason::RegistrationTimedOut),
+                            Some(AbortReason::RegistrationTimedOut),
+                            storage,
+                        );
+                        continue;
+                    }
+                    if now >= s.register_next {
+                        s.send_register = true;
+                        s.register_next = now + s.grtt * 4;
+                    }
+                }
+                Phase::Receiving => {
+                    if now >= s.last_heard + s.idle_timeout() {
+                        self.end_session(
+                            idx,
+                            SessionResult::Aborted(AbortReason::TransferTimedOut),
+                            Some(AbortReason::TransferTimedOut),
+                            storage,
+                        );
+                        continue;
+                    }
+                }
+                Phase::Completing => {
+                    if now >= s.complete_deadline {
+                        self.end_session(idx, SessionResult::Completed, None, storage);
+                        continue;
+                    }
+                    if now >= s.complete_next {
+                        s.send_complete0 = true;
+                        s.complete_next = now + s.grtt * 4;
+                    }
+                }
+            }
+            let Some(s) = self.sessions[idx].as_mut() else {
+                continue;
+            };
+            let session = s.id;
+            let Some(f) = s.file.as_mut() else {
+                continue;
+            };
+            let Some(t) = f.nak.filter(|t| now >= t.at) else {
+                continue;
+            };
+            f.nak = None;
+            if f.state != FileState::Receiving {
+                continue;
+            }
+            if f.complete() {
+                self.finish_file(idx, storage);
+                continue;
+            }
+            let last = f.layout.sections.saturating_sub(1);
+            let (from, to) = (t.from.min(last), t.to.min(last));
+            let Some(map) = storage.block_map(session) else {
+                continue;
+            };
+            let any = (from..=to).any(|sec| section_has_holes(&f.layout, map, sec));
+            f.status = if any {
+                Some((from, to))
+            } else if t.requested {
+                Some((0, last))
+            } else {
+                None
+            };
+        }
+    }
+
+    /// The next instant `handle_timeout` wants to run, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sessions
+            .iter()
+            .flatten()
+            .map(Session::next_deadline)
+            .min()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Writes the next datagram to send into `buf`, if any.
+    pub fn poll_transmit<S: Storage>(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        storage: &mut S,
+    ) -> Option<Transmit> {
+        let uid = self.config.uid;
+        while let Some(o) = self.oneshots.pop_front() {
+            let header = HeaderRepr {
+                seq: o.seq,
+                src_id: uid,
+                group_id: o.session.group_id,
+                group_inst: o.session.group_inst,
+                grtt: Grtt(0),
+                gsize: GroupSize(0),
+            };
+            let msg = Message::Abort(AbortRepr {
+                flags: 0,
+                host: 0,
+                reason: o.reason.as_str().as_bytes(),
+            });
+            if let Some(t) = self.emit(header, msg, o.dest, buf) {
+                return Some(t);
+            }
+        }
+        for idx in 0..SESSIONS {
+            while let Some(out) = self.next_output(idx, storage) {
+                if let Some(t) = self.build(idx, out, now, buf, storage) {
+                    return Some(t);
+                }
+            }
+        }
+        None
+    }
+
+    /// Picks (and clears the flag of) the next datagram session `idx` owes its server.
+    fn next_output<S: Storage>(&mut self, idx: usize, storage: &mut S) -> Option<Output> {
+        let s = self.sessions[idx].as_mut()?;
+        if s.send_register {
+            s.send_register = false;
+            return Some(Output::Register);
+        }
+        let session = s.id;
+        if let Some(f) = s.file.as_mut() {
+            if f.send_ack {
+                f.send_ack = false;
+                return Some(Output::FileInfoAck);
+            }
+            if f.send_complete {
+                f.send_complete = false;
+                return Some(Output::Complete);
+            }
+            if let Some((next, last)) = f.status {
+                let found = storage
+                    .block_map(session)
+                    .and_then(|m| (next..=last).find(|&sec| section_has_holes(&f.layout, m, sec)));
+                match found {
+                    Some(sec) => {
+                        f.status = (sec < last).then_some((sec + 1, last));
+                        return Some(Output::Status(sec));
+                    }
+                    None => f.status = None,
+                }
+            }
+        }
+        if s.send_complete0 {
+            s.send_complete0 = false;
+            return Some(Output::Complete0);
+        }
+        None
+    }
+
+    fn build<S: Storage>(
+        &mut self,
+        idx: usize,
+        out: Output,
+        now: Instant,
+        buf: &mut [u8],
+        storage: &mut S,
+    ) -> Option<Transmit> {
+        let uid = self.config.uid;
+        let s = self.sessions[idx].as_mut()?;
+        let header = s.header(uid);
+        let dest = s.server;
+        let session = s.id;
+        let message = match out {
+            Output::Register => Message::Register(RegisterRepr {
+                timestamp: echo(s.announce_ts, s.announce_rx, now),
+                rand2: [0; 32],
+                keyinfo: &[],
+                client_ids: IdList::EMPTY,
+            }),
+            Output::Complete0 => Message::Complete(CompleteRepr {
+                file_id: 0,
+                status: CompleteStatus::Normal,
+                freespace: None,
+                client_ids: IdList::EMPTY,
+            }),
+            Output::FileInfoAck => {
+                let f = s.file.as_ref()?;
+                Message::FileInfoAck(FileInfoAckRepr {
+                    file_id: f.file_id,
+                    flags: 0,
+                    timestamp: echo(f.info_ts, f.info_rx, now),
+                    client_ids: IdList::EMPTY,
+                })
+            }
+            Output::Complete => {
+                let f = s.file.as_ref()?;
+                let status = match f.state {
+                    FileState::Done(st) => st,
+                    FileState::Receiving => CompleteStatus::Normal,
+                };
+                Message::Complete(CompleteRepr {
+                    file_id: f.file_id,
+                    status,
+                    freespace: f.freespace.map(|freespace| FreeSpaceInfoRepr { freespace }),
+                    client_ids: IdList::EMPTY,
+                })
+            }
+            Output::Status(sec) => {
+                let f = s.file.as_ref()?;
+                let layout = f.layout;
+                let status = StatusRepr {
+                    file_id: f.file_id,
+                    section: sec,
+                    tfmcc: None,
+                    naks: &[],
+                };
+                // The bitmap is written straight into `buf` from the block map.
+                let body = HEADER_LEN + status.buffer_len();
+                let len = layout.nak_bitmap_len(sec);
+                if buf.len() < body + len {
+                    self.stats.transmit_errors += 1;
+                    return None;
+                }
+                let map = storage.block_map(session)?;
+                header.emit(Func::Status.into(), buf).ok()?;
+                status.emit(&mut buf[HEADER_LEN..]).ok()?;
+                let start = layout.section_start(sec)? as usize;
+                let bits = &mut buf[body..body + len];
+                bits.fill(0);
+                for i in 0..layout.section_blocks(sec) as usize {
+                    if !nak::get(map, start + i) {
+                        nak::set(bits, i);
+                    }
+                }
+                return Some(Transmit {
+                    dest,
+                    len: body + len,
+                });
+            }
+        };
+        self.emit(header, message, dest, buf)
+    }
+
+    fn emit(
+        &mut self,
+        header: HeaderRepr,
+        message: Message<'_>,
+        dest: SocketAddr,
+        buf: &mut [u8],
+    ) -> Option<Transmit> {
+        match (Repr { header, message }).emit(buf) {
+            Ok(len) => Some(Transmit { dest, len }),
+            Err(_) => {
+                self.stats.transmit_errors += 1;
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{AnnounceRepr, DoneConfRepr, FileInfoRepr, RegConfRepr, ABORT_REASON_LEN};
+    use core::net::{Ipv4Addr, SocketAddrV4};
+    use std::collections::HashMap;
+    use std::vec::Vec as StdVec;
+
+    const UID: u32 = 0x0a00_0002;
+    const SERVER_ID: u32 = 0x0a00_0001;
+    const GROUP: u32 = 0x1234_5678;
+    const BS: u16 = 512;
+    const PUB: Ipv4Addr = Ipv4Addr::new(230, 4, 4, 1);
+    const PRIV: Ipv4Addr = Ipv4Addr::new(230, 5, 5, 9);
+    // GRTT byte 0x6A: about 10 ms.
+    const GRTT: Grtt = Grtt(0x6A);
+
+    fn server() -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000))
+    }
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_micros(1_000_000 + n * 1000)
+    }
+
+    #[derive(Default)]
+    struct MemFile {
+        name: StdVec<u8>,
+        data: StdVec<u8>,
+        finished: bool,
+    }
+
+    #[derive(Default)]
+    struct Mem {
+        open: HashMap<(SessionId, u16), MemFile>,
+        done: StdVec<(StdVec<u8>, StdVec<u8>)>,
+        others: StdVec<(StdVec<u8>, &'static str)>,
+        maps: HashMap<SessionId, StdVec<u8>>,
+        opens: usize,
+        discarded: usize,
+        ended: usize,
+    }
+
+    impl Storage for Mem {
+        fn open(&mut self, item: &Item<'_>) -> Result<(), Reject> {
+            self.opens += 1;
+            match item.kind {
+                ItemKind::Regular => {
+                    self.maps
+                        .insert(item.session, std::vec![0xff; item.layout.bitmap_len()]);
+                    self.open.insert(
+                        (item.session, item.file_id),
+                        MemFile {
+                            name: item.name.to_vec(),
+                            data: std::vec![0; item.size as usize],
+                            finished: false,
+                        },
+                    );
+                }
+                ItemKind::Directory => self.others.push((item.name.to_vec(), "dir")),
+                ItemKind::Symlink { .. } => self.others.push((item.name.to_vec(), "link")),
+                ItemKind::Delete => self.others.push((item.name.to_vec(), "delete")),
+            }
+            Ok(())
+        }
+        fn block_map(&mut self, session: SessionId) -> Option<&mut [u8]> {
+            self.maps.get_mut(&session).map(|v| v.as_mut_slice())
+        }
+        fn write(&mut self, s: SessionId, f: u16, offset: u64, data: &[u8]) -> Result<(), Reject> {
+            let file = self.open.get_mut(&(s, f)).ok_or(Reject::Io)?;
+            let o = offset as usize;
+            file.data[o..o + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+        fn finish(&mut self, s: SessionId, f: u16) -> Result<(), Reject> {
+            let mut file = self.open.remove(&(s, f)).ok_or(Reject::Io)?;
+            file.finished = true;
+            self.done.push((file.name, file.data));
+            Ok(())
+        }
+        fn discard(&mut self, s: SessionId, f: u16) {
+            if self.open.remove(&(s, f)).is_some() {
+                self.discarded += 1;
+            }
+        }
+        fn free_space(&mut self, _: SessionId) -> Option<u64> {
+            Some(123_456)
+        }
+        fn session_ended(&mut self, s: SessionId) {
+            self.maps.remove(&s);
+            self.ended += 1;
+        }
+    }
+
+    struct Bench {
+        rx: Receiver<4>,
+        mem: Mem,
+        seq: u16,
+    }
+
+    fn header(seq: u16) -> HeaderRepr {
+        HeaderRepr {
+            seq,
+            src_id: SERVER_ID,
+            group_id: GROUP,
+            group_inst: 0,
+            grtt: GRTT,
+            gsize: GroupSize(0x18),
+        }
+    }
+
+    fn announce(ids: &[u32]) -> AnnounceRepr<'_> {
+        AnnounceRepr {
+            flags: 0,
+            robust: 20,
+            cc_type: CcType::None,
+            blocksize: BS,
+            timestamp: Timestamp {
+                secs: 1000,
+                usecs: 500,
+            },
+            public_addr: IpAddr::V4(PUB),
+            private_addr: IpAddr::V4(PRIV),
+            enc_info: None,
+            client_ids: IdList::Items(ids),
+        }
+    }
+
+    fn fileinfo<'a>(id: u16, ftype: FileType, name: &'a [u8], size: u64) -> FileInfoRepr<'a> {
+        FileInfoRepr {
+            file_id: id,
+            ftype,
+            name,
+            link: if ftype == FileType::Symlink {
+                b"target"
+            } else {
+                b""
+            },
+            size,
+            mtime: 1_700_000_000,
+            timestamp: Timestamp {
+                secs: 2000,
+                usecs: 0,
+            },
+            client_ids: IdList::Items(&[UID]),
+        }
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let mut public_addrs = Vec::new();
+            public_addrs.push(IpAddr::V4(PUB)).unwrap();
+            Bench {
+                rx: Receiver::new(Config {
+                    uid: UID,
+                    public_addrs,
+                }),
+                mem: Mem::default(),
+                seq: 0,
+            }
+        }
+
+        fn send(&mut self, now: Instant, message: Message<'_>) {
+            let mut buf = [0u8; 9000];
+            let len = Repr {
+                header: header(self.seq),
+                message,
+            }
+            .emit(&mut buf)
+            .unwrap();
+            self.seq = self.seq.wrapping_add(1);
+            self.rx
+                .handle_datagram(now, server(), &mut buf[..len], &mut self.mem);
+        }
+
+        /// Everything the receiver sends now, as raw datagrams.
+        fn out(&mut self, now: Instant) -> StdVec<StdVec<u8>> {
+            let mut v = StdVec::new();
+            let mut buf = [0u8; 9000];
+            while let Some(t) = self.rx.poll_transmit(now, &mut buf, &mut self.mem) {
+                assert_eq!(t.dest, server());
+                v.push(buf[..t.len].to_vec());
+            }
+            v
+        }
+
+        fn events(&mut self) -> StdVec<Event> {
+            core::iter::from_fn(|| self.rx.poll_event()).collect()
+        }
+
+        fn timeout(&mut self, now: Instant) {
+            self.rx.handle_timeout(now, &mut self.mem);
+        }
+
+        /// ANNOUNCE, REGISTER, REG_CONF: a registered session.
+        fn registered(&mut self) {
+            self.send(ms(0), Message::Announce(announce(&[])));
+            assert_eq!(self.out(ms(0)).len(), 1);
+            self.send(
+                ms(1),
+                Message::RegConf(RegConfRepr {
+                    client_ids: IdList::Items(&[UID]),
+                }),
+            );
+            assert!(self.out(ms(1)).is_empty());
+            self.events();
+        }
+    }
+
+    fn parse(d: &[u8]) -> Repr<'_> {
+        let r = Repr::parse(d).unwrap();
+        assert_eq!(r.header.src_id, UID);
+        assert_eq!(r.header.group_id, GROUP);
+        r
+    }
+
+    #[test]
+    fn registers_with_echoed_timestamp_and_retries_until_expiry() {
+        let mut b = Bench::new();
+        b.send(ms(0), Message::Announce(announce(&[])));
+        let ev = b.events();
+        assert!(matches!(
+            ev[0],
+            Event::SessionStarted { private_addr, .. } if private_addr == IpAddr::V4(PRIV)
+        ));
+        // Held 3 ms before answering: the echo carries it.
+        let out = b.out(ms(3));
+        assert_eq!(out.len(), 1);
+        let Message::Register(r) = parse(&out[0]).message else {
+            panic!("not a REGISTER")
+        };
+        assert_eq!(
+            r.timestamp,
+            Timestamp {
+                secs: 1000,
+                usecs: 3500
+            }
+        );
+        assert!(r.keyinfo.is_empty());
+        // Retries every 4×GRTT (GRTT ≈ 10 ms).
+        let t = b.rx.poll_timeout().unwrap();
+        assert!(t > ms(30) && t < ms(50), "{t:?}");
+        b.timeout(t);
+        assert_eq!(b.out(t).len(), 1);
+        // Expires after max(4×ROBUST×GRTT, 1 s): ABORT to the server.
+        let mut now;
+        let mut registers = 1;
+        loop {
+            now = b.rx.poll_timeout().unwrap();
+            b.timeout(now);
+            let out = b.out(now);
+            if b.rx.active_sessions() == 0 {
+                let Message::Abort(a) = parse(&out[0]).message else {
+                    panic!("expected ABORT")
+                };
+                assert_eq!(a.reason, b"Registration unconfirmed by server");
+                break;
+            }
+            registers += out.len();
+        }
+        assert!(now >= ms(1000) && now < ms(1700), "{now:?}");
+        assert!(registers > 10);
+        assert!(b.events().iter().any(|e| matches!(
+            e,
+            Event::SessionEnded {
+                result: SessionResult::Aborted(AbortReason::RegistrationTimedOut),
+                ..
+            }
+        )));
+        // Late ANNOUNCEs of that group are ignored.
+        b.send(now, Message::Announce(announce(&[])));
+        assert!(b.out(now).is_empty());
+    }
+
+    #[test]
+    fn closed_group_registers_only_when_listed() {
+        let mut b = Bench::new();
+        b.send(
+            ms(0),
+            Message::Announce(announce(&[0x0a00_0009, 0x0a00_000a])),
+        );
+        assert!(b.out(ms(0)).is_empty());
+        assert_eq!(b.rx.active_sessions(), 0);
+        b.send(ms(1), Message::Announce(announce(&[0x0a00_0009, UID])));
+        assert_eq!(b.out(ms(1)).len(), 1);
+        // REG_CONF for someone else: still registering; for us: registered.
+        b.send(
+            ms(2),
+            Message::RegConf(RegConfRepr {
+                client_ids: IdList::Items(&[0x0a00_0009]),
+            }),
+        );
+        b.send(
+            ms(3),
+            Message::RegConf(RegConfRepr {
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        assert!(b
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Registered { .. })));
+        // No more REGISTERs once confirmed.
+        b.timeout(ms(60));
+        assert!(b.out(ms(60)).is_empty());
+    }
+
+    #[test]
+    fn encrypted_announce_is_refused_with_abort() {
+        let mut b = Bench::new();
+        let mut d = include_bytes!("../../../tests/vectors/messages/announce-enc-rsa.bin").to_vec();
+        b.rx.handle_datagram(ms(0), server(), &mut d, &mut b.mem);
+        let out = b.out(ms(0));
+        let r = Repr::parse(&out[0]).unwrap();
+        let Message::Abort(a) = r.message else {
+            panic!("expected ABORT")
+        };
+        assert!(a.reason.starts_with(b"Encryption not supported"));
+        assert_eq!(b.rx.active_sessions(), 0);
+        assert!(matches!(b.events()[0], Event::Refused { .. }));
+    }
+
+    #[test]
+    fn multi_section_file_with_lost_blocks_naks_exactly_them() {
+        let mut b = Bench::new();
+        b.registered();
+        // 8203 blocks of 512 bytes: max section 4096 blocks, so 3 sections (2735, 2734, 2734).
+        let size = 512 * 8202 + 100;
+        let layout = FileLayout::new(size, BS).unwrap();
+        assert_eq!((layout.blocks, layout.sections), (8203, 3));
+        let data: StdVec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        b.send(
+            ms(10),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"dir/big.bin", size)),
+        );
+        let out = b.out(ms(12));
+        let Message::FileInfoAck(ack) = parse(&out[0]).message else {
+            panic!("expected FILEINFO_ACK")
+        };
+        assert_eq!(
+            (ack.file_id, ack.timestamp.secs, ack.timestamp.usecs),
+            (1, 2000, 2000)
+        );
+        let lost = [5u32, 2735 + 2734 + 17, 2735 + 2734 + 18];
+        let seg = |b: &mut Bench, now, block: u32| {
+            let (section, idx) = layout.locate(block).unwrap();
+            let o = layout.offset(block) as usize;
+            let chunk = &data[o..o + layout.block_len(block)];
+            b.send(
+                now,
+                Message::FileSeg(FileSegRepr {
+                    file_id: 1,
+                    section,
+                    sec_block: idx as u16,
+                    tfmcc: None,
+                    data: chunk,
+                }),
+            );
+        };
+        for block in 0..layout.blocks {
+            if !lost.contains(&block) {
+                seg(&mut b, ms(20), block);
+            }
+        }
+        // Entering sections 1 and 2 armed the NAK timer for 1×GRTT; DONE for the last section
+        // (listing us) extends it.
+        b.send(
+            ms(21),
+            Message::Done(DoneRepr {
+                file_id: 1,
+                section: 2,
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        assert!(b.out(ms(21)).is_empty(), "nothing before the NAK timer");
+        let t = b.rx.poll_timeout().unwrap();
+        assert!(t > ms(20) && t <= ms(31), "{t:?}");
+        b.timeout(t);
+        let out = b.out(t);
+        assert_eq!(out.len(), 2, "one STATUS per section with holes");
+        let Message::Status(s0) = parse(&out[0]).message else {
+            panic!("expected STATUS")
+        };
+        assert_eq!((s0.file_id, s0.section), (1, 0));
+        assert_eq!(s0.naks.len(), 2735 / 8 + 1);
+        assert_eq!(s0.naks[0], 0x20, "block 5 is bit 5 of byte 0");
+        assert_eq!(s0.nak_indexes().collect::<StdVec<_>>(), [5]);
+        let Message::Status(s2) = parse(&out[1]).message else {
+            panic!("expected STATUS")
+        };
+        assert_eq!(s2.section, 2);
+        assert_eq!(s2.naks.len(), 2734 / 8 + 1);
+        assert_eq!(s2.nak_indexes().collect::<StdVec<_>>(), [17, 18]);
+        // The resent blocks and the next DONE complete the file.
+        for &block in &lost {
+            seg(&mut b, ms(40), block);
+        }
+        // A duplicate is counted, not written twice.
+        seg(&mut b, ms(40), 0);
+        assert_eq!(b.rx.stats().duplicate_blocks, 1);
+        b.send(
+            ms(41),
+            Message::Done(DoneRepr {
+                file_id: 1,
+                section: 2,
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        let out = b.out(ms(41));
+        let Message::Complete(c) = parse(&out[0]).message else {
+            panic!("expected COMPLETE")
+        };
+        assert_eq!((c.file_id, c.status), (1, CompleteStatus::Normal));
+        assert_eq!(b.mem.done.len(), 1);
+        assert_eq!(b.mem.done[0].0, b"dir/big.bin");
+        assert!(b.mem.done[0].1 == data, "content identical");
+        // A repeated DONE (our COMPLETE was lost) gets the COMPLETE again.
+        b.send(
+            ms(50),
+            Message::Done(DoneRepr {
+                file_id: 1,
+                section: 2,
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        assert_eq!(b.out(ms(50)).len(), 1);
+        // End of session: DONE(0) → COMPLETE(0) → DONE_CONF.
+        b.send(
+            ms(60),
+            Message::Done(DoneRepr {
+                file_id: 0,
+                section: 0,
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        let out = b.out(ms(60));
+        let Message::Complete(c) = parse(&out[0]).message else {
+            panic!("expected COMPLETE")
+        };
+        assert_eq!(c.file_id, 0);
+        b.send(
+            ms(61),
+            Message::DoneConf(DoneConfRepr {
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        assert_eq!(b.rx.active_sessions(), 0);
+        assert!(b.events().iter().any(|e| matches!(
+            e,
+            Event::SessionEnded {
+                result: SessionResult::Completed,
+                ..
+            }
+        )));
+        assert_eq!(b.mem.ended, 1);
+        assert_eq!(b.rx.poll_timeout(), None);
+    }
+
+    #[test]
+    fn done_not_listing_us_and_rescan_from_section_zero() {
+        let mut b = Bench::new();
+        b.registered();
+        let size = 512 * 10;
+        b.send(
+            ms(10),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"f", size)),
+        );
+        b.out(ms(10));
+        for i in 1..10u16 {
+            b.send(
+                ms(11),
+                Message::FileSeg(FileSegRepr {
+                    file_id: 1,
+                    section: 0,
+                    sec_block: i,
+                    tfmcc: None,
+                    data: &[7; 512],
+                }),
+            );
+        }
+        // A DONE naming someone else: no timer for us.
+        b.send(
+            ms(12),
+            Message::Done(DoneRepr {
+                file_id: 1,
+                section: 0,
+                client_ids: IdList::Items(&[0x0a00_0009]),
+            }),
+        );
+        b.timeout(ms(100));
+        assert!(b.out(ms(100)).is_empty());
+        b.send(
+            ms(101),
+            Message::Done(DoneRepr {
+                file_id: 1,
+                section: 0,
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        b.timeout(ms(120));
+        let out = b.out(ms(120));
+        assert_eq!(out.len(), 1);
+        let Message::Status(s) = parse(&out[0]).message else {
+            panic!("expected STATUS")
+        };
+        assert_eq!(s.naks, [0x01, 0x00]);
+    }
+
+    #[test]
+    fn silence_times_out_aborts_and_discards() {
+        let mut b = Bench::new();
+        b.registered();
+        b.send(
+            ms(10),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"part", 5000)),
+        );
+        b.out(ms(10));
+        b.send(
+            ms(11),
+            Message::FileSeg(FileSegRepr {
+                file_id: 1,
+                section: 0,
+                sec_block: 0,
+                tfmcc: None,
+                data: &[1; 512],
+            }),
+        );
+        b.events();
+        // ROBUST×GRTT is 0.2 s here, so the 1 s floor applies.
+        let t = b.rx.poll_timeout().unwrap();
+        assert_eq!(t, ms(11) + Duration::from_secs(1));
+        b.timeout(ms(500));
+        assert_eq!(b.rx.active_sessions(), 1);
+        b.timeout(t);
+        let out = b.out(t);
+        let Message::Abort(a) = parse(&out[0]).message else {
+            panic!("expected ABORT")
+        };
+        assert_eq!(a.reason, b"Transfer timed out");
+        assert_eq!(b.mem.discarded, 1);
+        assert!(b.mem.done.is_empty());
+        let ev = b.events();
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e, Event::FileAborted { file_id: 1, .. })));
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            Event::SessionEnded {
+                result: SessionResult::Aborted(AbortReason::TransferTimedOut),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn server_abort_ends_the_session() {
+        let mut b = Bench::new();
+        b.registered();
+        b.send(
+            ms(10),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"x", 5000)),
+        );
+        b.out(ms(10));
+        b.send(
+            ms(11),
+            Message::Abort(AbortRepr {
+                flags: 0,
+                host: 0x0a00_0009,
+                reason: b"not you",
+            }),
+        );
+        assert_eq!(b.rx.active_sessions(), 1);
+        b.send(
+            ms(12),
+            Message::Abort(AbortRepr {
+                flags: 0,
+                host: UID,
+                reason: b"bye",
+            }),
+        );
+        assert_eq!(b.rx.active_sessions(), 0);
+        assert_eq!(b.mem.discarded, 1);
+        assert!(b.out(ms(12)).is_empty(), "no ABORT back to an ABORT");
+        let ev = b.events();
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            Event::SessionEnded { result: SessionResult::AbortedByServer(r), .. } if r == b"bye"
+        )));
+        const { assert!(ABORT_REASON_LEN > REASON_LEN) };
+    }
+
+    #[test]
+    fn bad_names_are_rejected_before_storage() {
+        let mut b = Bench::new();
+        b.registered();
+        let bad: [&[u8]; 5] = [b"../etc/passwd", b"a/../../b", b"/..", b"..", b"///"];
+        for (i, name) in bad.iter().enumerate() {
+            let id = i as u16 + 1;
+            b.send(
+                ms(10 + i as u64),
+                Message::FileInfo(fileinfo(id, FileType::Regular, name, 100)),
+            );
+            let out = b.out(ms(10 + i as u64));
+            let Message::Complete(c) = parse(&out[0]).message else {
+                panic!("expected COMPLETE for {name:?}")
+            };
+            assert_eq!((c.file_id, c.status), (id, CompleteStatus::Rejected));
+        }
+        assert_eq!(b.mem.opens, 0);
+        assert_eq!(
+            b.events()
+                .iter()
+                .filter(|e| matches!(
+                    e,
+                    Event::FileRejected {
+                        reason: Reject::BadName,
+                        ..
+                    }
+                ))
+                .count(),
+            5
+        );
+        assert!(!name_is_acceptable(b""));
+        assert!(!name_is_acceptable(b"a\0b"));
+        assert!(name_is_acceptable(b"a/..b/c.."));
+        assert!(name_is_acceptable(b"/abs/name with spaces"));
+    }
+
+    #[test]
+    fn non_regular_items_and_empty_files_complete_at_once() {
+        let mut b = Bench::new();
+        b.registered();
+        let items: [(FileType, &[u8], u64); 5] = [
+            (FileType::Directory, b"empty-dir", 0),
+            (FileType::Symlink, b"link", 0),
+            (FileType::Regular, b"empty", 0),
+            (FileType::Delete, b"old", 0),
+            (FileType::FreeSpace, b"@FREESPACE", 0),
+        ];
+        for (i, (t, name, size)) in items.iter().enumerate() {
+            let id = i as u16 + 1;
+            b.send(ms(10), Message::FileInfo(fileinfo(id, *t, name, *size)));
+            let out = b.out(ms(10));
+            assert_eq!(out.len(), 1);
+            let Message::Complete(c) = parse(&out[0]).message else {
+                panic!("expected COMPLETE for {t:?}")
+            };
+            assert_eq!((c.file_id, c.status), (id, CompleteStatus::Normal));
+            if *t == FileType::FreeSpace {
+                assert_eq!(c.freespace.unwrap().freespace, 123_456);
+            } else {
+                assert!(c.freespace.is_none());
+            }
+        }
+        assert_eq!(b.mem.others.len(), 3);
+        assert_eq!(b.mem.done, [(b"empty".to_vec(), StdVec::new())]);
+    }
+
+    #[test]
+    fn stale_sequence_numbers_are_dropped() {
+        let mut b = Bench::new();
+        b.registered();
+        b.seq = 100;
+        b.send(
+            ms(10),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"f", 1024)),
+        );
+        b.out(ms(10));
+        b.seq = 94; // 6 behind 100
+        b.send(
+            ms(11),
+            Message::FileSeg(FileSegRepr {
+                file_id: 1,
+                section: 0,
+                sec_block: 0,
+                tfmcc: None,
+                data: &[1; 512],
+            }),
+        );
+        assert_eq!(b.rx.stats().dropped[DropReason::Misordered.index()], 1);
+        b.seq = 95; // 5 behind: accepted
+        b.send(
+            ms(11),
+            Message::FileSeg(FileSegRepr {
+                file_id: 1,
+                section: 0,
+                sec_block: 0,
+                tfmcc: None,
+                data: &[1; 512],
+            }),
+        );
+        assert_eq!(b.rx.stats().blocks, 1);
+    }
+
+    /// xorshift64*: deterministic noise without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+    }
+
+    #[test]
+    fn garbage_and_mutated_datagrams_never_panic() {
+        let mut b = Bench::new();
+        b.registered();
+        b.send(
+            ms(10),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"f", 100_000)),
+        );
+        // Valid datagrams of this session to mutate, plus real ones from uftp 4.10.2.
+        let mut seeds: StdVec<StdVec<u8>> = StdVec::new();
+        let mut buf = [0u8; 2048];
+        for m in [
+            Message::Announce(announce(&[UID])),
+            Message::FileInfo(fileinfo(2, FileType::Regular, b"g", 70_000)),
+            Message::FileSeg(FileSegRepr {
+                file_id: 1,
+                section: 0,
+                sec_block: 3,
+                tfmcc: None,
+                data: &[9; 512],
+            }),
+            Message::Done(DoneRepr {
+                file_id: 1,
+                section: 0,
+                client_ids: IdList::Items(&[UID]),
+            }),
+            Message::Done(DoneRepr {
+                file_id: 0,
+                section: 0,
+                client_ids: IdList::Items(&[UID]),
+            }),
+        ] {
+            let len = Repr {
+                header: header(3),
+                message: m,
+            }
+            .emit(&mut buf)
+            .unwrap();
+            seeds.push(buf[..len].to_vec());
+        }
+        seeds.push(include_bytes!("../../../tests/vectors/messages/fileinfo-link.bin").to_vec());
+        seeds.push(include_bytes!("../../../tests/vectors/messages/abort.bin").to_vec());
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut now = ms(20);
+        for i in 0..200_000u64 {
+            let mut d = if i.is_multiple_of(4) {
+                let n = (rng.next() % 1500) as usize;
+                (0..n).map(|_| rng.next() as u8).collect()
+            } else {
+                let mut d = seeds[(rng.next() % seeds.len() as u64) as usize].clone();
+                for _ in 0..1 + rng.next() % 4 {
+                    let at = (rng.next() as usize) % d.len();
+                    d[at] = rng.next() as u8;
+                }
+                if rng.next().is_multiple_of(8) {
+                    d.truncate((rng.next() as usize) % (d.len() + 1));
+                }
+                d
+            };
+            b.rx.handle_datagram(now, server(), &mut d, &mut b.mem);
+            if i.is_multiple_of(64) {
+                now = now + Duration::from_millis(1);
+                b.timeout(now);
+            }
+            while b.rx.poll_transmit(now, &mut buf, &mut b.mem).is_some() {}
+            while b.rx.poll_event().is_some() {}
+        }
+        assert!(b.rx.stats().dropped.iter().sum::<u64>() > 50_000);
+    }
+}
