@@ -407,6 +407,9 @@ struct Client {
     in_file: bool,
     file: FileState,
     file_id: u16,
+    /// The result reported by the pending `FileResult` event (kept apart from `file`, which
+    /// the next `start_file` resets before the driver may have drained events).
+    result: (u16, FileResult),
     responded: bool,
     silent: u8,
     done: bool,
@@ -425,6 +428,7 @@ impl Client {
             in_file: false,
             file: FileState::Waiting,
             file_id: 0,
+            result: (0, FileResult::Failed),
             responded: false,
             silent: 0,
             done: false,
@@ -852,13 +856,10 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             }
             if c.events & EV_FILE != 0 {
                 c.events &= !EV_FILE;
-                let result = match c.file {
-                    FileState::Done(s) => FileResult::Completed(s),
-                    _ => FileResult::Failed,
-                };
+                let (file_id, result) = c.result;
                 return Some(Event::FileResult {
                     id: c.id,
-                    file_id: c.file_id,
+                    file_id,
                     result,
                 });
             }
@@ -1227,10 +1228,17 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             if matches!(c.file, FileState::Waiting | FileState::Acked) {
                 c.file = FileState::Failed;
             }
-            match c.file {
-                FileState::Done(_) => ok += 1,
-                _ => failed += 1,
-            }
+            let result = match c.file {
+                FileState::Done(s) => {
+                    ok += 1;
+                    FileResult::Completed(s)
+                }
+                _ => {
+                    failed += 1;
+                    FileResult::Failed
+                }
+            };
+            c.result = (c.file_id, result);
             c.events |= EV_FILE;
             c.in_file = false;
         }

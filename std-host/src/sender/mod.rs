@@ -1,0 +1,764 @@
+//! `uftp`, the sender: a thin driver around [`proto_core::session::sender::Sender`] that owns
+//! the UDP socket, the clock, the files and the terminal. See `man uftp`; the implemented
+//! options are in [`options`].
+
+pub mod items;
+pub mod options;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto_core::session::sender::{
+    BlockSource, Event, FileItem, FileResult, LostReason, Outcome, ReadError, Sender, SenderConfig,
+};
+use proto_core::session::FileLayout;
+use proto_core::time::Instant;
+use proto_core::wire::FileType;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use items::Item;
+use options::Options;
+
+/// Largest client table (uftp's is 10000 per session; this one is fixed at build time).
+pub const MAX_CLIENTS: usize = 1000;
+
+/// uftp's exit codes (digest §8.1).
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// Bad parameters.
+    pub const PARAM: i32 = 1;
+    /// Socket error.
+    pub const SOCKET: i32 = 2;
+    /// Interrupted.
+    pub const INTERRUPTED: i32 = 6;
+    /// No client registered.
+    pub const NO_REGISTER: i32 = 7;
+    /// No client answered the first FILEINFO.
+    pub const NO_FILEINFO_ACK: i32 = 8;
+    /// All clients dropped, or (unlike uftp without `-q`) any client failed.
+    pub const DROPPED: i32 = 9;
+    /// The session completed but no client received any file.
+    pub const NOTHING_RECEIVED: i32 = 10;
+}
+
+/// The current file, read at the sender's offsets, and its resend map.
+#[derive(Debug, Default)]
+struct FileSource {
+    file: Option<File>,
+    map: Vec<u8>,
+}
+
+impl BlockSource for FileSource {
+    fn read_block(&mut self, _: u16, offset: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        self.file
+            .as_ref()
+            .ok_or(ReadError)?
+            .read_exact_at(buf, offset)
+            .map_err(|_| ReadError)
+    }
+    fn resend_map(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+}
+
+struct Log {
+    out: Box<dyn Write>,
+    level: u8,
+    timestamps: bool,
+    start: std::time::Instant,
+    bar: bool,
+}
+
+impl Log {
+    fn line(&mut self, level: u8, msg: std::fmt::Arguments<'_>) {
+        if level > self.level {
+            return;
+        }
+        if self.bar {
+            let _ = write!(self.out, "\r\x1b[K");
+        }
+        if self.timestamps {
+            let _ = write!(self.out, "[{:9.3}] ", self.start.elapsed().as_secs_f64());
+        }
+        let _ = writeln!(self.out, "{msg}");
+        let _ = self.out.flush();
+    }
+}
+
+macro_rules! log {
+    ($log:expr, $level:expr, $($arg:tt)*) => { $log.line($level, format_args!($($arg)*)) };
+}
+
+#[derive(Debug, Default)]
+struct ClientRecord {
+    addr: Option<SocketAddr>,
+    ok: u32,
+    skipped: u32,
+    failed: u32,
+    lost: Option<LostReason>,
+    done: bool,
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    if b.iter().all(|&x| x == 0) {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64
+            ^ u64::from(std::process::id()) << 32;
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (t >> ((i % 8) * 8)) as u8 ^ i as u8;
+        }
+    }
+    b
+}
+
+fn private_addr(o: &Options) -> Result<IpAddr, String> {
+    let pattern = o
+        .private_pattern
+        .clone()
+        .unwrap_or_else(|| "230.5.5.x".into());
+    if o.public_addr.is_ipv4() && pattern.contains('x') {
+        let r: [u8; 4] = random_bytes();
+        let octets: Vec<String> = pattern
+            .split('.')
+            .enumerate()
+            .map(|(i, p)| {
+                if p == "x" {
+                    (r[i] % 254 + 1).to_string()
+                } else {
+                    p.into()
+                }
+            })
+            .collect();
+        return octets
+            .join(".")
+            .parse()
+            .map_err(|_| format!("-P: invalid address {pattern:?}"));
+    }
+    pattern
+        .parse()
+        .map_err(|_| format!("-P: invalid address {pattern:?}"))
+}
+
+struct Net {
+    sock: UdpSocket,
+    public: SocketAddr,
+    private: SocketAddr,
+    unicast: bool,
+    uid: u32,
+}
+
+fn open_net(o: &Options) -> Result<Net, (i32, String)> {
+    let param = |m: String| (exit::PARAM, m);
+    let sockerr = |what: &str, e: io::Error| (exit::SOCKET, format!("{what}: {e}"));
+    let unicast = !o.public_addr.is_multicast();
+    let priv_ip = if unicast {
+        o.public_addr
+    } else {
+        private_addr(o).map_err(param)?
+    };
+    if priv_ip.is_ipv4() != o.public_addr.is_ipv4() {
+        return Err(param("-M and -P must be the same IP family".into()));
+    }
+    if !unicast && !priv_ip.is_multicast() {
+        return Err(param(format!("-P: {priv_ip} is not a multicast address")));
+    }
+    let public = SocketAddr::new(o.public_addr, o.port);
+    let private = SocketAddr::new(priv_ip, o.port);
+    let domain = if public.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let s =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(|e| sockerr("socket", e))?;
+    let _ = s.set_send_buffer_size(o.bufsize);
+    let _ = s.set_recv_buffer_size(o.bufsize);
+    let mut if_addr: Option<IpAddr> = None;
+    let mut if_name: Option<&str> = None;
+    if let Some(i) = &o.interface {
+        match i.parse::<IpAddr>() {
+            Ok(ip) => if_addr = Some(ip),
+            Err(_) => if_name = Some(i),
+        }
+    }
+    if let Some(name) = if_name {
+        s.bind_device(Some(name.as_bytes()))
+            .map_err(|e| sockerr(&format!("-I {name}"), e))?;
+        if public.is_ipv6() {
+            let idx = crate::dump::live::interface_index(name)
+                .map_err(|e| sockerr(&format!("-I {name}"), e))?;
+            s.set_multicast_if_v6(idx)
+                .map_err(|e| sockerr("IPV6_MULTICAST_IF", e))?;
+        }
+    }
+    match (public.ip(), if_addr) {
+        (IpAddr::V4(_), Some(IpAddr::V4(a))) => s
+            .set_multicast_if_v4(&a)
+            .map_err(|e| sockerr(&format!("-I {a}"), e))?,
+        (_, Some(a)) if a.is_ipv4() != public.is_ipv4() => {
+            return Err(param(format!("-I {a}: not the family of -M")))
+        }
+        _ => {}
+    }
+    if public.is_ipv4() {
+        s.set_multicast_ttl_v4(o.ttl)
+            .map_err(|e| sockerr("IP_MULTICAST_TTL", e))?;
+    } else {
+        s.set_multicast_hops_v6(o.ttl)
+            .map_err(|e| sockerr("IPV6_MULTICAST_HOPS", e))?;
+    }
+    let bind: SocketAddr = match public {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, o.src_port).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, o.src_port).into(),
+    };
+    s.bind(&bind.into())
+        .map_err(|e| sockerr(&format!("bind {bind}"), e))?;
+    let uid = match o.uid {
+        Some(u) => u,
+        None => {
+            // uftp's default UID: the address of the outgoing interface.
+            let local = match if_addr {
+                Some(a) => a,
+                None => {
+                    let probe =
+                        Socket::new(domain, Type::DGRAM, None).map_err(|e| sockerr("socket", e))?;
+                    if let Some(name) = if_name {
+                        let _ = probe.bind_device(Some(name.as_bytes()));
+                    }
+                    probe.connect(&public.into()).map_err(|e| {
+                        (
+                            exit::SOCKET,
+                            format!("no route to {public} ({e}); give -I or -U"),
+                        )
+                    })?;
+                    let la = probe.local_addr().map_err(|e| sockerr("getsockname", e))?;
+                    la.as_socket()
+                        .map(|a| a.ip())
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+                }
+            };
+            match local {
+                IpAddr::V4(a) => u32::from(a),
+                IpAddr::V6(a) => u32::from_be_bytes(a.octets()[12..].try_into().unwrap_or([0; 4])),
+            }
+        }
+    };
+    if uid == 0 || uid == u32::MAX {
+        return Err(param(
+            "cannot derive a UID from the interface address; give -U".into(),
+        ));
+    }
+    Ok(Net {
+        sock: s.into(),
+        public,
+        private,
+        unicast,
+        uid,
+    })
+}
+
+fn read_list(file: &str) -> io::Result<Vec<std::path::PathBuf>> {
+    let text = if file == "-" {
+        let mut s = String::new();
+        io::stdin().read_to_string(&mut s)?;
+        s
+    } else {
+        std::fs::read_to_string(file)?
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(Into::into)
+        .collect())
+}
+
+/// Runs `uftp` with its arguments (program name excluded); returns the exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let o = match options::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("uftp: {e}");
+            return exit::PARAM;
+        }
+    };
+    let out: Box<dyn Write> = match &o.logfile {
+        Some(p) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("uftp: cannot open log file {}: {e}", p.display());
+                return 4;
+            }
+        },
+        None => Box::new(io::stderr()),
+    };
+    let bar = o.logfile.is_none() && io::stderr().is_terminal();
+    let mut log = Log {
+        out,
+        level: o.log_level,
+        timestamps: o.timestamps,
+        start: std::time::Instant::now(),
+        bar: false,
+    };
+    let mut paths = o.paths.clone();
+    if let Some(l) = &o.list_file {
+        match read_list(l) {
+            Ok(mut p) => paths.append(&mut p),
+            Err(e) => {
+                eprintln!("uftp: cannot read list file {l}: {e}");
+                return exit::PARAM;
+            }
+        }
+    }
+    let (items, warnings) = items::collect(&o, &paths);
+    for w in &warnings {
+        log!(log, 1, "warning: {w}");
+    }
+    if items.is_empty() {
+        eprintln!("uftp: nothing to send");
+        return exit::PARAM;
+    }
+    let net = match open_net(&o) {
+        Ok(n) => n,
+        Err((code, msg)) => {
+            eprintln!("uftp: {msg}");
+            return code;
+        }
+    };
+    let group_id = loop {
+        let g = u32::from_be_bytes(random_bytes());
+        if g != 0 && g != u32::MAX {
+            break g;
+        }
+    };
+    let mut cfg = SenderConfig::new(net.uid, group_id, net.public, net.private);
+    cfg.unicast = net.unicast;
+    cfg.blocksize = o.blocksize;
+    cfg.robust = o.robust;
+    (cfg.grtt_init, cfg.grtt_min, cfg.grtt_max) = o.grtt;
+    cfg.rate = o.rate;
+    cfg.max_passes = o.max_passes;
+    let sender = match Sender::<MAX_CLIENTS>::new(cfg, &o.hosts) {
+        Ok(s) => Box::new(s),
+        Err(e) => {
+            eprintln!("uftp: {e}");
+            return exit::PARAM;
+        }
+    };
+    log!(
+        log,
+        2,
+        "uftp-rs {}: UID 0x{:08X}, group 0x{:08X}, public {}, private {}, {}",
+        env!("CARGO_PKG_VERSION"),
+        net.uid,
+        group_id,
+        net.public,
+        net.private,
+        match o.rate {
+            Some(r) => format!("rate {} Kbps", r / 128),
+            None => "unpaced (-R -1)".into(),
+        }
+    );
+    log.bar = bar;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    }
+    Driver {
+        o: &o,
+        net,
+        sender,
+        log,
+        items,
+        interrupted,
+        bar,
+    }
+    .run()
+}
+
+struct Driver<'a> {
+    o: &'a Options,
+    net: Net,
+    sender: Box<Sender<MAX_CLIENTS>>,
+    log: Log,
+    items: Vec<Item>,
+    interrupted: Arc<AtomicBool>,
+    bar: bool,
+}
+
+impl Driver<'_> {
+    fn run(mut self) -> i32 {
+        let start = std::time::Instant::now();
+        let clock = move || Instant::from_micros(start.elapsed().as_micros() as u64);
+        let mut source = FileSource::default();
+        let mut sbuf = vec![0u8; self.sender.max_datagram_len() + 64];
+        let mut rbuf = vec![0u8; 65536];
+        let mut next_item = 0usize;
+        let mut current: Option<usize> = None;
+        // file ID → (item, start time), for the per-file line.
+        let mut started: BTreeMap<u16, (usize, std::time::Instant)> = BTreeMap::new();
+        let mut clients: BTreeMap<u32, ClientRecord> = BTreeMap::new();
+        let mut last_bar = std::time::Instant::now();
+        let mut user_abort = false;
+        let mut quit_abort = false;
+        let summary = loop {
+            let now = clock();
+            if self.interrupted.load(Ordering::Relaxed) && !user_abort {
+                log!(self.log, 1, "interrupted, aborting the session");
+                user_abort = true;
+                self.sender.abort(now);
+            }
+            // Everything received so far.
+            if let Err(e) = self.net.sock.set_nonblocking(true) {
+                eprintln!("uftp: socket: {e}");
+                return exit::SOCKET;
+            }
+            loop {
+                match self.net.sock.recv_from(&mut rbuf) {
+                    Ok((n, from)) => {
+                        self.sender
+                            .handle_datagram(now, from, &rbuf[..n], &mut source)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // ICMP errors from unicast peers that went away: not fatal.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                    Err(e) => {
+                        eprintln!("uftp: receive: {e}");
+                        return exit::SOCKET;
+                    }
+                }
+            }
+            let _ = self.net.sock.set_nonblocking(false);
+            self.sender.handle_timeout(now);
+            if self.sender.wants_file() {
+                current = None;
+                loop {
+                    let Some(item) = self.items.get(next_item) else {
+                        let _ = self.sender.finish_session(now);
+                        break;
+                    };
+                    next_item += 1;
+                    match self.open_item(item, &mut source) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            log!(
+                                self.log,
+                                1,
+                                "warning: {}: {e}, skipped",
+                                item.path.display()
+                            );
+                            continue;
+                        }
+                    }
+                    let fi = FileItem {
+                        name: &item.name,
+                        ftype: item.ftype,
+                        size: item.size,
+                        mtime: item.mtime,
+                        link: &item.link,
+                    };
+                    match self.sender.start_file(now, fi) {
+                        Ok(id) => {
+                            current = Some(next_item - 1);
+                            started.insert(id, (next_item - 1, std::time::Instant::now()));
+                            log!(
+                                self.log,
+                                3,
+                                "file {id}: {}",
+                                String::from_utf8_lossy(&item.name)
+                            );
+                            break;
+                        }
+                        Err(e) => log!(
+                            self.log,
+                            1,
+                            "warning: {}: {e}, skipped",
+                            item.path.display()
+                        ),
+                    }
+                }
+            }
+            let mut sent = 0;
+            while sent < 64 {
+                let Some(t) = self.sender.poll_transmit(now, &mut sbuf, &mut source) else {
+                    break;
+                };
+                sent += 1;
+                if let Err(e) = self.net.sock.send_to(&sbuf[..t.len], t.dest) {
+                    match e.raw_os_error() {
+                        // Transient: a full queue or an unreachable peer; the protocol retries.
+                        Some(
+                            libc::ENOBUFS | libc::EAGAIN | libc::ECONNREFUSED | libc::EHOSTUNREACH,
+                        ) => {}
+                        _ => {
+                            eprintln!("uftp: send to {}: {e}", t.dest);
+                            return exit::SOCKET;
+                        }
+                    }
+                }
+            }
+            let mut done = None;
+            while let Some(ev) = self.sender.poll_event() {
+                if let Some(s) = self.event(ev, &mut clients, &started) {
+                    done = Some(s);
+                }
+                if self.o.quit_on_fail
+                    && !quit_abort
+                    && clients.values().any(|c| c.lost.is_some() || c.failed > 0)
+                {
+                    log!(
+                        self.log,
+                        1,
+                        "a client failed and -q was given: aborting the session"
+                    );
+                    quit_abort = true;
+                    self.sender.abort(clock());
+                }
+            }
+            if self.bar && last_bar.elapsed() > Duration::from_millis(200) {
+                last_bar = std::time::Instant::now();
+                self.draw_bar(current);
+            }
+            if let Some(s) = done {
+                // Flush the final datagrams (ABORT) before leaving.
+                while let Some(t) = self.sender.poll_transmit(clock(), &mut sbuf, &mut source) {
+                    let _ = self.net.sock.send_to(&sbuf[..t.len], t.dest);
+                }
+                break s;
+            }
+            if sent == 64 {
+                continue;
+            }
+            let wait = self
+                .sender
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(clock()))
+                .unwrap_or(Duration::from_millis(50))
+                .min(Duration::from_millis(200));
+            if wait.is_zero() {
+                continue;
+            }
+            if wait < Duration::from_millis(2) {
+                std::thread::sleep(wait);
+                continue;
+            }
+            let _ = self.net.sock.set_read_timeout(Some(wait));
+            match self.net.sock.recv_from(&mut rbuf) {
+                Ok((n, from)) => {
+                    self.sender
+                        .handle_datagram(clock(), from, &rbuf[..n], &mut source)
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionRefused
+                    ) => {}
+                Err(e) => {
+                    eprintln!("uftp: receive: {e}");
+                    return exit::SOCKET;
+                }
+            }
+        };
+        if self.bar {
+            let _ = write!(self.log.out, "\r\x1b[K");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let c = summary.counters;
+        log!(
+            self.log,
+            1,
+            "Session done: {} files, {} bytes in {:.2} s ({:.2} MB/s); {} FILESEGs, {} retransmitted, {} NAKs",
+            summary.files,
+            summary.bytes,
+            secs,
+            summary.bytes as f64 / secs.max(1e-6) / 1e6,
+            c.blocks_sent,
+            c.retransmitted_blocks,
+            c.naks_received
+        );
+        for (id, r) in &clients {
+            let state = match (r.lost, r.done) {
+                (Some(reason), _) => format!("lost ({})", lost_text(reason)),
+                (None, true) => "completed".into(),
+                (None, false) => "did not confirm the end".into(),
+            };
+            log!(
+                self.log,
+                1,
+                "  client 0x{id:08X} {}: {state}; {} files ok, {} skipped, {} failed",
+                r.addr
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.ok,
+                r.skipped,
+                r.failed
+            );
+        }
+        match summary.outcome {
+            Outcome::NoClients => {
+                log!(self.log, 1, "no client registered (no REGISTER received)");
+                exit::NO_REGISTER
+            }
+            Outcome::NoFileInfoAck => exit::NO_FILEINFO_ACK,
+            Outcome::AllDropped => exit::DROPPED,
+            Outcome::SourceError => {
+                log!(self.log, 1, "a file could not be read");
+                exit::PARAM
+            }
+            Outcome::Aborted if user_abort => exit::INTERRUPTED,
+            Outcome::Aborted => exit::DROPPED,
+            Outcome::Completed => {
+                if clients
+                    .values()
+                    .any(|r| r.lost.is_some() || r.failed > 0 || !r.done)
+                {
+                    exit::DROPPED
+                } else if clients.values().all(|r| r.ok == 0) && !self.items.is_empty() {
+                    exit::NOTHING_RECEIVED
+                } else {
+                    exit::OK
+                }
+            }
+        }
+    }
+
+    fn open_item(&self, item: &Item, source: &mut FileSource) -> io::Result<()> {
+        source.file = None;
+        source.map.clear();
+        if item.ftype == FileType::Regular {
+            let f = File::open(&item.path)?;
+            let size = f.metadata()?.len();
+            if size != item.size {
+                return Err(io::Error::other("size changed since it was listed"));
+            }
+            let layout = FileLayout::new(size, self.o.blocksize)
+                .map_err(|_| io::Error::other("too large for this block size"))?;
+            source.map.resize(layout.bitmap_len(), 0);
+            source.file = Some(f);
+        }
+        Ok(())
+    }
+
+    fn event(
+        &mut self,
+        ev: Event,
+        clients: &mut BTreeMap<u32, ClientRecord>,
+        started: &BTreeMap<u16, (usize, std::time::Instant)>,
+    ) -> Option<proto_core::session::sender::SessionSummary> {
+        match ev {
+            Event::ClientRegistered { id, addr } => {
+                clients.entry(id).or_default().addr = Some(addr);
+                log!(self.log, 2, "client 0x{id:08X} registered from {addr}");
+            }
+            Event::ClientLost { id, reason } => {
+                clients.entry(id).or_default().lost = Some(reason);
+                log!(self.log, 1, "client 0x{id:08X} lost: {}", lost_text(reason));
+            }
+            Event::AnnounceDone { clients: n } => log!(self.log, 2, "{n} clients registered"),
+            Event::FileResult { id, result, .. } => {
+                let r = clients.entry(id).or_default();
+                match result {
+                    FileResult::Completed(proto_core::wire::CompleteStatus::Skipped) => {
+                        r.skipped += 1
+                    }
+                    FileResult::Completed(proto_core::wire::CompleteStatus::Rejected) => {
+                        r.failed += 1;
+                        log!(self.log, 1, "client 0x{id:08X} rejected the file");
+                    }
+                    FileResult::Completed(_) => r.ok += 1,
+                    FileResult::Failed => r.failed += 1,
+                }
+            }
+            Event::PassStarted {
+                file_id,
+                pass,
+                blocks,
+            } if pass > 1 => {
+                log!(
+                    self.log,
+                    3,
+                    "file {file_id}: pass {pass}, {blocks} blocks to resend"
+                );
+            }
+            Event::FileDone(s) => {
+                let (name, secs) = match started.get(&s.file_id) {
+                    Some(&(i, t)) => (
+                        String::from_utf8_lossy(&self.items[i].name).into_owned(),
+                        t.elapsed().as_secs_f64(),
+                    ),
+                    None => (String::new(), 0.0),
+                };
+                log!(
+                    self.log,
+                    2,
+                    "sent {name}: {} bytes, {} passes, {} retransmitted, {:.2} MB/s, {}/{} clients ok",
+                    s.size,
+                    s.passes,
+                    s.retransmitted_blocks,
+                    s.size as f64 / secs.max(1e-6) / 1e6,
+                    s.completed,
+                    s.completed + s.failed
+                );
+            }
+            Event::ClientDone { id } => clients.entry(id).or_default().done = true,
+            Event::SessionDone(s) => return Some(s),
+            _ => {}
+        }
+        None
+    }
+
+    fn draw_bar(&mut self, current: Option<usize>) {
+        let Some(item) = current.and_then(|i| self.items.get(i)) else {
+            return;
+        };
+        let s = self.sender.file_stats();
+        if s.blocks == 0 {
+            return;
+        }
+        let frac = f64::from(s.first_pass_blocks) / f64::from(s.blocks);
+        let width = 30;
+        let full = (frac * width as f64) as usize;
+        let _ = write!(
+            self.log.out,
+            "\r\x1b[K[{}{}] {:5.1}% pass {} {}",
+            "=".repeat(full),
+            " ".repeat(width - full),
+            frac * 100.0,
+            s.passes,
+            String::from_utf8_lossy(&item.name)
+        );
+        let _ = self.log.out.flush();
+    }
+}
+
+fn lost_text(r: LostReason) -> &'static str {
+    match r {
+        LostReason::NotRegistered => "never registered",
+        LostReason::NoResponse => "no response",
+        LostReason::Aborted => "aborted",
+        LostReason::MaxPasses => "maximum passes reached",
+        LostReason::SessionAborted => "session aborted",
+    }
+}
