@@ -104,15 +104,23 @@ impl Host {
             return;
         }
         let rules = format!(
-            "table inet uftploss {{ chain input {{ type filter hook input priority 0; \
-             meta l4proto udp numgen random mod 100 < {percent} counter drop; }} }}"
+            "table inet uftploss {{\n  chain input {{\n    type filter hook input priority 0;\n    \
+             meta l4proto udp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
         );
-        self.run("nft", &[&rules]);
+        let path = std::env::temp_dir().join(format!("uftp-rs-{}.nft", self.ns));
+        std::fs::write(&path, rules).expect("nft rules file");
+        self.run("nft", &["-f", path.to_str().expect("utf-8 path")]);
+        let _ = std::fs::remove_file(path);
     }
 
-    /// Datagrams the loss rule has dropped so far.
+    /// Datagrams the loss rule has dropped so far (0 without a loss rule).
     pub fn dropped(&self) -> u64 {
-        let out = self.run("nft", &["list", "table", "inet", "uftploss"]);
+        let out = self
+            .command("nft")
+            .args(["list", "table", "inet", "uftploss"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
         out.split_whitespace()
             .skip_while(|w| *w != "packets")
             .nth(1)
