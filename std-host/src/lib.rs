@@ -4,4 +4,5 @@
 #![deny(unsafe_code)]
 
 pub mod dump;
+pub mod receiver;
 pub mod sender;

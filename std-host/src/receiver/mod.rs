@@ -1,0 +1,466 @@
+//! `uftpd`: the host driver around [`proto_core::session::receiver::Receiver`].
+//!
+//! One UDP socket on the UFTP port (IPv4, or dual-stack when an IPv6 public address is given)
+//! joined to the public groups on the chosen interfaces; private groups are joined when a
+//! session starts and left when it ends. Replies go by unicast to the ANNOUNCE's source. Files
+//! go through [`storage::FsStorage`].
+
+pub mod options;
+pub mod storage;
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto_core::session::receiver::{Config, Event, Receiver, SessionId, SessionResult};
+use proto_core::time::Instant;
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
+
+pub use options::Options;
+use storage::FsStorage;
+
+/// Concurrent sessions, as uftpd 4.x.
+pub const MAX_SESSIONS: usize = 100;
+
+/// Log sink with uftpd's levels (0 errors only … 5 debug).
+pub struct Log {
+    level: u8,
+    out: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").field("level", &self.level).finish()
+    }
+}
+
+impl Log {
+    /// Logs to `path` (appending) or standard error.
+    pub fn open(path: Option<&PathBuf>, level: u8) -> Result<Log, String> {
+        let out: Box<dyn Write + Send> = match path {
+            Some(p) => Box::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("cannot open log file {}: {e}", p.display()))?,
+            ),
+            None => Box::new(io::stderr()),
+        };
+        Ok(Log { level, out })
+    }
+
+    /// Writes one line if `level` is enabled.
+    pub fn line(&mut self, level: u8, msg: &str) {
+        if level > self.level {
+            return;
+        }
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let _ = writeln!(self.out, "{}.{:06}: {msg}", t.as_secs(), t.subsec_micros());
+        let _ = self.out.flush();
+    }
+}
+
+/// A network interface to listen on.
+#[derive(Debug, Clone)]
+struct Iface {
+    name: String,
+    index: u32,
+    ipv4: Option<Ipv4Addr>,
+}
+
+fn sys_ifaces() -> Vec<(String, u32, u32)> {
+    let mut v = Vec::new();
+    let Ok(dir) = fs::read_dir("/sys/class/net") else {
+        return v;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let read = |f: &str| {
+            fs::read_to_string(e.path().join(f)).ok().and_then(|s| {
+                let s = s.trim();
+                s.strip_prefix("0x")
+                    .map_or_else(|| s.parse().ok(), |h| u32::from_str_radix(h, 16).ok())
+            })
+        };
+        if let (Some(index), Some(flags)) = (read("ifindex"), read("flags")) {
+            v.push((name, index, flags));
+        }
+    }
+    v.sort_by_key(|(_, i, _)| *i);
+    v
+}
+
+/// The IPv4 source address the kernel would use on `iface` (found with a connected probe
+/// socket, which sends nothing).
+fn iface_ipv4(name: &str) -> Option<Ipv4Addr> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).ok()?;
+    s.bind_device(Some(name.as_bytes())).ok()?;
+    s.connect(&SocketAddr::from(([230, 4, 4, 1], 9)).into())
+        .ok()?;
+    match s.local_addr().ok()?.as_socket()? {
+        SocketAddr::V4(a) if !a.ip().is_unspecified() => Some(*a.ip()),
+        _ => None,
+    }
+}
+
+fn choose_ifaces(wanted: &[String]) -> Result<Vec<Iface>, String> {
+    const IFF_UP: u32 = 0x1;
+    const IFF_LOOPBACK: u32 = 0x8;
+    const IFF_MULTICAST: u32 = 0x1000;
+    let all = sys_ifaces();
+    if wanted.is_empty() {
+        let v: Vec<Iface> = all
+            .iter()
+            .filter(|(_, _, f)| f & IFF_UP != 0 && f & IFF_MULTICAST != 0 && f & IFF_LOOPBACK == 0)
+            .map(|(n, i, _)| Iface {
+                name: n.clone(),
+                index: *i,
+                ipv4: iface_ipv4(n),
+            })
+            .collect();
+        if v.is_empty() {
+            return Err("no multicast-capable interface is up (use -I)".into());
+        }
+        return Ok(v);
+    }
+    wanted
+        .iter()
+        .map(|w| {
+            let by_name = all.iter().find(|(n, _, _)| n == w);
+            let found = match (by_name, w.parse::<IpAddr>()) {
+                (Some(x), _) => Some(x.clone()),
+                (None, Ok(ip)) => all
+                    .iter()
+                    .find(|(n, _, _)| iface_ipv4(n).map(IpAddr::V4) == Some(ip))
+                    .cloned(),
+                _ => None,
+            };
+            let (name, index, _) =
+                found.ok_or_else(|| format!("interface `{w}` not found (-I)"))?;
+            let ipv4 = iface_ipv4(&name);
+            Ok(Iface { name, index, ipv4 })
+        })
+        .collect()
+}
+
+fn join(sock: &UdpSocket, group: IpAddr, ifaces: &[Iface], leave: bool) -> io::Result<()> {
+    let s = SockRef::from(sock);
+    for i in ifaces {
+        let r = match group {
+            IpAddr::V4(g) => {
+                let ifx = InterfaceIndexOrAddress::Index(i.index);
+                if leave {
+                    s.leave_multicast_v4_n(&g, &ifx)
+                } else {
+                    s.join_multicast_v4_n(&g, &ifx)
+                }
+            }
+            IpAddr::V6(g) => {
+                if leave {
+                    s.leave_multicast_v6(&g, i.index)
+                } else {
+                    s.join_multicast_v6(&g, i.index)
+                }
+            }
+        };
+        r.map_err(|e| io::Error::new(e.kind(), format!("{group} on {}: {e}", i.name)))?;
+    }
+    Ok(())
+}
+
+/// Maps an address as received on a dual-stack socket back to plain IPv4.
+fn unmap(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::from((v4, v6.port())),
+            None => a,
+        },
+        a => a,
+    }
+}
+
+fn session_tag(s: SessionId) -> String {
+    format!("[{:08X}/{:02X}]", s.group_id, s.group_inst)
+}
+
+/// Runs uftpd until SIGINT/SIGTERM. Errors are one line for the user.
+pub fn run(opts: Options) -> Result<(), String> {
+    let mut log = Log::open(opts.logfile.as_ref(), opts.log_level)?;
+    let mut storage = FsStorage::new(&opts.dest_dirs)?;
+    let ifaces = choose_ifaces(&opts.interfaces)?;
+    let uid = match opts.uid {
+        Some(u) => u,
+        None => ifaces
+            .iter()
+            .find_map(|i| i.ipv4)
+            .map(u32::from)
+            .ok_or("no interface has an IPv4 address to derive the UID from (use -U)")?,
+    };
+    if let Some(p) = opts.priority {
+        nice(p);
+    }
+    let v6 = opts.public_addrs.iter().any(IpAddr::is_ipv6);
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| format!("cannot create socket: {e}"))?;
+    if v6 {
+        sock.set_only_v6(false)
+            .map_err(|e| format!("cannot make the socket dual-stack: {e}"))?;
+    }
+    sock.set_reuse_address(true)
+        .map_err(|e| format!("socket option: {e}"))?;
+    if let Err(e) = sock.set_recv_buffer_size(opts.bufsize) {
+        log.line(
+            1,
+            &format!("cannot set receive buffer to {}: {e}", opts.bufsize),
+        );
+    }
+    if opts.dscp != 0 {
+        let tos = u32::from(opts.dscp) << 2;
+        let r = if v6 {
+            sock.set_tclass_v6(tos)
+        } else {
+            sock.set_tos(tos)
+        };
+        r.map_err(|e| format!("cannot set DSCP: {e}"))?;
+    }
+    let bind: SocketAddr = if v6 {
+        (Ipv6Addr::UNSPECIFIED, opts.port).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, opts.port).into()
+    };
+    sock.bind(&bind.into())
+        .map_err(|e| format!("cannot bind UDP port {}: {e}", opts.port))?;
+    let sock: UdpSocket = sock.into();
+    for g in &opts.public_addrs {
+        join(&sock, *g, &ifaces, false).map_err(|e| format!("cannot join {e}"))?;
+    }
+    if let Some(p) = &opts.pidfile {
+        fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write PID file {}: {e}", p.display()))?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .map_err(|e| format!("cannot install signal handler: {e}"))?;
+    }
+    let mut public_addrs = heapless::Vec::new();
+    for a in opts
+        .public_addrs
+        .iter()
+        .take(proto_core::session::receiver::MAX_PUBLIC_ADDRS)
+    {
+        let _ = public_addrs.push(*a);
+    }
+    let mut rx: Box<Receiver<MAX_SESSIONS>> = Box::new(Receiver::new(Config { uid, public_addrs }));
+    log.line(
+        1,
+        &format!(
+            "uftpd (uftp-rs {}) listening on port {} as UID 0x{uid:08X}, groups {}, interfaces {}, destinations {}",
+            env!("CARGO_PKG_VERSION"),
+            opts.port,
+            opts.public_addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            ifaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(","),
+            opts.dest_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","),
+        ),
+    );
+    let start = std::time::Instant::now();
+    let now = || Instant::from_micros(start.elapsed().as_micros() as u64);
+    let mut inbuf = vec![0u8; 65536];
+    let mut outbuf = vec![0u8; 9216];
+    let mut private: HashMap<IpAddr, usize> = HashMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        let t = now();
+        let wait = rx
+            .poll_timeout()
+            .map_or(Duration::from_millis(200), |d| d - t)
+            .clamp(Duration::from_micros(500), Duration::from_millis(200));
+        let _ = sock.set_read_timeout(Some(wait));
+        match sock.recv_from(&mut inbuf) {
+            Ok((n, from)) => rx.handle_datagram(now(), unmap(from), &mut inbuf[..n], &mut storage),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => log.line(1, &format!("receive error: {e}")),
+        }
+        let t = now();
+        if rx.poll_timeout().is_some_and(|d| d <= t) {
+            rx.handle_timeout(t, &mut storage);
+        }
+        while let Some(tx) = rx.poll_transmit(t, &mut outbuf, &mut storage) {
+            let dest = match (tx.dest, v6) {
+                (SocketAddr::V4(a), true) => SocketAddr::from((a.ip().to_ipv6_mapped(), a.port())),
+                (d, _) => d,
+            };
+            if let Err(e) = sock.send_to(&outbuf[..tx.len], dest) {
+                log.line(1, &format!("send to {dest} failed: {e}"));
+            }
+        }
+        for note in storage.notes.drain(..) {
+            log.line(1, &note);
+        }
+        while let Some(ev) = rx.poll_event() {
+            handle_event(&ev, &sock, &ifaces, &mut private, &storage, &mut log);
+        }
+    }
+    log.line(1, "uftpd stopping: discarding unfinished files");
+    storage.discard_all();
+    if let Some(p) = &opts.pidfile {
+        let _ = fs::remove_file(p);
+    }
+    Ok(())
+}
+
+fn handle_event(
+    ev: &Event,
+    sock: &UdpSocket,
+    ifaces: &[Iface],
+    private: &mut HashMap<IpAddr, usize>,
+    storage: &FsStorage,
+    log: &mut Log,
+) {
+    match ev {
+        Event::SessionStarted {
+            session,
+            server_id,
+            server,
+            private_addr,
+        } => {
+            log.line(
+                2,
+                &format!(
+                    "{} Received request from 0x{server_id:08X} at {server}, private group {private_addr}",
+                    session_tag(*session)
+                ),
+            );
+            if !private_addr.is_unspecified() {
+                let n = private.entry(*private_addr).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    if let Err(e) = join(sock, *private_addr, ifaces, false) {
+                        log.line(0, &format!("{} cannot join {e}", session_tag(*session)));
+                    }
+                }
+            }
+        }
+        Event::Registered { session } => log.line(
+            3,
+            &format!("{} Registration confirmed", session_tag(*session)),
+        ),
+        Event::SessionEnded {
+            session,
+            private_addr,
+            result,
+        } => {
+            let how = match result {
+                SessionResult::Completed => "Session complete".to_string(),
+                SessionResult::AbortedByServer(r) => {
+                    format!("Session aborted by server: {}", String::from_utf8_lossy(r))
+                }
+                SessionResult::Aborted(r) => format!("Session aborted: {}", r.as_str()),
+            };
+            log.line(2, &format!("{} {how}", session_tag(*session)));
+            if let Some(n) = private.get_mut(private_addr) {
+                *n -= 1;
+                if *n == 0 {
+                    private.remove(private_addr);
+                    let _ = join(sock, *private_addr, ifaces, true);
+                }
+            }
+        }
+        Event::Refused {
+            session,
+            server,
+            reason,
+        } => log.line(
+            1,
+            &format!(
+                "{} Refused session from {server}: {}",
+                session_tag(*session),
+                reason.as_str()
+            ),
+        ),
+        Event::FileStarted {
+            session,
+            file_id,
+            kind,
+            size,
+        } => log.line(
+            2,
+            &format!(
+                "{} Receiving {} {} ({size} bytes, file {file_id})",
+                session_tag(*session),
+                kind.name(),
+                storage
+                    .name_of(*session, *file_id)
+                    .map_or_else(|| "?".into(), |p| p.display().to_string())
+            ),
+        ),
+        Event::FileFinished {
+            session,
+            file_id,
+            size,
+        } => log.line(
+            2,
+            &format!(
+                "{} Done: {} ({size} bytes, file {file_id})",
+                session_tag(*session),
+                storage
+                    .name_of(*session, *file_id)
+                    .map_or_else(|| "?".into(), |p| p.display().to_string())
+            ),
+        ),
+        Event::FileRejected {
+            session,
+            file_id,
+            reason,
+        } => log.line(
+            1,
+            &format!(
+                "{} Rejected file {file_id}: {}",
+                session_tag(*session),
+                reason.as_str()
+            ),
+        ),
+        Event::FileAborted { session, file_id } => log.line(
+            1,
+            &format!(
+                "{} Aborted file {file_id} ({}): temporary removed",
+                session_tag(*session),
+                storage
+                    .name_of(*session, *file_id)
+                    .map_or_else(|| "?".into(), |p| p.display().to_string())
+            ),
+        ),
+        Event::Dropped { reason, count } => {
+            // Rate-limited: the 1st, 2nd, 4th, 8th … drop for each reason.
+            if count.is_power_of_two() {
+                log.line(
+                    3,
+                    &format!("dropped datagram: {} ({count} so far)", reason.as_str()),
+                );
+            }
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn nice(priority: i32) {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, priority);
+    }
+}
