@@ -96,6 +96,10 @@ struct Bed {
 }
 
 fn start_receivers(n: usize) -> Bed {
+    start_receivers_with(n, &[])
+}
+
+fn start_receivers_with(n: usize, extra: &[&str]) -> Bed {
     let bed = Testbed::new(n + 1);
     let uftpd = our_binary("uftpd");
     let mut receivers = Vec::new();
@@ -106,7 +110,8 @@ fn start_receivers(n: usize) -> Bed {
         fs::create_dir_all(&dest).unwrap();
         let mut cmd = h.command(&uftpd);
         cmd.args(["-d", "-x", "3", "-B", "4194304", "-I", &h.ifname, "-D"])
-            .arg(&dest);
+            .arg(&dest)
+            .args(extra);
         receivers.push(Proc::spawn(
             &format!("uftpd{i}"),
             cmd,
@@ -228,6 +233,26 @@ fn debian_uftp_to_three_uftpd_no_loss() {
 #[test]
 fn debian_uftp_to_three_uftpd_3pct_loss() {
     transfer_at_loss(3);
+}
+
+#[test]
+fn debian_uftp_to_uftpd_over_ipv6() {
+    let _lock = serial();
+    let b = start_receivers_with(2, &["-M", "ff15::4:4:1"]);
+    let items = make_content(&b.bed.dir, 3 << 20);
+    let mut cmd = uftp_cmd(&b, "100000", &items);
+    // uftp takes its IPv6 source from `-I address` (the later -I wins).
+    let v6 = b.bed.host(0).ipv6.clone();
+    cmd.args(["-M", "ff15::4:4:1", "-P", "ff15::5:5:9", "-I", &v6]);
+    let mut sender = Proc::spawn("uftp", cmd, &b.bed.path("uftp.log"));
+    let code = sender.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "uftp failed:\n{}\n{}", sender.log_text(), logs(&b));
+    check_delivery(&b, &b.bed.dir.join("src"));
+    assert!(
+        logs(&b).contains("private group ff15::5:5:9"),
+        "{}",
+        logs(&b)
+    );
 }
 
 #[test]
