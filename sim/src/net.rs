@@ -17,7 +17,7 @@ use proto_core::time::Instant;
 use crate::rng::Rng;
 
 /// One endpoint the network drives: a sender or receiver state machine with its driver.
-pub trait Node {
+pub trait Node: std::any::Any {
     /// Its unicast address.
     fn addr(&self) -> SocketAddr;
     /// Feeds one datagram.
@@ -32,6 +32,8 @@ pub trait Node {
     fn is_down(&self) -> bool {
         false
     }
+    /// Stops the node for good (a crash); nodes that cannot crash ignore it.
+    fn set_down(&mut self) {}
 }
 
 /// How one direction of a path treats datagrams.
@@ -39,10 +41,10 @@ pub trait Node {
 pub struct LinkConfig {
     /// Independent loss, parts per million.
     pub loss_ppm: u32,
-    /// Burst loss: chance per datagram of entering a burst, parts per million.
+    /// Burst loss: chance per datagram of starting an outage, parts per million.
     pub burst_start_ppm: u32,
-    /// Datagrams lost in a row once a burst starts.
-    pub burst_len: u32,
+    /// How long an outage lasts: everything on the link is lost until it ends.
+    pub burst: Duration,
     /// Duplication, parts per million.
     pub dup_ppm: u32,
     /// Fixed one-way delay.
@@ -64,7 +66,7 @@ impl LinkConfig {
 
 #[derive(Debug, Default)]
 struct LinkState {
-    burst_left: u32,
+    burst_until: Instant,
 }
 
 /// Counters of what the network did.
@@ -158,6 +160,12 @@ impl Network {
         &*self.nodes[i]
     }
 
+    /// Node `i` as `Any`, for tests that know its concrete type.
+    pub fn node_any(&self, i: usize) -> &dyn std::any::Any {
+        let node: &dyn Node = &*self.nodes[i];
+        node
+    }
+
     /// Node `i`, mutable.
     pub fn node_mut(&mut self, i: usize) -> &mut dyn Node {
         &mut *self.nodes[i]
@@ -173,13 +181,12 @@ impl Network {
         self.nodes.is_empty()
     }
 
-    fn link_drops(cfg: &LinkConfig, state: &mut LinkState, rng: &mut Rng) -> bool {
-        if state.burst_left > 0 {
-            state.burst_left -= 1;
+    fn link_drops(now: Instant, cfg: &LinkConfig, state: &mut LinkState, rng: &mut Rng) -> bool {
+        if now < state.burst_until {
             return true;
         }
         if rng.chance_ppm(cfg.burst_start_ppm) {
-            state.burst_left = cfg.burst_len.saturating_sub(1);
+            state.burst_until = now + cfg.burst;
             return true;
         }
         rng.chance_ppm(cfg.loss_ppm)
@@ -230,13 +237,19 @@ impl Network {
                     // Multicast goes out on the sender's downstream links.
                     let (cfg, drop) = if i == 0 {
                         let d = Self::link_drops(
+                            self.now,
                             &self.down[to],
                             &mut self.down_state[to],
                             &mut self.rng,
                         );
                         (self.down[to], d)
                     } else {
-                        let d = Self::link_drops(&self.up[i], &mut self.up_state[i], &mut self.rng);
+                        let d = Self::link_drops(
+                            self.now,
+                            &self.up[i],
+                            &mut self.up_state[i],
+                            &mut self.rng,
+                        );
                         (self.up[i], d)
                     };
                     if drop {
@@ -247,11 +260,20 @@ impl Network {
                 }
             } else if let Some(to) = self.nodes.iter().position(|n| n.addr() == t.dest) {
                 let (cfg, drop) = if i == 0 {
-                    let d =
-                        Self::link_drops(&self.down[to], &mut self.down_state[to], &mut self.rng);
+                    let d = Self::link_drops(
+                        self.now,
+                        &self.down[to],
+                        &mut self.down_state[to],
+                        &mut self.rng,
+                    );
                     (self.down[to], d)
                 } else {
-                    let d = Self::link_drops(&self.up[i], &mut self.up_state[i], &mut self.rng);
+                    let d = Self::link_drops(
+                        self.now,
+                        &self.up[i],
+                        &mut self.up_state[i],
+                        &mut self.rng,
+                    );
                     (self.up[i], d)
                 };
                 if drop {
@@ -267,7 +289,25 @@ impl Network {
     /// Runs until `done` holds (checked after every step) or virtual time passes `limit`.
     /// Returns whether `done` held.
     pub fn run_until(&mut self, limit: Instant, mut done: impl FnMut(&Network) -> bool) -> bool {
+        let mut stuck = 0u32;
+        let mut last = self.now;
         loop {
+            if self.now == last {
+                stuck += 1;
+                assert!(
+                    stuck < 1_000_000,
+                    "virtual time stuck at {:?}: timers {:?}, {} in flight",
+                    self.now,
+                    self.nodes
+                        .iter()
+                        .map(|n| n.poll_timeout())
+                        .collect::<Vec<_>>(),
+                    self.queue.len()
+                );
+            } else {
+                stuck = 0;
+                last = self.now;
+            }
             for i in 0..self.nodes.len() {
                 self.flush(i);
             }

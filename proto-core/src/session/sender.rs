@@ -827,7 +827,8 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             Phase::Idle => return None,
             Phase::Linger { until } => until,
             Phase::Data { .. } => match self.config.rate {
-                Some(_) => self.next_send_ns / 1000,
+                // Round up: at the truncated microsecond the pacing budget would still be short.
+                Some(_) => self.next_send_ns.div_ceil(1000),
                 None => 0,
             },
             Phase::Announce {

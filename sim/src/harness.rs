@@ -1,0 +1,532 @@
+//! Adapters that put the real proto-core [`Sender`] and [`Receiver`] on a simulated
+//! [`Network`](crate::Network), with file contents generated from a seed so that every receiver
+//! checks every block it stores without keeping any data.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use proto_core::session::receiver::{
+    self, Config as ReceiverConfig, Item, ItemKind, Receiver, Reject, SessionId, Storage,
+};
+use proto_core::session::sender::{
+    BlockSource, Event as SenderEvent, FileItem, ReadError, Sender, SenderConfig,
+};
+use proto_core::session::{nak, FileLayout, Transmit};
+use proto_core::time::Instant;
+use proto_core::wire::{FileType, Message, Repr};
+
+use crate::net::Node;
+
+/// The byte at `offset` of the file generated from `seed`.
+pub fn pattern_byte(seed: u64, offset: u64) -> u8 {
+    let word = pattern_word(seed, offset / 8);
+    word.to_le_bytes()[(offset % 8) as usize]
+}
+
+fn pattern_word(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Fills `buf` with the generated content at `offset`.
+pub fn fill_pattern(seed: u64, offset: u64, buf: &mut [u8]) {
+    let mut i = 0;
+    while i < buf.len() {
+        let at = offset + i as u64;
+        if at.is_multiple_of(8) && buf.len() - i >= 8 {
+            buf[i..i + 8].copy_from_slice(&pattern_word(seed, at / 8).to_le_bytes());
+            i += 8;
+        } else {
+            buf[i] = pattern_byte(seed, at);
+            i += 1;
+        }
+    }
+}
+
+/// Whether `data` is the generated content at `offset`.
+pub fn check_pattern(seed: u64, offset: u64, data: &[u8]) -> bool {
+    let mut i = 0;
+    while i < data.len() {
+        let at = offset + i as u64;
+        if at.is_multiple_of(8) && data.len() - i >= 8 {
+            if data[i..i + 8] != pattern_word(seed, at / 8).to_le_bytes() {
+                return false;
+            }
+            i += 8;
+        } else {
+            if data[i] != pattern_byte(seed, at) {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    true
+}
+
+/// A file to send: its name, size and content seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimFile {
+    /// Path name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Content seed (the content is [`pattern_byte`]).
+    pub seed: u64,
+}
+
+impl SimFile {
+    /// A file named `name` of `size` bytes; its seed comes from its name.
+    pub fn new(name: &str, size: u64) -> SimFile {
+        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        SimFile {
+            name: name.to_string(),
+            size,
+            seed,
+        }
+    }
+}
+
+struct Source {
+    seeds: HashMap<u16, u64>,
+    resend: Vec<u8>,
+}
+
+impl BlockSource for Source {
+    fn read_block(&mut self, file_id: u16, offset: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        let seed = *self.seeds.get(&file_id).ok_or(ReadError)?;
+        fill_pattern(seed, offset, buf);
+        Ok(())
+    }
+    fn resend_map(&mut self) -> &mut [u8] {
+        &mut self.resend
+    }
+}
+
+/// What the harness saw of the sender, checked independently of its own counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderWatch {
+    /// FILESEG datagrams sent, per file ID.
+    pub filesegs: HashMap<u16, u64>,
+    /// Of those, blocks sent again after their first time.
+    pub resent: HashMap<u16, u64>,
+    /// Resent blocks that no STATUS had asked for since they were last sent.
+    pub unrequested_resends: u64,
+    /// NAK bits received in STATUS messages (all, with repeats).
+    pub nak_bits: u64,
+}
+
+#[derive(Default)]
+struct FileTrack {
+    layout: Option<FileLayout>,
+    sent: Vec<u8>,
+    asked: Vec<u8>,
+}
+
+/// The sender on the simulated network.
+pub struct SenderNode<const CLIENTS: usize> {
+    addr: SocketAddr,
+    /// The state machine.
+    pub sender: Sender<CLIENTS>,
+    source: Source,
+    files: Vec<SimFile>,
+    next_file: usize,
+    /// Every event it produced, in order.
+    pub events: Vec<SenderEvent>,
+    /// What the harness saw on the wire.
+    pub watch: SenderWatch,
+    tracks: HashMap<u16, FileTrack>,
+}
+
+impl<const CLIENTS: usize> SenderNode<CLIENTS> {
+    /// A sender at `addr` that will send `files`.
+    pub fn new(
+        addr: SocketAddr,
+        config: SenderConfig,
+        allowed: &[u32],
+        files: Vec<SimFile>,
+    ) -> Self {
+        let sender = Sender::new(config, allowed).expect("valid sender config");
+        SenderNode {
+            addr,
+            sender,
+            source: Source {
+                seeds: HashMap::new(),
+                resend: Vec::new(),
+            },
+            files,
+            next_file: 0,
+            events: Vec::new(),
+            watch: SenderWatch::default(),
+            tracks: HashMap::new(),
+        }
+    }
+
+    fn feed(&mut self, now: Instant) {
+        while self.sender.wants_file() {
+            if self.next_file == self.files.len() {
+                self.sender.finish_session(now).expect("finish");
+                break;
+            }
+            let f = &self.files[self.next_file];
+            self.next_file += 1;
+            let item = FileItem {
+                name: f.name.as_bytes(),
+                ftype: FileType::Regular,
+                size: f.size,
+                mtime: 1_700_000_000,
+                link: &[],
+            };
+            let file_id = self.sender.start_file(now, item).expect("start file");
+            let layout = self.sender.layout();
+            self.source.seeds.insert(file_id, f.seed);
+            self.source.resend = vec![0; layout.bitmap_len()];
+            self.tracks.insert(
+                file_id,
+                FileTrack {
+                    layout: Some(layout),
+                    sent: vec![0; layout.bitmap_len()],
+                    asked: vec![0; layout.bitmap_len()],
+                },
+            );
+        }
+        while let Some(e) = self.sender.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    fn watch_out(&mut self, bytes: &[u8]) {
+        let Ok(Repr {
+            message: Message::FileSeg(s),
+            ..
+        }) = Repr::parse(bytes)
+        else {
+            return;
+        };
+        *self.watch.filesegs.entry(s.file_id).or_default() += 1;
+        let Some(track) = self.tracks.get_mut(&s.file_id) else {
+            return;
+        };
+        let Some(block) = track
+            .layout
+            .and_then(|l| l.block_of(s.section, u32::from(s.sec_block)))
+        else {
+            return;
+        };
+        let b = block as usize;
+        if nak::get(&track.sent, b) {
+            *self.watch.resent.entry(s.file_id).or_default() += 1;
+            if nak::get(&track.asked, b) {
+                nak::clear(&mut track.asked, b);
+            } else {
+                self.watch.unrequested_resends += 1;
+            }
+        }
+        nak::set(&mut track.sent, b);
+    }
+
+    fn watch_in(&mut self, bytes: &[u8]) {
+        let Ok(Repr {
+            message: Message::Status(s),
+            ..
+        }) = Repr::parse(bytes)
+        else {
+            return;
+        };
+        let Some(track) = self.tracks.get_mut(&s.file_id) else {
+            return;
+        };
+        let Some(layout) = track.layout else { return };
+        for i in s.nak_indexes() {
+            if let Some(block) = layout.block_of(s.section, i as u32) {
+                self.watch.nak_bits += 1;
+                nak::set(&mut track.asked, block as usize);
+            }
+        }
+    }
+}
+
+impl<const CLIENTS: usize> Node for SenderNode<CLIENTS> {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.watch_in(bytes);
+        self.sender
+            .handle_datagram(now, from, bytes, &mut self.source);
+        self.feed(now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.sender.handle_timeout(now);
+        self.feed(now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.feed(now);
+        let t = self.sender.poll_transmit(now, buf, &mut self.source);
+        if let Some(t) = t {
+            self.watch_out(&buf[..t.len]);
+        }
+        self.feed(now);
+        t
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.sender.poll_timeout()
+    }
+    fn is_down(&self) -> bool {
+        self.sender.is_finished() && self.sender.poll_timeout().is_none()
+    }
+}
+
+/// What a receiver stored, checked block by block against the generated content.
+#[derive(Debug, Default)]
+pub struct CheckingStorage {
+    seeds: HashMap<String, u64>,
+    open: HashMap<SessionId, OpenFile>,
+    /// Files finished with every block present and correct: name → size.
+    pub completed: HashMap<String, u64>,
+    /// Blocks whose data differed from the generated content.
+    pub bad_blocks: u64,
+    /// Files discarded.
+    pub discarded: u64,
+    /// Bytes written (repeats included).
+    pub bytes_written: u64,
+    /// Items opened.
+    pub opened: u64,
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    name: String,
+    seed: u64,
+    layout: FileLayout,
+    map: Vec<u8>,
+    bad: bool,
+}
+
+impl CheckingStorage {
+    /// A storage that knows the content of `files`.
+    pub fn new(files: &[SimFile]) -> Self {
+        CheckingStorage {
+            seeds: files.iter().map(|f| (f.name.clone(), f.seed)).collect(),
+            ..CheckingStorage::default()
+        }
+    }
+}
+
+impl Storage for CheckingStorage {
+    fn open(&mut self, item: &Item<'_>) -> Result<(), Reject> {
+        self.opened += 1;
+        let name = String::from_utf8_lossy(item.name).into_owned();
+        if item.kind != ItemKind::Regular {
+            return Err(Reject::Unsupported);
+        }
+        let seed = *self.seeds.get(&name).ok_or(Reject::BadName)?;
+        self.open.insert(
+            item.session,
+            OpenFile {
+                name,
+                seed,
+                layout: item.layout,
+                map: vec![0; item.layout.bitmap_len()],
+                bad: false,
+            },
+        );
+        Ok(())
+    }
+    fn block_map(&mut self, session: SessionId) -> Option<&mut [u8]> {
+        self.open.get_mut(&session).map(|f| f.map.as_mut_slice())
+    }
+    fn write(
+        &mut self,
+        session: SessionId,
+        _file_id: u16,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), Reject> {
+        let f = self.open.get_mut(&session).ok_or(Reject::Io)?;
+        self.bytes_written += data.len() as u64;
+        let block = offset / u64::from(f.layout.blocksize);
+        let good = offset.is_multiple_of(u64::from(f.layout.blocksize))
+            && data.len() == f.layout.block_len(block as u32)
+            && check_pattern(f.seed, offset, data);
+        if !good {
+            self.bad_blocks += 1;
+            f.bad = true;
+        }
+        Ok(())
+    }
+    fn finish(&mut self, session: SessionId, _file_id: u16) -> Result<(), Reject> {
+        let f = self.open.remove(&session).ok_or(Reject::Io)?;
+        let all = nak::next_clear(&f.map, 0, f.layout.blocks as usize).is_none();
+        if all && !f.bad {
+            self.completed.insert(f.name, f.layout.size);
+            Ok(())
+        } else {
+            Err(Reject::Io)
+        }
+    }
+    fn discard(&mut self, session: SessionId, _file_id: u16) {
+        self.discarded += 1;
+        self.open.remove(&session);
+    }
+    fn free_space(&mut self, _session: SessionId) -> Option<u64> {
+        None
+    }
+}
+
+/// A receiver on the simulated network.
+pub struct ReceiverNode<const SESSIONS: usize> {
+    addr: SocketAddr,
+    /// The state machine.
+    pub receiver: Receiver<SESSIONS>,
+    /// Its storage.
+    pub storage: CheckingStorage,
+    /// Every event it produced, in order.
+    pub events: Vec<receiver::Event>,
+    deaf_until: Instant,
+    down: bool,
+    scratch: Vec<u8>,
+    /// When `Some`, a line per datagram in (`<`) and out (`>`), for debugging a run.
+    pub trace: Option<Vec<String>>,
+}
+
+impl<const SESSIONS: usize> ReceiverNode<SESSIONS> {
+    /// Receiver number `n` (its UID and address derive from `n`), knowing `files`.
+    pub fn new(n: u32, files: &[SimFile]) -> Self {
+        let addr = receiver_addr(n);
+        let config = ReceiverConfig {
+            uid: 0x0a00_0000 + n + 2,
+            public_addrs: heapless::Vec::new(),
+        };
+        ReceiverNode {
+            addr,
+            receiver: Receiver::new(config),
+            storage: CheckingStorage::new(files),
+            events: Vec::new(),
+            deaf_until: Instant::ZERO,
+            down: false,
+            scratch: vec![0; 65536],
+            trace: None,
+        }
+    }
+
+    /// Hears nothing before `at` (a receiver that joins late).
+    pub fn join_at(mut self, at: Instant) -> Self {
+        self.deaf_until = at;
+        self
+    }
+
+    /// The receiver's UID.
+    pub fn uid(&self) -> u32 {
+        self.receiver.config().uid
+    }
+
+    fn drain(&mut self) {
+        while let Some(e) = self.receiver.poll_event() {
+            self.events.push(e);
+        }
+    }
+}
+
+fn describe(now: Instant, dir: char, bytes: &[u8]) -> String {
+    match Repr::parse(bytes) {
+        Ok(r) => {
+            let detail = match r.message {
+                Message::FileSeg(s) => {
+                    format!("file {} sec {} blk {}", s.file_id, s.section, s.sec_block)
+                }
+                Message::Done(d) => format!(
+                    "file {} sec {} ids {:x?}",
+                    d.file_id, d.section, d.client_ids
+                ),
+                Message::Status(s) => format!(
+                    "file {} sec {} naks {}",
+                    s.file_id,
+                    s.section,
+                    s.nak_indexes().count()
+                ),
+                Message::Complete(c) => format!("file {} {:?}", c.file_id, c.status),
+                Message::FileInfo(f) => format!("file {} ids {:x?}", f.file_id, f.client_ids),
+                Message::FileInfoAck(f) => format!("file {}", f.file_id),
+                _ => String::new(),
+            };
+            format!(
+                "{:>10} {dir} seq {:5} {} {detail}",
+                now.as_micros(),
+                r.header.seq,
+                r.message.name()
+            )
+        }
+        Err(e) => format!("{:>10} {dir} junk ({e})", now.as_micros()),
+    }
+}
+
+/// The address of receiver `n`.
+pub fn receiver_addr(n: u32) -> SocketAddr {
+    let n = n + 2;
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8)),
+        1044,
+    )
+}
+
+impl<const SESSIONS: usize> Node for ReceiverNode<SESSIONS> {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if now < self.deaf_until {
+            return;
+        }
+        if let Some(trace) = &mut self.trace {
+            trace.push(describe(now, '<', bytes));
+        }
+        let len = bytes.len().min(self.scratch.len());
+        self.scratch[..len].copy_from_slice(&bytes[..len]);
+        self.receiver
+            .handle_datagram(now, from, &mut self.scratch[..len], &mut self.storage);
+        self.drain();
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.receiver.handle_timeout(now, &mut self.storage);
+        self.drain();
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let t = self.receiver.poll_transmit(now, buf, &mut self.storage);
+        if let (Some(trace), Some(t)) = (&mut self.trace, t) {
+            trace.push(describe(now, '>', &buf[..t.len]));
+        }
+        self.drain();
+        t
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.receiver.poll_timeout()
+    }
+    fn is_down(&self) -> bool {
+        self.down
+    }
+    fn set_down(&mut self) {
+        self.down = true;
+    }
+}
+
+impl<const CLIENTS: usize> std::fmt::Debug for SenderNode<CLIENTS> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderNode")
+            .field("addr", &self.addr)
+            .field("watch", &self.watch)
+            .finish()
+    }
+}
+
+impl<const SESSIONS: usize> std::fmt::Debug for ReceiverNode<SESSIONS> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverNode")
+            .field("addr", &self.addr)
+            .field("storage", &self.storage)
+            .finish()
+    }
+}
