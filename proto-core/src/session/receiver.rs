@@ -751,6 +751,9 @@ impl<const SESSIONS: usize> Receiver<SESSIONS> {
             if s.server_id != h.src_id {
                 return self.drop_dgram(DropReason::WrongServer);
             }
+            // The server is alive: in an open group it keeps announcing for ROBUST rounds after
+            // confirming us, longer than our idle timeout may be.
+            s.last_heard = now;
             // A repeated ANNOUNCE while we wait for REG_CONF: our REGISTER may have been lost.
             if s.phase == Phase::Registering
                 && (a.client_ids.is_empty() || lists(&a.client_ids, uid))
@@ -1654,6 +1657,34 @@ mod tests {
         assert_eq!(r.header.src_id, UID);
         assert_eq!(r.header.group_id, GROUP);
         r
+    }
+
+    #[test]
+    fn announcements_keep_a_confirmed_session_alive() {
+        // An open group announces for ROBUST rounds after confirming us; those rounds can last
+        // longer than our idle timeout (here 1 s), and must not time us out.
+        let mut b = Bench::new();
+        b.registered();
+        for t in (400..=3000).step_by(400) {
+            b.timeout(ms(t));
+            b.send(ms(t), Message::Announce(announce(&[])));
+            b.out(ms(t));
+        }
+        let ended = b
+            .events()
+            .into_iter()
+            .any(|e| matches!(e, Event::SessionEnded { .. }));
+        assert!(
+            !ended,
+            "the session timed out while the server was still announcing"
+        );
+        assert_eq!(b.rx.active_sessions(), 1);
+        // Silence does time it out.
+        b.timeout(ms(5000));
+        assert!(b
+            .events()
+            .into_iter()
+            .any(|e| matches!(e, Event::SessionEnded { .. })));
     }
 
     #[test]
