@@ -4,12 +4,16 @@
 use anyhow::{bail, Result};
 
 mod ci;
+mod demo;
 mod fuzz;
 mod vectors;
 
 const USAGE: &str = "usage: cargo xtask <job>
 
 jobs:
+  demo [--size MiB] [--port N]
+                         the main job: our uftpd and uftp on this machine (loopback
+                         multicast), a file and a directory tree, every copy checked
   setup                  install what the tests need when missing (apt packages, the
                          thumbv7em-none-eabihf target, cargo-fuzz)
   ci [--fuzz-seconds N]  setup, then everything CI checks: fmt, clippy, firmware build,
@@ -28,6 +32,7 @@ fn main() -> Result<()> {
             print!("{USAGE}");
             Ok(())
         }
+        "demo" => demo::main(args),
         "setup" => ci::setup(),
         "ci" => ci::ci(args),
         "fuzz" => fuzz::main(args),
