@@ -9,3 +9,4 @@ pub fn vectors_dir() -> PathBuf {
 }
 
 pub mod netns;
+pub mod tree;

@@ -42,6 +42,7 @@ pub fn require_root_tools() {
         assert!(
             Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
+                .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success()),
             "`{tool}` is missing: run `cargo xtask setup`"
@@ -309,9 +310,12 @@ impl Proc {
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
-    /// Its log so far.
+    /// Its log so far. Lossy: Debian's `uftpd` logs raw bytes when a reverse lookup fails, and
+    /// one invalid UTF-8 sequence must not blank the whole log.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     /// Waits up to `limit` for it to exit by itself and returns its exit code; panics (after

@@ -3,10 +3,11 @@
 //! with spaces) to three receivers, without loss and with 3% random loss on every receiver's
 //! input; then `uftp`'s exit codes when no client registers (7) and when a receiver is lost (9).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Host, Proc, Testbed};
+use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Proc, Testbed};
+use uftp_tests::tree::{listing, make_content};
 
 const RECEIVERS: usize = 3;
 
@@ -44,81 +45,16 @@ fn uftp(bed: &Testbed, args: &[&str], log: &str) -> Proc {
     Proc::spawn("uftp", cmd, &bed.path(log))
 }
 
-/// Drops `percent`% of the UDP datagrams `h` receives (nftables `numgen random`). Local
-/// stand-in for `Host::set_loss`, whose one-line ruleset nft rejects.
-fn set_loss(bed: &Testbed, h: &Host, percent: u32) {
-    let file = bed.path(&format!("loss-{}.nft", h.ns));
-    let rules = format!(
-        "table inet uftploss {{\n  chain input {{\n    type filter hook input priority 0; policy accept;\n    \
-         meta l4proto udp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
-    );
-    std::fs::write(&file, rules).unwrap();
-    h.run("nft", &["-f", file.to_str().unwrap()]);
-}
-
-/// Datagrams `set_loss` has dropped on `h`.
-fn dropped(h: &Host) -> u64 {
-    let out = h.run("nft", &["list", "table", "inet", "uftploss"]);
-    out.split_whitespace()
-        .skip_while(|w| *w != "packets")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The tree: nested directories, an empty file, an empty directory, a symlink, a space.
-fn make_tree(root: &Path) {
-    std::fs::create_dir_all(root.join("a/b/c")).unwrap();
-    std::fs::create_dir_all(root.join("empty dir")).unwrap();
-    write_pattern(&root.join("a/b/c/deep.bin"), 300_001, 7);
-    write_pattern(&root.join("a/one.txt"), 1300, 8);
-    write_pattern(&root.join("name with spaces.txt"), 4242, 9);
-    std::fs::write(root.join("a/b/empty.txt"), b"").unwrap();
-    std::os::unix::fs::symlink("a/b/c/deep.bin", root.join("link")).unwrap();
-}
-
-/// Every regular file, empty directory and symlink under `src` is the same under `dst`.
-fn assert_same_tree(src: &Path, dst: &Path) -> usize {
-    let mut n = 0;
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(src)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for s in entries {
-        let d = dst.join(s.file_name().unwrap());
-        let meta = std::fs::symlink_metadata(&s).unwrap();
-        if meta.file_type().is_symlink() {
-            assert_eq!(
-                std::fs::read_link(&d).unwrap(),
-                std::fs::read_link(&s).unwrap()
-            );
-        } else if meta.is_dir() {
-            assert!(d.is_dir(), "{} missing", d.display());
-            n += assert_same_tree(&s, &d);
-        } else {
-            assert_eq!(sha256(&d), sha256(&s), "{} differs", d.display());
-        }
-        n += 1;
-    }
-    n
-}
-
 fn transfer(loss: u32) {
     let _lock = serial();
     let bed = Testbed::new(RECEIVERS + 1);
+    let items = make_content(&bed.dir, 50 << 20);
     let src = bed.path("src");
-    std::fs::create_dir_all(&src).unwrap();
-    let big = src.join("big.bin");
-    write_pattern(&big, 50 << 20, 1);
-    make_tree(&src.join("tree"));
     let mut receivers: Vec<Proc> = (1..=RECEIVERS)
         .map(|i| uftpd(&bed, i, &bed.path(&format!("dst{i}"))))
         .collect();
-    if loss > 0 {
-        for i in 1..=RECEIVERS {
-            set_loss(&bed, bed.host(i), loss);
-        }
+    for i in 1..=RECEIVERS {
+        bed.host(i).set_loss(loss);
     }
     std::thread::sleep(Duration::from_millis(300));
     let hosts: Vec<String> = (1..=RECEIVERS).map(uid).collect();
@@ -134,8 +70,8 @@ fn transfer(loss: u32) {
             "0.05:0.01:1",
             "-x",
             "2",
-            big.to_str().unwrap(),
-            src.join("tree").to_str().unwrap(),
+            items[0].to_str().unwrap(),
+            items[1].to_str().unwrap(),
         ],
         "uftp.log",
     );
@@ -145,7 +81,7 @@ fn transfer(loss: u32) {
     eprintln!("--- uftp ({loss}% loss, {took:?}) ---\n{log}");
     assert_eq!(code, 0, "uftp exit code");
     let dropped: u64 = if loss > 0 {
-        (1..=RECEIVERS).map(|i| dropped(bed.host(i))).sum()
+        (1..=RECEIVERS).map(|i| bed.host(i).dropped()).sum()
     } else {
         0
     };
@@ -153,21 +89,10 @@ fn transfer(loss: u32) {
         assert!(dropped > 0, "the loss rule dropped nothing");
         assert!(log.contains("retransmitted"), "{log}");
     }
+    let want = listing(&src);
     for i in 1..=RECEIVERS {
-        let dst = bed.path(&format!("dst{i}"));
-        assert_eq!(
-            sha256(&dst.join("big.bin")),
-            sha256(&big),
-            "receiver {i}: big.bin"
-        );
-        let n = assert_same_tree(&src.join("tree"), &dst.join("tree"));
-        assert_eq!(n, 9, "receiver {i}: tree entries");
-        assert_eq!(
-            std::fs::metadata(dst.join("tree/a/b/empty.txt"))
-                .unwrap()
-                .len(),
-            0
-        );
+        let got = listing(&bed.path(&format!("dst{i}")));
+        assert_eq!(got, want, "receiver {i} differs from the source");
     }
     eprintln!("{loss}% loss: {dropped} datagrams dropped by nftables, {took:?}");
     for r in receivers.iter_mut() {

@@ -14,79 +14,13 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use uftp_tests::netns::{our_binary, serial, Host, Proc, Testbed};
+use uftp_tests::tree::{listing, make_content, temporaries};
 
 const BIG: u64 = 50 << 20;
 
 fn uid_of(h: &Host) -> String {
     let ip: std::net::Ipv4Addr = h.ipv4.parse().unwrap();
     format!("0x{:08x}", u32::from(ip))
-}
-
-/// Deterministic bytes that do not compress or repeat at block boundaries.
-fn noise(len: u64, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(len as usize + 8);
-    while (v.len() as u64) < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len as usize);
-    v
-}
-
-/// The content to send: `big.bin` and `tree/`.
-fn make_content(root: &Path, big: u64) -> Vec<PathBuf> {
-    let src = root.join("src");
-    fs::create_dir_all(src.join("tree/a/b/c")).unwrap();
-    fs::create_dir_all(src.join("tree/empty dir")).unwrap();
-    fs::write(src.join("big.bin"), noise(big, 0x5eed)).unwrap();
-    fs::write(src.join("tree/a/b/c/deep.bin"), noise(100_003, 7)).unwrap();
-    fs::write(
-        src.join("tree/a/one block.txt"),
-        b"exactly one short block\n",
-    )
-    .unwrap();
-    fs::write(src.join("tree/name with spaces.txt"), noise(4096, 9)).unwrap();
-    fs::write(src.join("tree/empty"), b"").unwrap();
-    std::os::unix::fs::symlink("a/b/c/deep.bin", src.join("tree/link")).unwrap();
-    vec![src.join("big.bin"), src.join("tree")]
-}
-
-fn sha256(p: &Path) -> String {
-    let out = Command::new("sha256sum").arg(p).output().unwrap();
-    assert!(out.status.success(), "sha256sum {}", p.display());
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-/// Every path under `dir`, relative, with a description (sha256, `dir`, `-> target`).
-fn listing(dir: &Path) -> Vec<(String, String)> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
-            let m = fs::symlink_metadata(&p).unwrap();
-            if m.file_type().is_symlink() {
-                let t = fs::read_link(&p).unwrap();
-                out.push((rel, format!("-> {}", t.display())));
-            } else if m.is_dir() {
-                out.push((rel, "dir".into()));
-                walk(base, &p, out);
-            } else {
-                out.push((rel, sha256(&p)));
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(dir, dir, &mut v);
-    v
 }
 
 struct Bed {
@@ -179,7 +113,7 @@ fn check_delivery(b: &Bed, src: &Path) {
             d.display(),
             logs(b)
         );
-        let temps: Vec<_> = got.iter().filter(|(p, _)| p.contains(".part")).collect();
+        let temps = temporaries(d);
         assert!(temps.is_empty(), "temporaries left: {temps:?}");
     }
 }

@@ -315,6 +315,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         while let Some(ev) = rx.poll_event() {
             handle_event(&ev, &sock, &ifaces, &mut private, &storage, &mut log);
         }
+        storage.forget_ended();
     }
     log.line(1, "uftpd stopping: discarding unfinished files");
     storage.discard_all();

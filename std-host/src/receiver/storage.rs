@@ -39,6 +39,9 @@ pub struct FsStorage {
     /// Log lines the driver prints (the storage knows names; the core's events carry IDs).
     pub notes: Vec<String>,
     names: HashMap<(SessionId, u16), PathBuf>,
+    /// Sessions that ended: their names stay until [`FsStorage::forget_ended`], so the events
+    /// the core queued while ending them (a timed-out file's abort) can still be logged by name.
+    ended: Vec<SessionId>,
 }
 
 impl std::fmt::Debug for FsStorage {
@@ -91,12 +94,23 @@ impl FsStorage {
             sessions: HashMap::new(),
             notes: Vec::new(),
             names: HashMap::new(),
+            ended: Vec::new(),
         })
     }
 
     /// The destination path recorded for an item, for logs.
     pub fn name_of(&self, session: SessionId, file_id: u16) -> Option<&Path> {
         self.names.get(&(session, file_id)).map(PathBuf::as_path)
+    }
+
+    /// Forgets the names of the sessions that have ended; the driver calls it once it has
+    /// logged the events they queued.
+    pub fn forget_ended(&mut self) {
+        if self.ended.is_empty() {
+            return;
+        }
+        let ended = std::mem::take(&mut self.ended);
+        self.names.retain(|(s, _), _| !ended.contains(s));
     }
 
     /// Discards every open file (shutdown).
@@ -364,7 +378,7 @@ impl Storage for FsStorage {
                 let _ = fs::remove_file(&o.temp);
             }
         }
-        self.names.retain(|(s, _), _| *s != session);
+        self.ended.push(session);
     }
 }
 
@@ -439,6 +453,28 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn an_ended_sessions_names_outlive_its_events() {
+        let base = std::env::temp_dir().join(format!("uftpd-names-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let mut st = FsStorage::new(std::slice::from_ref(&base)).unwrap();
+        let it = item(b"big.bin", ItemKind::Regular, 5);
+        st.open(&it).unwrap();
+        // A timeout: the core discards the file and ends the session, then the driver logs the
+        // abort it queued, by name.
+        st.discard(it.session, 1);
+        st.session_ended(it.session);
+        assert_eq!(
+            st.name_of(it.session, 1),
+            Some(base.join("big.bin").as_path())
+        );
+        st.forget_ended();
+        assert_eq!(st.name_of(it.session, 1), None);
+        assert_eq!(fs::read_dir(&base).unwrap().count(), 0, "temporary left");
         fs::remove_dir_all(&base).unwrap();
     }
 }
