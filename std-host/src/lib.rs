@@ -4,5 +4,6 @@
 #![deny(unsafe_code)]
 
 pub mod dump;
+pub mod ifaddr;
 pub mod receiver;
 pub mod sender;

@@ -48,13 +48,23 @@ pub fn main(mut args: impl Iterator<Item = String>) -> Result<()> {
     fs::write(src.join("docs/empty file.txt"), b"")?;
     std::os::unix::fs::symlink("readme.txt", src.join("docs/latest"))?;
 
+    // Sender and receiver share this host, hence its addresses: the receiver takes its own ID.
     println!(
-        "demo: receiver `uftpd -d -I lo -p {port} -D {}`",
+        "demo: receiver `uftpd -d -I lo -U 0x7f000002 -p {port} -D {}`",
         dst.display()
     );
     let log = work.join("uftpd.log");
     let mut uftpd = Command::new(bin.join("uftpd"))
-        .args(["-d", "-I", "lo", "-p", &port.to_string(), "-D"])
+        .args([
+            "-d",
+            "-I",
+            "lo",
+            "-U",
+            "0x7f000002",
+            "-p",
+            &port.to_string(),
+            "-D",
+        ])
         .arg(&dst)
         .stdin(Stdio::null())
         .stdout(fs::File::create(&log)?)
@@ -77,7 +87,7 @@ pub fn main(mut args: impl Iterator<Item = String>) -> Result<()> {
         sleep(Duration::from_millis(50));
     }
 
-    println!("demo: sender `uftp -I 127.0.0.1 -p {port} -R 200000 image.bin docs` (200 Mbit/s)");
+    println!("demo: sender `uftp -I lo -p {port} -R 200000 image.bin docs` (200 Mbit/s)");
     let status = Command::new(bin.join("uftp"))
         .args([
             "-I",

@@ -98,17 +98,9 @@ fn sys_ifaces() -> Vec<(String, u32, u32)> {
     v
 }
 
-/// The IPv4 source address the kernel would use on `iface` (found with a connected probe
-/// socket, which sends nothing).
+/// The IPv4 address of `iface`.
 fn iface_ipv4(name: &str) -> Option<Ipv4Addr> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).ok()?;
-    s.bind_device(Some(name.as_bytes())).ok()?;
-    s.connect(&SocketAddr::from(([230, 4, 4, 1], 9)).into())
-        .ok()?;
-    match s.local_addr().ok()?.as_socket()? {
-        SocketAddr::V4(a) if !a.ip().is_unspecified() => Some(*a.ip()),
-        _ => None,
-    }
+    crate::ifaddr::ipv4_of(name)
 }
 
 fn choose_ifaces(wanted: &[String]) -> Result<Vec<Iface>, String> {
@@ -137,10 +129,8 @@ fn choose_ifaces(wanted: &[String]) -> Result<Vec<Iface>, String> {
             let by_name = all.iter().find(|(n, _, _)| n == w);
             let found = match (by_name, w.parse::<IpAddr>()) {
                 (Some(x), _) => Some(x.clone()),
-                (None, Ok(ip)) => all
-                    .iter()
-                    .find(|(n, _, _)| iface_ipv4(n).map(IpAddr::V4) == Some(ip))
-                    .cloned(),
+                (None, Ok(ip)) => crate::ifaddr::name_of(ip)
+                    .and_then(|name| all.iter().find(|(n, _, _)| *n == name).cloned()),
                 _ => None,
             };
             let (name, index, _) =

@@ -194,10 +194,17 @@ fn open_net(o: &Options) -> Result<Net, (i32, String)> {
             Err(_) => if_name = Some(i),
         }
     }
+    if let (Some(name), true) = (if_name, public.is_ipv4()) {
+        // An IPv4 interface is chosen by its address (IP_MULTICAST_IF), as uftp does; binding
+        // the socket to the device would refuse the replies of receivers on this same host.
+        let a = crate::ifaddr::ipv4_of(name)
+            .ok_or_else(|| param(format!("-I {name}: no such interface with an IPv4 address")))?;
+        if_addr = Some(IpAddr::V4(a));
+    }
     if let Some(name) = if_name {
-        s.bind_device(Some(name.as_bytes()))
-            .map_err(|e| sockerr(&format!("-I {name}"), e))?;
         if public.is_ipv6() {
+            s.bind_device(Some(name.as_bytes()))
+                .map_err(|e| sockerr(&format!("-I {name}"), e))?;
             let idx = crate::dump::live::interface_index(name)
                 .map_err(|e| sockerr(&format!("-I {name}"), e))?;
             s.set_multicast_if_v6(idx)
