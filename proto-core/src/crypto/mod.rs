@@ -3,8 +3,9 @@
 //!
 //! Everything here works on fixed-size values and on the caller's buffers: no allocation, no
 //! randomness of its own (premasters, group masters and counters come in from the caller) and no
-//! panic on any input from the network. The public-key half of the handshake (RSA, ECDH, ECDSA)
-//! is not here yet.
+//! panic on any input from the network. Of the public-key half of the handshake, key blobs and
+//! fingerprints ([`KeyBlob`], [`Fingerprint`]) and ECDH/ECDSA on P-256 and P-384
+//! ([`EcPrivateKey`], [`EcPublicKey`], [`verify_announce`]) are here; RSA is not yet.
 //!
 //! The usual path through it:
 //!
@@ -15,11 +16,18 @@
 //! 3. [`Envelope::new`] once per group, then [`Envelope::seal`] and [`Envelope::open`] per packet.
 //! 4. [`keyinfo_ack_verify_data`] for the KEYINFO_ACK that proves the client got there.
 
+mod blob;
+mod ec;
 mod envelope;
 mod hash;
 mod keys;
 mod prf;
 
+pub use blob::{CurveId, EcBlob, Fingerprint, KeyBlob, KeyBlobKind, RsaBlob};
+pub use ec::{
+    sign_announce, verify_announce, EcPrivateKey, EcPublicKey, ECDH_PREMASTER_LEN,
+    MAX_EC_SIGNATURE_LEN,
+};
 pub use envelope::{
     aead_iv, cbc_iv, open, seal, unwrap_group_master, wrap_group_master, Envelope, AEAD_IV_LEN,
     AEAD_TAG_LEN, CBC_IV_LEN, ENCRYPTED_HEADER_LEN,
@@ -68,6 +76,22 @@ pub enum Error {
     },
     /// The sealed payload would not fit ENCRYPTED's 16-bit length field.
     TooLong,
+    /// A key blob is malformed: unknown type, lengths that disagree, or an EC point of the
+    /// wrong size for its curve.
+    BadBlob,
+    /// A fingerprint's text is not 20 `:`-separated hex bytes.
+    BadFingerprint,
+    /// The EC curve (TLS code) is not one this layer implements (P-256 and P-384 are).
+    UnsupportedCurve(u8),
+    /// The two keys of an ECDH are on different curves.
+    CurveMismatch,
+    /// A private scalar is zero, too large or of the wrong length, or a public point is not on
+    /// its curve.
+    BadKey,
+    /// A signature is malformed or does not verify.
+    BadSignature,
+    /// The datagram is not an ANNOUNCE with a signature (only ECDH sessions sign ANNOUNCE).
+    NotSignedAnnounce,
 }
 
 impl core::fmt::Display for Error {
@@ -88,6 +112,13 @@ impl core::fmt::Display for Error {
                 write!(f, "buffer too small: {needed} bytes needed")
             }
             Error::TooLong => f.write_str("payload too long for ENCRYPTED"),
+            Error::BadBlob => f.write_str("malformed key blob"),
+            Error::BadFingerprint => f.write_str("fingerprint is not 20 ':'-separated hex bytes"),
+            Error::UnsupportedCurve(c) => write!(f, "unsupported EC curve {c}"),
+            Error::CurveMismatch => f.write_str("keys are on different curves"),
+            Error::BadKey => f.write_str("invalid EC key"),
+            Error::BadSignature => f.write_str("signature invalid"),
+            Error::NotSignedAnnounce => f.write_str("not a signed ANNOUNCE"),
         }
     }
 }
