@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use crate::ci::{root, run};
 
 /// Every fuzz target.
-pub const TARGETS: &[&str] = &["wire_parse", "wire_roundtrip"];
+pub const TARGETS: &[&str] = &["wire_parse", "wire_roundtrip", "crypto_input"];
 
 /// Parses `--seconds N` and target names, then fuzzes.
 pub fn main(mut args: impl Iterator<Item = String>) -> Result<()> {
