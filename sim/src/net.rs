@@ -217,6 +217,21 @@ impl Network {
         }
     }
 
+    /// Puts one datagram from node `i` on the path to node `to`: the sender's downstream link
+    /// when `i` is the sender (node 0), otherwise `i`'s upstream link.
+    fn carry(&mut self, i: usize, to: usize, from: SocketAddr, bytes: &Rc<[u8]>) {
+        let (cfg, state) = if i == 0 {
+            (self.down[to], &mut self.down_state[to])
+        } else {
+            (self.up[i], &mut self.up_state[i])
+        };
+        if Self::link_drops(self.now, &cfg, state, &mut self.rng) {
+            self.stats.lost += 1;
+        } else {
+            self.schedule(to, from, bytes, cfg);
+        }
+    }
+
     /// Lets every node send what it has to send now.
     fn flush(&mut self, i: usize) {
         let mut buf = std::mem::take(&mut self.buf);
@@ -231,56 +246,12 @@ impl Network {
             let from = self.nodes[i].addr();
             if t.dest.ip().is_multicast() {
                 for to in 0..self.nodes.len() {
-                    if to == i || self.nodes[to].is_down() {
-                        continue;
-                    }
-                    // Multicast goes out on the sender's downstream links.
-                    let (cfg, drop) = if i == 0 {
-                        let d = Self::link_drops(
-                            self.now,
-                            &self.down[to],
-                            &mut self.down_state[to],
-                            &mut self.rng,
-                        );
-                        (self.down[to], d)
-                    } else {
-                        let d = Self::link_drops(
-                            self.now,
-                            &self.up[i],
-                            &mut self.up_state[i],
-                            &mut self.rng,
-                        );
-                        (self.up[i], d)
-                    };
-                    if drop {
-                        self.stats.lost += 1;
-                    } else {
-                        self.schedule(to, from, &bytes, cfg);
+                    if to != i && !self.nodes[to].is_down() {
+                        self.carry(i, to, from, &bytes);
                     }
                 }
             } else if let Some(to) = self.nodes.iter().position(|n| n.addr() == t.dest) {
-                let (cfg, drop) = if i == 0 {
-                    let d = Self::link_drops(
-                        self.now,
-                        &self.down[to],
-                        &mut self.down_state[to],
-                        &mut self.rng,
-                    );
-                    (self.down[to], d)
-                } else {
-                    let d = Self::link_drops(
-                        self.now,
-                        &self.up[i],
-                        &mut self.up_state[i],
-                        &mut self.rng,
-                    );
-                    (self.up[i], d)
-                };
-                if drop {
-                    self.stats.lost += 1;
-                } else {
-                    self.schedule(to, from, &bytes, cfg);
-                }
+                self.carry(i, to, from, &bytes);
             }
         }
         self.buf = buf;
