@@ -35,13 +35,12 @@ struct Run {
 
 impl Run {
     fn new(seed: u64, files: &[SimFile], rate: u64, allowed: &[u32]) -> Run {
+        Self::with_config(seed, files, config(rate), allowed)
+    }
+
+    fn with_config(seed: u64, files: &[SimFile], config: SenderConfig, allowed: &[u32]) -> Run {
         let mut net = Network::new(seed);
-        let tx: Box<dyn Node> = Box::new(Tx::new(
-            sender_addr(),
-            config(rate),
-            allowed,
-            files.to_vec(),
-        ));
+        let tx: Box<dyn Node> = Box::new(Tx::new(sender_addr(), config, allowed, files.to_vec()));
         net.add(tx, LinkConfig::default(), LinkConfig::default());
         Run { net, receivers: 0 }
     }
@@ -192,6 +191,43 @@ fn five_percent_independent_loss() {
 #[test]
 fn twenty_percent_independent_loss() {
     lossy_run(20, 20.0, 10);
+}
+
+#[test]
+fn smallest_and_largest_block_sizes_closed_group_and_unpaced() {
+    // Block sizes at both ends of 512–8800 (sections of 4096 and 65536 blocks), a closed group
+    // (-H), and one unpaced run (-R -1), each at 5% loss.
+    let files = vec![SimFile::new("a.bin", 3_000_001), SimFile::new("b.txt", 511)];
+    for (seed, blocksize, rate) in [
+        (11, 512, Some(12_500_000)),
+        (12, 8800, Some(12_500_000)),
+        (13, 1300, None),
+    ] {
+        let mut c = config(12_500_000);
+        c.blocksize = blocksize;
+        c.rate = rate;
+        let uids: Vec<u32> = (0..4).map(|n| Rx::new(n, &files).uid()).collect();
+        let mut run = Run::with_config(seed, &files, c, &uids);
+        for n in 0..4 {
+            run.add(Rx::new(n, &files), lossy(5.0), lossy(5.0));
+        }
+        // A receiver not on the list hears everything and gets nothing.
+        let outsider = run.add(Rx::new(9, &files), lossy(0.0), lossy(0.0));
+        run.run(600);
+        assert_all_complete(&run, &files, 1..=4);
+        assert_eq!(
+            run.rx(outsider).storage.opened,
+            0,
+            "an unlisted receiver took part"
+        );
+        let s = summary(run.sender());
+        assert_eq!(
+            (s.outcome, s.completed),
+            (Outcome::Completed, 4),
+            "blocksize {blocksize}"
+        );
+        assert_resends_are_the_naks(run.sender());
+    }
 }
 
 #[test]
