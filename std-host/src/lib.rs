@@ -5,5 +5,6 @@
 
 pub mod dump;
 pub mod ifaddr;
+pub mod keys;
 pub mod receiver;
 pub mod sender;
