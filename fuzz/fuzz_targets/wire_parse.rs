@@ -8,17 +8,33 @@ use proto_core::wire::*;
 fuzz_target!(|data: &[u8]| {
     if let Ok(repr) = Repr::parse(data) {
         // Touch what a driver reads.
-        let _ = (repr.message.name(), repr.message.file_id(), repr.buffer_len());
+        let _ = (
+            repr.message.name(),
+            repr.message.file_id(),
+            repr.buffer_len(),
+        );
         if let Message::Status(s) = repr.message {
             let _ = s.nak_indexes().count();
         }
     }
     let _ = Message::parse_inner(data);
     if let Ok(h) = HeaderPacket::new_checked(data) {
-        let _ = (h.version(), h.func(), h.seq(), h.src_id(), h.group_id(), h.grtt().as_micros());
+        let _ = (
+            h.version(),
+            h.func(),
+            h.seq(),
+            h.src_id(),
+            h.group_id(),
+            h.grtt().as_micros(),
+        );
         let body = h.payload();
         if let Ok(p) = AnnouncePacket::new_checked(body) {
-            let _ = (p.public_addr(), p.private_addr(), p.extensions(), p.trailer());
+            let _ = (
+                p.public_addr(),
+                p.private_addr(),
+                p.extensions(),
+                p.trailer(),
+            );
         }
         if let Ok(p) = FileInfoPacket::new_checked(body) {
             let _ = (p.fsize(), p.name_field(), p.link_field(), p.trailer());

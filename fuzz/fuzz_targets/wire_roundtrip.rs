@@ -23,6 +23,9 @@ fuzz_target!(|data: &[u8]| {
         let mut buf = vec![0u8; msg.buffer_len()];
         let n = msg.emit(&mut buf).expect("a parsed message emits");
         assert_eq!(n, buf.len());
-        assert_eq!(Message::parse_inner(&buf).expect("an emitted message parses"), msg);
+        assert_eq!(
+            Message::parse_inner(&buf).expect("an emitted message parses"),
+            msg
+        );
     }
 });
