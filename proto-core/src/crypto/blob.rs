@@ -171,6 +171,12 @@ impl<'a> KeyBlob<'a> {
         if bytes.len() > padded(needed) {
             return Err(Error::BadBlob);
         }
+        // An RSA blob is never padded (its fingerprint covers exactly 8 + modlen bytes); bytes
+        // after it are the enclosing field's padding. EC blobs count their padding.
+        let bytes = match kind {
+            KeyBlobKind::Rsa(_) => &bytes[..needed],
+            KeyBlobKind::Ec(_) => bytes,
+        };
         Ok(KeyBlob { bytes, kind })
     }
 
@@ -207,12 +213,13 @@ impl<'a> KeyBlob<'a> {
 }
 
 impl RsaBlob<'_> {
-    /// Bytes the emitted blob takes, padding included.
+    /// Bytes the emitted blob takes. Unlike EC blobs, uftp 4.10.2 does not pad RSA blobs: a
+    /// 1000-bit key's blob is 8 + 125 bytes, and its fingerprint covers exactly those.
     pub fn buffer_len(&self) -> usize {
-        padded(RSA_FIXED_LEN + self.modulus.len())
+        RSA_FIXED_LEN + self.modulus.len()
     }
 
-    /// Writes the blob, zero-padded, into the start of `buf`; returns its length.
+    /// Writes the blob into the start of `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let len = self.buffer_len();
         let modlen = u16::try_from(self.modulus.len()).map_err(|_| Error::BadBlob)?;
@@ -361,21 +368,24 @@ mod tests {
     }
 
     #[test]
-    fn rsa_blob_with_odd_modulus_is_padded() {
+    fn rsa_blob_with_odd_modulus_is_not_padded() {
+        // uftp_keymgt's fingerprint of a 1000-bit key (125-byte modulus) covers 8 + 125 bytes
+        // (std-host's uftp_keymgt interop test checks it against the real tool).
         let modulus = [0xabu8; 65];
         let blob = RsaBlob {
             exponent: 65537,
             modulus: &modulus,
         };
-        let mut buf = [0xffu8; 80];
+        let mut buf = [0u8; 80];
         let n = blob.emit(&mut buf).unwrap();
-        assert_eq!(n, 76);
-        assert_eq!(&buf[73..76], &[0, 0, 0]);
+        assert_eq!(n, 73);
         let parsed = KeyBlob::parse(&buf[..n]).unwrap();
         assert_eq!(parsed.rsa(), Some(blob));
-        assert_eq!(parsed.fingerprint(), Fingerprint::of(&buf[..76]));
-        // Unpadded is accepted too (the fingerprint then differs, as it would for the peer).
-        assert!(KeyBlob::parse(&buf[..73]).is_ok());
+        assert_eq!(parsed.fingerprint(), Fingerprint::of(&buf[..73]));
+        // Padding of the enclosing field after it is not part of the blob.
+        let padded = KeyBlob::parse(&buf[..76]).unwrap();
+        assert_eq!(padded.as_bytes().len(), 73);
+        assert_eq!(padded.fingerprint(), parsed.fingerprint());
         assert_eq!(KeyBlob::parse(&buf[..72]), Err(Error::BadBlob));
     }
 
