@@ -896,6 +896,20 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
         self.clients.iter().filter(|c| c.active()).count()
     }
 
+    /// Counts one more silent round for every client that `owes` an answer to the last one, and
+    /// marks lost those silent for `robust` rounds.
+    fn count_silence(&mut self, robust: u8, owes: impl Fn(&Client) -> bool) {
+        for i in 0..self.clients.len() {
+            let c = &mut self.clients[i];
+            if owes(c) {
+                c.silent = c.silent.saturating_add(1);
+                if c.silent >= robust {
+                    self.lose(i, LostReason::NoResponse);
+                }
+            }
+        }
+    }
+
     fn lose(&mut self, i: usize, reason: LostReason) {
         let c = &mut self.clients[i];
         if matches!(c.state, ClientState::Lost(_)) {
@@ -1356,15 +1370,7 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             Phase::Done { pass, round } => {
                 if round > 0 {
                     // Everyone listed in the last DONE who did not answer it owes a round.
-                    for i in 0..self.clients.len() {
-                        let c = &mut self.clients[i];
-                        if c.file_pending() && !c.responded {
-                            c.silent = c.silent.saturating_add(1);
-                            if c.silent >= robust {
-                                self.lose(i, LostReason::NoResponse);
-                            }
-                        }
-                    }
+                    self.count_silence(robust, |c| c.file_pending() && !c.responded);
                     self.progress(now_us);
                     if !matches!(self.phase, Phase::Done { .. }) {
                         return;
@@ -1401,15 +1407,7 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             }
             Phase::Completion { round } => {
                 if round > 0 {
-                    for i in 0..self.clients.len() {
-                        let c = &mut self.clients[i];
-                        if c.active() && !c.done {
-                            c.silent = c.silent.saturating_add(1);
-                            if c.silent >= robust {
-                                self.lose(i, LostReason::NoResponse);
-                            }
-                        }
-                    }
+                    self.count_silence(robust, |c| c.active() && !c.done);
                     self.progress(now_us);
                     if !matches!(self.phase, Phase::Completion { .. }) {
                         return;
