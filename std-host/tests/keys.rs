@@ -36,23 +36,25 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
 }
 
-/// UDP payloads of an Ethernet/IPv4 little-endian pcap, by 1-based packet number.
+/// UDP payloads of a capture, by 1-based packet number (read with uftpdump's own reader).
 fn udp_payloads(name: &str) -> BTreeMap<usize, Vec<u8>> {
-    let data = std::fs::read(vectors().join("pcap").join(name)).unwrap();
-    assert_eq!(data[..4], [0xd4, 0xc3, 0xb2, 0xa1], "{name}: not a LE pcap");
-    let u32_at = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+    use std_host::dump::capture::CaptureReader;
+    use std_host::dump::net::{link_payload, parse_ip, parse_udp};
+    let file = std::fs::File::open(vectors().join("pcap").join(name)).unwrap();
+    let mut reader = CaptureReader::new(std::io::BufReader::new(file)).unwrap();
     let mut out = BTreeMap::new();
-    let (mut at, mut number) = (24, 0);
-    while at + 16 <= data.len() {
-        let incl = u32_at(at + 8);
-        let frame = &data[at + 16..at + 16 + incl];
-        at += 16 + incl;
+    let mut number = 0;
+    while let Some(frame) = reader.next_frame().unwrap() {
         number += 1;
-        if frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 17 {
+        let Ok(ip) = link_payload(frame.linktype, &frame.data).and_then(parse_ip) else {
+            continue;
+        };
+        if ip.protocol != 17 || ip.fragment.is_some() {
             continue;
         }
-        let udp = 14 + usize::from(frame[14] & 0x0f) * 4;
-        out.insert(number, frame[udp + 8..udp + be16(frame, udp + 4)].to_vec());
+        if let Ok(udp) = parse_udp(ip.src, ip.dst, ip.payload) {
+            out.insert(number, udp.payload.to_vec());
+        }
     }
     out
 }
