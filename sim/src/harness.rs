@@ -397,10 +397,10 @@ impl<const SESSIONS: usize> ReceiverNode<SESSIONS> {
     /// Receiver number `n` (its UID and address derive from `n`), knowing `files`.
     pub fn new(n: u32, files: &[SimFile]) -> Self {
         let addr = receiver_addr(n);
-        let config = ReceiverConfig {
-            uid: 0x0a00_0000 + n + 2,
-            public_addrs: heapless::Vec::new(),
-        };
+        let uid = 0x0a00_0000 + n + 2;
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&uid.to_be_bytes());
+        let config = ReceiverConfig::new(uid, seed);
         ReceiverNode {
             addr,
             receiver: Receiver::new(config),

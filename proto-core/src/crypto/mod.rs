@@ -17,13 +17,16 @@
 //! 4. [`keyinfo_ack_verify_data`] for the KEYINFO_ACK that proves the client got there.
 
 mod blob;
+mod drbg;
 mod ec;
 mod envelope;
 mod hash;
 mod keys;
 mod prf;
+mod rsa;
 
 pub use blob::{CurveId, EcBlob, Fingerprint, KeyBlob, KeyBlobKind, RsaBlob};
+pub use drbg::Drbg;
 pub use ec::{
     sign_announce, verify_announce, EcPrivateKey, EcPublicKey, ECDH_PREMASTER_LEN,
     MAX_EC_SIGNATURE_LEN,
@@ -38,6 +41,7 @@ pub use keys::{
     MAX_KEY_LEN, SALT_LEN,
 };
 pub use prf::prf;
+pub use rsa::{NoRsa, RsaKeys};
 
 use crate::wire::{HashType, KeyType};
 
@@ -92,6 +96,10 @@ pub enum Error {
     BadSignature,
     /// The datagram is not an ANNOUNCE with a signature (only ECDH sessions sign ANNOUNCE).
     NotSignedAnnounce,
+    /// RSA is not available here (firmware has no RSA; see [`RsaKeys`]).
+    RsaUnavailable,
+    /// RSA decryption, encryption or signing failed (bad ciphertext, key too small).
+    Rsa,
 }
 
 impl core::fmt::Display for Error {
@@ -119,6 +127,8 @@ impl core::fmt::Display for Error {
             Error::BadKey => f.write_str("invalid EC key"),
             Error::BadSignature => f.write_str("signature invalid"),
             Error::NotSignedAnnounce => f.write_str("not a signed ANNOUNCE"),
+            Error::RsaUnavailable => f.write_str("RSA is not available"),
+            Error::Rsa => f.write_str("RSA operation failed"),
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod layout;
 pub mod nak;
 pub mod receiver;
+pub mod security;
 pub mod sender;
 
 pub use layout::FileLayout;

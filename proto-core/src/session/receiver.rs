@@ -36,7 +36,9 @@ use core::time::Duration;
 
 use heapless::{Deque, Vec};
 
+use super::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
 use super::{nak, FileLayout, Transmit};
+use crate::crypto::{Drbg, EcPrivateKey, NoRsa, RsaKeys};
 use crate::time::Instant;
 use crate::wire::{
     AbortRepr, AnnounceRepr, CcType, CompleteRepr, CompleteStatus, DoneRepr, FileInfoAckRepr,
@@ -58,13 +60,42 @@ const ENDED_MEMORY: usize = 16;
 const MIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What the receiver needs to know about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// This client's UID (never 0 or 0xFFFFFFFF).
     pub uid: u32,
     /// Public addresses whose ANNOUNCEs are accepted; empty accepts any. An ANNOUNCE with a zero
     /// public address (unicast mode) is always accepted.
     pub public_addrs: Vec<IpAddr, MAX_PUBLIC_ADDRS>,
+    /// Refuse unencrypted sessions (`-E`).
+    pub require_encryption: bool,
+    /// Accept weak sessions ([`weakness`](super::security::weakness)): 3DES, CBC, SHA-1, RSA
+    /// under 2048 bits. Off by default; such sessions are refused with an ABORT.
+    pub allow_weak: bool,
+    /// Servers to accept (`-S`); empty accepts any. An entry with a fingerprint accepts only a
+    /// server whose key has it (and so only encrypted sessions from it).
+    pub servers: Vec<ServerEntry, MAX_SERVERS>,
+    /// Our EC keys (`-k`/`-K`), used for client authentication on sessions whose server key is
+    /// on the same curve. RSA keys come through the receiver's [`RsaKeys`].
+    pub ec_keys: Vec<EcPrivateKey, MAX_EC_KEYS>,
+    /// Entropy for client randoms, premasters and ephemeral ECDH keys (fresh per run).
+    pub seed: [u8; 32],
+}
+
+impl Config {
+    /// A receiver with UID `uid`, accepting any public address and any server, unencrypted or
+    /// strongly encrypted, with no keys of its own; `seed` must be fresh entropy.
+    pub fn new(uid: u32, seed: [u8; 32]) -> Self {
+        Config {
+            uid,
+            public_addrs: Vec::new(),
+            require_encryption: false,
+            allow_weak: false,
+            servers: Vec::new(),
+            ec_keys: Vec::new(),
+            seed,
+        }
+    }
 }
 
 /// A session: the server's group ID and restart instance.
@@ -495,8 +526,10 @@ struct Oneshot {
 
 /// The receiver state machine; see the [module documentation](self) for the call order.
 #[derive(Debug)]
-pub struct Receiver<const SESSIONS: usize> {
+pub struct Receiver<const SESSIONS: usize, R: RsaKeys = NoRsa> {
     config: Config,
+    rsa: R,
+    drbg: Drbg,
     sessions: [Option<Session>; SESSIONS],
     oneshots: Deque<Oneshot, ONESHOT_QUEUE>,
     ended: Deque<SessionId, ENDED_MEMORY>,
@@ -530,11 +563,21 @@ fn section_has_holes(layout: &FileLayout, map: &[u8], section: u16) -> bool {
     nak::next_clear(map, start as usize, end as usize).is_some()
 }
 
-impl<const SESSIONS: usize> Receiver<SESSIONS> {
-    /// A receiver with no sessions.
+impl<const SESSIONS: usize> Receiver<SESSIONS, NoRsa> {
+    /// A receiver with no sessions and no RSA (ECDH sessions only, when encrypted).
     pub fn new(config: Config) -> Self {
+        Self::with_rsa(config, NoRsa)
+    }
+}
+
+impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
+    /// A receiver with no sessions whose RSA operations (and own RSA keys) are `rsa`'s.
+    pub fn with_rsa(config: Config, rsa: R) -> Self {
+        let drbg = Drbg::new(&config.seed);
         Receiver {
             config,
+            rsa,
+            drbg,
             sessions: [const { None }; SESSIONS],
             oneshots: Deque::new(),
             ended: Deque::new(),
@@ -1597,8 +1640,8 @@ mod tests {
             public_addrs.push(IpAddr::V4(PUB)).unwrap();
             Bench {
                 rx: Receiver::new(Config {
-                    uid: UID,
                     public_addrs,
+                    ..Config::new(UID, [7; 32])
                 }),
                 mem: Mem::default(),
                 seq: 0,

@@ -251,7 +251,11 @@ pub fn run(opts: Options) -> Result<(), String> {
     {
         let _ = public_addrs.push(*a);
     }
-    let mut rx: Box<Receiver<MAX_SESSIONS>> = Box::new(Receiver::new(Config { uid, public_addrs }));
+    let mut seed = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+    let mut config = Config::new(uid, seed);
+    config.public_addrs = public_addrs;
+    let mut rx: Box<Receiver<MAX_SESSIONS>> = Box::new(Receiver::new(config));
     log.line(
         1,
         &format!(
