@@ -112,9 +112,86 @@ pub fn is_aead(keytype: KeyType) -> bool {
     )
 }
 
+/// Replay protection for one peer's ENCRYPTED packets: a sliding window of 64 over the IV
+/// counter (which each sender pre-increments, so 0 never occurs). uftp 4 keeps none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayWindow {
+    top: u64,
+    seen: u64,
+}
+
+impl ReplayWindow {
+    /// Width of the window.
+    pub const WIDTH: u64 = 64;
+
+    /// A window that has seen nothing.
+    pub const fn new() -> Self {
+        ReplayWindow { top: 0, seen: 0 }
+    }
+
+    /// Whether `ctr` is new: above the highest seen, or within the window and not yet seen.
+    /// Check before authenticating, and [`accept`](Self::accept) only after the packet
+    /// authenticated, so that forged counters cannot move the window.
+    pub fn is_fresh(&self, ctr: u64) -> bool {
+        if ctr == 0 {
+            return false;
+        }
+        if ctr > self.top {
+            return true;
+        }
+        let back = self.top - ctr;
+        back < Self::WIDTH && self.seen & (1 << back) == 0
+    }
+
+    /// Records `ctr` as seen (after it authenticated).
+    pub fn accept(&mut self, ctr: u64) {
+        if ctr > self.top {
+            let shift = ctr - self.top;
+            self.seen = if shift >= Self::WIDTH {
+                0
+            } else {
+                self.seen << shift
+            };
+            self.seen |= 1;
+            self.top = ctr;
+        } else {
+            let back = self.top - ctr;
+            if back < Self::WIDTH {
+                self.seen |= 1 << back;
+            }
+        }
+    }
+
+    /// The highest counter accepted so far (0 before any).
+    pub fn top(&self) -> u64 {
+        self.top
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_window_takes_each_counter_once_and_forgets_the_ancient() {
+        let mut w = ReplayWindow::new();
+        assert!(!w.is_fresh(0));
+        for c in [1, 2, 5, 3] {
+            assert!(w.is_fresh(c), "{c}");
+            w.accept(c);
+            assert!(!w.is_fresh(c), "{c} again");
+        }
+        assert!(w.is_fresh(4));
+        w.accept(100);
+        assert!(!w.is_fresh(36), "fell out of the window");
+        assert!(w.is_fresh(37));
+        assert!(!w.is_fresh(100));
+        w.accept(37);
+        assert!(!w.is_fresh(37));
+        w.accept(1000);
+        assert!(!w.is_fresh(100));
+        assert_eq!(w.top(), 1000);
+    }
 
     #[test]
     fn weak_choices_are_named_and_strong_ones_pass() {
