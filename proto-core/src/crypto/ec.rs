@@ -324,7 +324,7 @@ impl EcPublicKey {
 }
 
 /// Where an ANNOUNCE datagram's signature sits, and its session hash.
-fn announce_signature(datagram: &[u8]) -> Result<(HashType, Range<usize>)> {
+pub fn announce_signature(datagram: &[u8]) -> Result<(HashType, Range<usize>)> {
     let repr = Repr::parse(datagram).map_err(|_| Error::NotSignedAnnounce)?;
     let Message::Announce(announce) = repr.message else {
         return Err(Error::NotSignedAnnounce);
@@ -354,6 +354,14 @@ static ZEROS: [u8; 512] = [0; 512];
 fn parts_without<'a>(datagram: &'a [u8], range: &Range<usize>) -> Result<[&'a [u8]; 3]> {
     let zeros = ZEROS.get(..range.len()).ok_or(Error::BadSignature)?;
     Ok([&datagram[..range.start], zeros, &datagram[range.end..]])
+}
+
+/// What an ANNOUNCE signature covers, for keys other than EC (RSA, for ECDH_RSA): the session
+/// hash, the datagram in three pieces with the signature field read as zeros, and the signature.
+pub fn announce_signed_parts(datagram: &[u8]) -> Result<(HashType, [&[u8]; 3], &[u8])> {
+    let (hash, range) = announce_signature(datagram)?;
+    let parts = parts_without(datagram, &range)?;
+    Ok((hash, parts, &datagram[range]))
 }
 
 /// Verifies the signature of an ECDH_ECDSA ANNOUNCE: the whole UDP payload with the signature

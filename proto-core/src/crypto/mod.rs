@@ -28,8 +28,8 @@ mod rsa;
 pub use blob::{CurveId, EcBlob, Fingerprint, KeyBlob, KeyBlobKind, RsaBlob};
 pub use drbg::Drbg;
 pub use ec::{
-    sign_announce, verify_announce, EcPrivateKey, EcPublicKey, ECDH_PREMASTER_LEN,
-    MAX_EC_SIGNATURE_LEN,
+    announce_signature, announce_signed_parts, sign_announce, verify_announce, EcPrivateKey,
+    EcPublicKey, ECDH_PREMASTER_LEN, MAX_EC_SIGNATURE_LEN,
 };
 pub use envelope::{
     aead_iv, cbc_iv, open, seal, unwrap_group_master, wrap_group_master, Envelope, AEAD_IV_LEN,
