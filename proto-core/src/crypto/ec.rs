@@ -356,9 +356,12 @@ fn parts_without<'a>(datagram: &'a [u8], range: &Range<usize>) -> Result<[&'a [u
     Ok([&datagram[..range.start], zeros, &datagram[range.end..]])
 }
 
+/// An ANNOUNCE's signed content: its hash, the covered bytes in pieces, and the signature.
+pub type SignedParts<'a> = (HashType, [&'a [u8]; 3], &'a [u8]);
+
 /// What an ANNOUNCE signature covers, for keys other than EC (RSA, for ECDH_RSA): the session
 /// hash, the datagram in three pieces with the signature field read as zeros, and the signature.
-pub fn announce_signed_parts(datagram: &[u8]) -> Result<(HashType, [&[u8]; 3], &[u8])> {
+pub fn announce_signed_parts(datagram: &[u8]) -> Result<SignedParts<'_>> {
     let (hash, range) = announce_signature(datagram)?;
     let parts = parts_without(datagram, &range)?;
     Ok((hash, parts, &datagram[range]))

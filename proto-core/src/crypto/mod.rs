@@ -29,7 +29,7 @@ pub use blob::{CurveId, EcBlob, Fingerprint, KeyBlob, KeyBlobKind, RsaBlob};
 pub use drbg::Drbg;
 pub use ec::{
     announce_signature, announce_signed_parts, sign_announce, verify_announce, EcPrivateKey,
-    EcPublicKey, ECDH_PREMASTER_LEN, MAX_EC_SIGNATURE_LEN,
+    EcPublicKey, SignedParts, ECDH_PREMASTER_LEN, MAX_EC_SIGNATURE_LEN,
 };
 pub use envelope::{
     aead_iv, cbc_iv, open, seal, unwrap_group_master, wrap_group_master, Envelope, AEAD_IV_LEN,

@@ -8,6 +8,7 @@
 //!    `len` bytes at the start of `buf`, to send to `dest`), then `poll_event()` until `None`;
 //! 3. sleep until `poll_timeout()` or the next datagram.
 
+mod client_keys;
 pub mod layout;
 pub mod nak;
 pub mod receiver;

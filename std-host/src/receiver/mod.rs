@@ -333,14 +333,32 @@ fn handle_event(
             server_id,
             server,
             private_addr,
+            cipher,
+            hash,
+            fingerprint,
+            weak,
         } => {
+            let security = match fingerprint {
+                Some(fp) => format!(
+                    ", encrypted {} {}, server key {fp}",
+                    cipher.name(),
+                    hash.name()
+                ),
+                None => ", unencrypted".to_string(),
+            };
             log.line(
                 2,
                 &format!(
-                    "{} Received request from 0x{server_id:08X} at {server}, private group {private_addr}",
+                    "{} Received request from 0x{server_id:08X} at {server}, private group {private_addr}{security}",
                     session_tag(*session)
                 ),
             );
+            if let Some(why) = weak {
+                log.line(
+                    1,
+                    &format!("{} WARNING: weak session: {why}", session_tag(*session)),
+                );
+            }
             if !private_addr.is_unspecified() {
                 let n = private.entry(*private_addr).or_insert(0);
                 *n += 1;
@@ -378,16 +396,29 @@ fn handle_event(
         }
         Event::Refused {
             session,
+            server_id,
             server,
             reason,
-        } => log.line(
-            1,
-            &format!(
-                "{} Refused session from {server}: {}",
+            fingerprint,
+            detail,
+            aborted,
+        } => {
+            let mut line = format!(
+                "{} Refused session from server 0x{server_id:08X} at {server}: {}",
                 session_tag(*session),
                 reason.as_str()
-            ),
-        ),
+            );
+            if let Some(fp) = fingerprint {
+                line.push_str(&format!(" (server key fingerprint {fp})"));
+            }
+            if let Some(d) = detail {
+                line.push_str(&format!(" ({d})"));
+            }
+            if !aborted {
+                line.push_str(", ignored without reply");
+            }
+            log.line(1, &line);
+        }
         Event::FileStarted {
             session,
             file_id,
