@@ -15,6 +15,7 @@
 //! Randomness comes from the OS ([`rand_core::OsRng`]); RSA private operations are blinded.
 
 mod ec_key;
+mod host_rsa;
 mod key_file;
 mod rsa_key;
 
@@ -25,6 +26,7 @@ use std::str::FromStr;
 use proto_core::crypto::Fingerprint;
 
 pub use ec_key::{EcPrivate, NamedCurve};
+pub use host_rsa::HostRsa;
 pub use rsa_key::{
     premaster_padding, PremasterPadding, RsaPrivate, RsaPublic, OAEP_MIN_BITS, PREMASTER_LEN,
 };
