@@ -269,6 +269,50 @@ impl PrivateKey {
     }
 }
 
+/// Where a program's key came from (`-k`, `-K`), for its start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// Read from this file.
+    Read(PathBuf),
+    /// Generated and written to this new file (mode 0600).
+    Saved(PathBuf),
+    /// Generated for this run only.
+    Ephemeral,
+}
+
+impl fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyOrigin::Read(p) => write!(f, "read from {}", p.display()),
+            KeyOrigin::Saved(p) => write!(f, "generated, saved to {}", p.display()),
+            KeyOrigin::Ephemeral => f.write_str("generated for this run"),
+        }
+    }
+}
+
+/// The `-k file` / `-K spec` rule both programs share: a file alone is read; a spec alone makes
+/// a key for this run; both make a key and write it to the file, which must not exist yet (an
+/// existing key is never overwritten: [`KeyError::Exists`]). One of the two must be given.
+pub fn load_or_generate(
+    file: Option<&Path>,
+    spec: Option<KeySpec>,
+) -> Result<(PrivateKey, KeyOrigin)> {
+    match (file, spec) {
+        (Some(file), None) => Ok((PrivateKey::load(file)?, KeyOrigin::Read(file.to_owned()))),
+        (Some(file), Some(spec)) => {
+            // Refuse before the (slow) generation.
+            if std::fs::symlink_metadata(file).is_ok() {
+                return Err(KeyError::Exists(file.to_owned()));
+            }
+            let key = PrivateKey::generate(spec)?;
+            key.save_new(file)?;
+            Ok((key, KeyOrigin::Saved(file.to_owned())))
+        }
+        (None, Some(spec)) => Ok((PrivateKey::generate(spec)?, KeyOrigin::Ephemeral)),
+        (None, None) => Err(KeyError::BadSpec(String::new())),
+    }
+}
+
 /// One line of `uftp_keymgt`'s listing: `FILE: RSA, 1024 bits, fingerprint: AA:…`.
 pub fn keymgt_line(file: &str, key: &PrivateKey) -> String {
     format!(
@@ -281,6 +325,40 @@ pub fn keymgt_line(file: &str, key: &PrivateKey) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_or_generate_writes_new_files_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("uftp-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("k.pem");
+        let _ = std::fs::remove_file(&file);
+        let spec = KeySpec::Ec(NamedCurve::Prime256v1);
+        let (made, origin) = load_or_generate(Some(&file), Some(spec)).unwrap();
+        assert_eq!(origin, KeyOrigin::Saved(file.clone()));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (read, origin) = load_or_generate(Some(&file), None).unwrap();
+        assert_eq!(origin, KeyOrigin::Read(file.clone()));
+        assert_eq!(read.fingerprint(), made.fingerprint());
+        // Asking again to generate into it is refused, and the key stays.
+        assert!(matches!(
+            load_or_generate(Some(&file), Some(spec)),
+            Err(KeyError::Exists(_))
+        ));
+        assert_eq!(
+            PrivateKey::load(&file).unwrap().fingerprint(),
+            made.fingerprint()
+        );
+        let (eph, origin) = load_or_generate(None, Some(spec)).unwrap();
+        assert_eq!(origin, KeyOrigin::Ephemeral);
+        assert_ne!(eph.fingerprint(), made.fingerprint());
+        assert!(matches!(
+            load_or_generate(Some(&dir.join("missing.pem")), None),
+            Err(KeyError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn spec_parses_like_uftp_keymgt() {

@@ -17,12 +17,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto_core::session::receiver::{Config, Event, Receiver, SessionId, SessionResult};
+use proto_core::crypto::EcPrivateKey;
+use proto_core::session::receiver::{
+    AbortReason, Config, DropReason, Event, Receiver, SessionId, SessionResult,
+};
+use proto_core::session::security::MAX_EC_KEYS;
 use proto_core::time::Instant;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 
 pub use options::Options;
 use storage::FsStorage;
+
+use crate::keys::{load_or_generate, HostRsa, KeySpec, NamedCurve, PrivateKey};
 
 /// Concurrent sessions, as uftpd 4.x.
 pub const MAX_SESSIONS: usize = 100;
@@ -177,6 +183,68 @@ fn unmap(a: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Our keys (`-k`, `-K`; an ephemeral P-256 key when neither is given): the RSA ones for the
+/// core's [`HostRsa`], the EC ones for its config, and a start-up line for each.
+#[derive(Debug)]
+struct OwnKeys {
+    rsa: HostRsa,
+    ec: heapless::Vec<EcPrivateKey, MAX_EC_KEYS>,
+    lines: Vec<String>,
+}
+
+fn own_keys(opts: &Options) -> Result<OwnKeys, String> {
+    let pairs: Vec<(Option<&std::path::Path>, Option<KeySpec>)> =
+        match (opts.keyfiles.is_empty(), opts.keygen.is_empty()) {
+            (true, true) => vec![(None, Some(KeySpec::Ec(NamedCurve::Prime256v1)))],
+            (false, true) => opts
+                .keyfiles
+                .iter()
+                .map(|f| (Some(f.as_path()), None))
+                .collect(),
+            (true, false) => opts.keygen.iter().map(|&k| (None, Some(k))).collect(),
+            (false, false) => opts
+                .keyfiles
+                .iter()
+                .zip(&opts.keygen)
+                .map(|(f, &k)| (Some(f.as_path()), Some(k)))
+                .collect(),
+        };
+    let mut rsa = Vec::new();
+    let mut ec = heapless::Vec::new();
+    let mut lines = Vec::new();
+    for (file, spec) in pairs {
+        let what = file.map_or_else(|| "-K".to_string(), |f| format!("-k {}", f.display()));
+        let (key, origin) = load_or_generate(file, spec).map_err(|e| format!("{what}: {e}"))?;
+        let mut line = format!(
+            "key {}: {}, fingerprint {} ({origin})",
+            lines.len() + 1,
+            key.description(),
+            key.fingerprint()
+        );
+        match key {
+            PrivateKey::Rsa(k) => {
+                if k.bits() < 2048 && !opts.allow_weak {
+                    line.push_str(
+                        "; under 2048 bits: sessions that use it are refused unless --allow-weak",
+                    );
+                }
+                rsa.push(k);
+            }
+            PrivateKey::Ec(k) => {
+                let k = k.key().map_err(|e| format!("{what}: {e}"))?.clone();
+                ec.push(k)
+                    .map_err(|_| format!("{what}: at most {MAX_EC_KEYS} EC keys"))?;
+            }
+        }
+        lines.push(line);
+    }
+    Ok(OwnKeys {
+        rsa: HostRsa::new(rsa),
+        ec,
+        lines,
+    })
+}
+
 fn session_tag(s: SessionId) -> String {
     format!("[{:08X}/{:02X}]", s.group_id, s.group_inst)
 }
@@ -253,9 +321,20 @@ pub fn run(opts: Options) -> Result<(), String> {
     }
     let mut seed = [0u8; 32];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+    let keys = own_keys(&opts)?;
     let mut config = Config::new(uid, seed);
     config.public_addrs = public_addrs;
-    let mut rx: Box<Receiver<MAX_SESSIONS>> = Box::new(Receiver::new(config));
+    config.require_encryption = opts.require_encryption;
+    config.allow_weak = opts.allow_weak;
+    config.ec_keys = keys.ec;
+    for s in &opts.servers {
+        config
+            .servers
+            .push(*s)
+            .map_err(|_| "-S: too many servers".to_string())?;
+    }
+    let mut rx: Box<Receiver<MAX_SESSIONS, HostRsa>> =
+        Box::new(Receiver::with_rsa(config, keys.rsa));
     log.line(
         1,
         &format!(
@@ -267,6 +346,29 @@ pub fn run(opts: Options) -> Result<(), String> {
             opts.dest_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","),
         ),
     );
+    log.line(
+        1,
+        &format!(
+            "security: {}, weak sessions {}, {}",
+            if opts.require_encryption {
+                "encrypted sessions only (-E)"
+            } else {
+                "unencrypted and encrypted sessions"
+            },
+            if opts.allow_weak {
+                "allowed (--allow-weak)"
+            } else {
+                "refused"
+            },
+            match &opts.server_list {
+                Some(p) => format!("{} servers trusted ({})", opts.servers.len(), p.display()),
+                None => "any server".to_string(),
+            }
+        ),
+    );
+    for line in &keys.lines {
+        log.line(1, line);
+    }
     let start = std::time::Instant::now();
     let now = || Instant::from_micros(start.elapsed().as_micros() as u64);
     let mut inbuf = vec![0u8; 65536];
@@ -310,6 +412,17 @@ pub fn run(opts: Options) -> Result<(), String> {
             handle_event(&ev, &sock, &ifaces, &mut private, &storage, &mut log);
         }
         storage.forget_ended();
+    }
+    let dropped: Vec<String> = rx
+        .stats()
+        .dropped
+        .iter()
+        .enumerate()
+        .filter(|&(_, &n)| n > 0)
+        .filter_map(|(i, &n)| drop_reason(i).map(|r| format!("{n} {}", r.as_str())))
+        .collect();
+    if !dropped.is_empty() {
+        log.line(1, &format!("dropped datagrams: {}", dropped.join(", ")));
     }
     log.line(1, "uftpd stopping: discarding unfinished files");
     storage.discard_all();
@@ -402,23 +515,21 @@ fn handle_event(
             fingerprint,
             detail,
             aborted,
-        } => {
-            let mut line = format!(
-                "{} Refused session from server 0x{server_id:08X} at {server}: {}",
+        } => log.line(
+            1,
+            &format!(
+                "{} {}",
                 session_tag(*session),
-                reason.as_str()
-            );
-            if let Some(fp) = fingerprint {
-                line.push_str(&format!(" (server key fingerprint {fp})"));
-            }
-            if let Some(d) = detail {
-                line.push_str(&format!(" ({d})"));
-            }
-            if !aborted {
-                line.push_str(", ignored without reply");
-            }
-            log.line(1, &line);
-        }
+                refusal_text(
+                    *server_id,
+                    *server,
+                    *reason,
+                    *fingerprint,
+                    *detail,
+                    *aborted
+                )
+            ),
+        ),
         Event::FileStarted {
             session,
             file_id,
@@ -472,10 +583,12 @@ fn handle_event(
             ),
         ),
         Event::Dropped { reason, count } => {
-            // Rate-limited: the 1st, 2nd, 4th, 8th … drop for each reason.
+            // Rate-limited: the 1st, 2nd, 4th, 8th … drop for each reason. Datagrams that fail
+            // authentication or replay are worth an operator's eye; the rest is noise.
             if count.is_power_of_two() {
+                let level = if security_drop(*reason) { 2 } else { 3 };
                 log.line(
-                    3,
+                    level,
                     &format!("dropped datagram: {} ({count} so far)", reason.as_str()),
                 );
             }
@@ -483,10 +596,198 @@ fn handle_event(
     }
 }
 
+/// The drop reason counted at `index` of [`Stats::dropped`](proto_core::session::receiver::Stats).
+fn drop_reason(index: usize) -> Option<DropReason> {
+    use DropReason as D;
+    [
+        D::Malformed,
+        D::UnknownSession,
+        D::WrongServer,
+        D::Misordered,
+        D::Encrypted,
+        D::WrongFile,
+        D::BadBlock,
+        D::Unexpected,
+        D::BadAnnounce,
+        D::Replayed,
+        D::AuthFailed,
+        D::Unauthenticated,
+        D::Untrusted,
+    ]
+    .into_iter()
+    .find(|r| r.index() == index)
+}
+
+/// Drops that say something about an attacker or a misconfigured peer rather than the network.
+/// (Untrusted ANNOUNCEs are not among them: their refusal is logged once per session.)
+fn security_drop(reason: DropReason) -> bool {
+    matches!(
+        reason,
+        DropReason::AuthFailed | DropReason::Replayed | DropReason::Unauthenticated
+    )
+}
+
+/// The log line for a refused ANNOUNCE: who, why in the operator's terms (what to change), and
+/// whether the server was told.
+fn refusal_text(
+    server_id: u32,
+    server: SocketAddr,
+    reason: AbortReason,
+    fingerprint: Option<proto_core::crypto::Fingerprint>,
+    detail: Option<&'static str>,
+    aborted: bool,
+) -> String {
+    let key = fingerprint.map_or_else(String::new, |fp| format!("key fingerprint {fp} "));
+    let why = match reason {
+        AbortReason::UntrustedServer => {
+            "not in the server list (-S: no line with this ID and address)".to_string()
+        }
+        AbortReason::ServerKeyMismatch if fingerprint.is_some() => {
+            format!("{key}not in the server list")
+        }
+        AbortReason::ServerKeyMismatch => {
+            "unencrypted session, but the server list pins this server's key".to_string()
+        }
+        AbortReason::BadServerKey => format!("{key}is malformed or on an unsupported curve"),
+        AbortReason::BadSignature => format!("ANNOUNCE signature does not verify with {key}"),
+        AbortReason::EncryptionRequired => {
+            "unencrypted session, and -E allows encrypted ones only".to_string()
+        }
+        AbortReason::WeakSession => format!(
+            "weak encryption{} (give --allow-weak to accept it)",
+            detail.map_or_else(String::new, |d| format!(": {d}"))
+        ),
+        AbortReason::NoCompatibleKey => format!(
+            "client authentication needs our key of the server key's type and size {}\
+             (give -k/-K with an RSA key of the same size or an EC key on the same curve)",
+            fingerprint.map_or_else(String::new, |fp| format!("({fp}) "))
+        ),
+        other => {
+            let mut s = other.as_str().to_string();
+            if let Some(d) = detail {
+                s.push_str(&format!(" ({d})"));
+            }
+            s
+        }
+    };
+    format!(
+        "refusing server 0x{server_id:08X} at {}: {why}{}",
+        server.ip(),
+        if aborted {
+            "; ABORT sent"
+        } else {
+            "; ignored without reply"
+        }
+    )
+}
+
 #[allow(unsafe_code)]
 fn nice(priority: i32) {
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, priority);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto_core::crypto::Fingerprint;
+
+    #[test]
+    fn every_drop_reason_has_its_counter_name() {
+        for i in 0..DropReason::COUNT {
+            assert_eq!(drop_reason(i).map(DropReason::index), Some(i));
+        }
+        assert_eq!(drop_reason(DropReason::COUNT), None);
+    }
+
+    #[test]
+    fn refusals_say_who_why_and_what_to_change() {
+        let server: SocketAddr = "10.77.0.1:1044".parse().unwrap();
+        let fp = Fingerprint([0xAB; 20]);
+        let line = refusal_text(
+            0x0A4D_0001,
+            server,
+            AbortReason::ServerKeyMismatch,
+            Some(fp),
+            None,
+            false,
+        );
+        assert_eq!(
+            line,
+            format!(
+                "refusing server 0x0A4D0001 at 10.77.0.1: key fingerprint {fp} not in the server \
+                 list; ignored without reply"
+            )
+        );
+        let line = refusal_text(
+            1,
+            server,
+            AbortReason::WeakSession,
+            None,
+            Some("SHA-1 hash"),
+            true,
+        );
+        assert!(
+            line.ends_with(
+                "weak encryption: SHA-1 hash (give --allow-weak to accept it); ABORT sent"
+            ),
+            "{line}"
+        );
+        let line = refusal_text(
+            1,
+            server,
+            AbortReason::NoCompatibleKey,
+            Some(fp),
+            None,
+            true,
+        );
+        assert!(
+            line.contains("-k/-K") && line.contains(&fp.to_string()),
+            "{line}"
+        );
+        let line = refusal_text(1, server, AbortReason::TooManySessions, None, None, true);
+        assert!(line.ends_with(": Too many sessions; ABORT sent"), "{line}");
+    }
+
+    #[test]
+    fn own_keys_default_to_an_ephemeral_p256_key() {
+        let o = Options::parse(["-d".to_string()]).unwrap();
+        let k = own_keys(&o).unwrap();
+        assert_eq!(k.ec.len(), 1);
+        assert_eq!(k.ec[0].curve(), proto_core::crypto::CurveId::P256);
+        assert_eq!(proto_core::crypto::RsaKeys::count(&k.rsa), 0);
+        assert!(
+            k.lines[0].contains("ECDSA, curve prime256v1"),
+            "{:?}",
+            k.lines
+        );
+    }
+
+    #[test]
+    fn own_keys_are_written_to_missing_files_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("uftpd-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.pem"), dir.join("b.pem"));
+        let files = format!("{},{}", a.display(), b.display());
+        let args = |extra: &[&str]| {
+            let mut v = vec!["-d".to_string(), "-k".into(), files.clone()];
+            v.extend(extra.iter().map(|s| s.to_string()));
+            Options::parse(v).unwrap()
+        };
+        let made = own_keys(&args(&["-K", "ec:prime256v1,ec:secp384r1"])).unwrap();
+        assert_eq!(made.ec.len(), 2);
+        assert!(made.lines[0].contains("saved to"), "{:?}", made.lines);
+        let read = own_keys(&args(&[])).unwrap();
+        assert!(read.lines[1].contains("read from"), "{:?}", read.lines);
+        assert_eq!(
+            read.lines[1].split("fingerprint").nth(1).map(|s| &s[..60]),
+            made.lines[1].split("fingerprint").nth(1).map(|s| &s[..60])
+        );
+        // Generating over an existing key file is refused, naming it.
+        let e = own_keys(&args(&["-K", "ec:prime256v1,ec:prime256v1"])).unwrap_err();
+        assert!(e.contains("a.pem") && e.contains("already exists"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,8 +1,14 @@
 //! `uftpd`'s command line, with uftp 4.10.2's option letters and meanings (protocol digest
-//! §8.2). Options this implementation does not carry out yet are refused by name, never ignored.
+//! §8.2), plus one long option of our own, `--allow-weak`. Options this implementation does not
+//! carry out yet are refused by name, never ignored.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use proto_core::crypto::Fingerprint;
+use proto_core::session::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
+
+use crate::keys::{KeySpec, NamedCurve};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +41,18 @@ pub struct Options {
     pub dscp: u8,
     /// `-N`: nice value.
     pub priority: Option<i32>,
+    /// `-E`: refuse unencrypted sessions.
+    pub require_encryption: bool,
+    /// `-k`: our private key files (read; or written with `-K`'s keys when they do not exist).
+    pub keyfiles: Vec<PathBuf>,
+    /// `-K`: keys to generate (`rsa:BITS`, `ec:CURVE`).
+    pub keygen: Vec<KeySpec>,
+    /// `-S`: the file the server list came from.
+    pub server_list: Option<PathBuf>,
+    /// `-S`: the servers we accept (empty: any).
+    pub servers: Vec<ServerEntry>,
+    /// `--allow-weak`: accept weak sessions (CBC, SHA-1, RSA under 2048 bits), logged as such.
+    pub allow_weak: bool,
 }
 
 impl Default for Options {
@@ -54,6 +72,12 @@ impl Default for Options {
             pidfile: None,
             dscp: 0,
             priority: None,
+            require_encryption: false,
+            keyfiles: Vec::new(),
+            keygen: Vec::new(),
+            server_list: None,
+            servers: Vec::new(),
+            allow_weak: false,
         }
     }
 }
@@ -63,10 +87,7 @@ impl Default for Options {
 const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
     ('T', "temp directory (restart support)"),
     ('A', "backup directories"),
-    ('S', "server list"),
     ('R', "response proxy"),
-    ('k', "private key files (encryption)"),
-    ('K', "generated keys (encryption)"),
     ('s', "post-receive script"),
     ('c', "cache size"),
     ('h', "heartbeat interval"),
@@ -78,7 +99,6 @@ const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
 
 /// Flags of uftp 4.10.2's `uftpd` not implemented yet.
 const UNSUPPORTED_FLAGS: &[(char, &str)] = &[
-    ('E', "encrypted sessions only"),
     ('i', "move files one by one with -T"),
     ('m', "Windows key store"),
 ];
@@ -86,7 +106,70 @@ const UNSUPPORTED_FLAGS: &[(char, &str)] = &[
 /// Usage text.
 pub const USAGE: &str = "usage: uftpd -d [ -p port ] [ -M pub_addr[,pub_addr...] ] \
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
-[ -L logfile ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ]";
+[ -L logfile ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
+[ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] [ --allow-weak ]";
+
+/// Parses a server list (`-S`, `man uftpd`): one server a line, `ID|IP[|FP]`, the ID in hex
+/// (`0x11112222`) or dotted IPv4 form, the address the server's ANNOUNCEs come from, and
+/// optionally its key's fingerprint. Blank lines and `#` comments are skipped. `file` names the
+/// source in errors.
+pub fn parse_server_list(file: &str, text: &str) -> Result<Vec<ServerEntry>, String> {
+    let mut out: Vec<ServerEntry> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let at = || format!("{file}:{}", n + 1);
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('|').map(str::trim).collect();
+        if !(2..=3).contains(&fields.len()) {
+            return Err(format!(
+                "{}: expected ID|IP or ID|IP|FINGERPRINT, got {line:?}",
+                at()
+            ));
+        }
+        let id = crate::sender::options::parse_id(fields[0])
+            .ok_or_else(|| format!("{}: invalid server ID {:?}", at(), fields[0]))?;
+        let addr: IpAddr = fields[1]
+            .parse()
+            .map_err(|_| format!("{}: invalid IP address {:?}", at(), fields[1]))?;
+        let fingerprint = match fields.get(2).filter(|f| !f.is_empty()) {
+            Some(fp) => Some(Fingerprint::parse(fp).map_err(|_| {
+                format!(
+                    "{}: invalid fingerprint {fp:?} (20 ':'-separated hex bytes)",
+                    at()
+                )
+            })?),
+            None => None,
+        };
+        if out.iter().any(|s| s.id == id) {
+            return Err(format!("{}: server 0x{id:08X} listed twice", at()));
+        }
+        if out.len() == MAX_SERVERS {
+            return Err(format!("{}: more than {MAX_SERVERS} servers", at()));
+        }
+        out.push(ServerEntry {
+            id,
+            addr: Some(addr),
+            fingerprint,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads and parses a server list file.
+fn load_server_list(path: &Path) -> Result<Vec<ServerEntry>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("-S: cannot read {}: {e}", path.display()))?;
+    let servers = parse_server_list(&path.display().to_string(), &text)?;
+    if servers.is_empty() {
+        return Err(format!(
+            "-S: {} lists no server (every session would be refused)",
+            path.display()
+        ));
+    }
+    Ok(servers)
+}
 
 fn parse_u32_auto(s: &str) -> Option<u32> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
@@ -106,6 +189,13 @@ impl Options {
         let mut o = Options::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            if let Some(long) = arg.strip_prefix("--") {
+                match long {
+                    "allow-weak" => o.allow_weak = true,
+                    _ => return Err(format!("unknown option --{long}\n{USAGE}")),
+                }
+                continue;
+            }
             let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
                 return Err(format!("unexpected argument `{arg}`\n{USAGE}"));
             };
@@ -129,6 +219,29 @@ impl Options {
                 }
             }
         }
+        if !o.keyfiles.is_empty() && !o.keygen.is_empty() && o.keyfiles.len() != o.keygen.len() {
+            return Err(format!(
+                "-k and -K must list as many items ({} key files, {} key specs): each generated \
+                 key is written to its key file",
+                o.keyfiles.len(),
+                o.keygen.len()
+            ));
+        }
+        let ec_keys = if o.keygen.is_empty() {
+            // Key files are read at start-up; their kinds are not known yet.
+            0
+        } else {
+            o.keygen
+                .iter()
+                .filter(|k| matches!(k, KeySpec::Ec(_)))
+                .count()
+        };
+        if ec_keys > MAX_EC_KEYS {
+            return Err(format!("-K: at most {MAX_EC_KEYS} EC keys"));
+        }
+        if let Some(path) = &o.server_list {
+            o.servers = load_server_list(path)?;
+        }
         if !o.foreground {
             return Err(
                 "daemon mode is not supported yet: run with -d (foreground), as the Debian \
@@ -150,6 +263,32 @@ impl Options {
         let v = v.unwrap_or_default();
         match c {
             'd' => self.foreground = true,
+            'E' => self.require_encryption = true,
+            'k' => {
+                self.keyfiles = list(v).map(PathBuf::from).collect();
+                if self.keyfiles.is_empty() {
+                    return Err("-k needs at least one key file".into());
+                }
+            }
+            'K' => {
+                self.keygen = list(v)
+                    .map(|spec| {
+                        let k = spec.parse::<KeySpec>().map_err(|e| format!("-K: {e}"))?;
+                        match k {
+                            KeySpec::Ec(NamedCurve::Prime256v1 | NamedCurve::Secp384r1)
+                            | KeySpec::Rsa(_) => Ok(k),
+                            KeySpec::Ec(c) => Err(format!(
+                                "-K: EC curve {} is not supported here (prime256v1 and secp384r1 are)",
+                                c.name()
+                            )),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?;
+                if self.keygen.is_empty() {
+                    return Err("-K needs at least one key spec (rsa:BITS or ec:CURVE)".into());
+                }
+            }
+            'S' => self.server_list = Some(PathBuf::from(v)),
             't' => self.temp_names = true,
             'q' => self.no_dns = true,
             'p' => {
@@ -246,16 +385,110 @@ mod tests {
     #[test]
     fn unsupported_and_bad_options_say_so() {
         assert_eq!(
-            p("-d -k key.pem").unwrap_err(),
-            "-k (private key files (encryption)) is not supported yet"
+            p("-d -R proxy").unwrap_err(),
+            "-R (response proxy) is not supported yet"
         );
         assert!(p("-d -T /tmp/t").unwrap_err().contains("-T"));
-        assert!(p("-d -E").unwrap_err().contains("not supported yet"));
+        assert!(p("-d -m").unwrap_err().contains("not supported yet"));
         assert!(p("-p 1044").unwrap_err().contains("daemon mode"));
         assert!(p("-d -p x").unwrap_err().contains("invalid port"));
         assert!(p("-d -M 10.0.0.1").unwrap_err().contains("multicast"));
         assert!(p("-d -U 0").unwrap_err().contains("UID"));
         assert!(p("-d -Z").unwrap_err().contains("unknown option"));
         assert!(p("-d -p").unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn security_letters_and_allow_weak() {
+        let o = p("-d -E -k /a.pem,/b.pem -K rsa:2048,ec:secp384r1 --allow-weak").unwrap();
+        assert!(o.require_encryption && o.allow_weak);
+        assert_eq!(
+            o.keyfiles,
+            [PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
+        );
+        assert_eq!(
+            o.keygen,
+            [KeySpec::Rsa(2048), KeySpec::Ec(NamedCurve::Secp384r1)]
+        );
+        let o = p("-dE -Kec:prime256v1").unwrap();
+        assert!(o.require_encryption && !o.allow_weak);
+        assert_eq!(o.keygen, [KeySpec::Ec(NamedCurve::Prime256v1)]);
+        assert!(!p("-d").unwrap().require_encryption);
+        for (args, needle) in [
+            ("-d -k /a.pem,/b.pem -K rsa:2048", "as many items"),
+            ("-d -K rsa:4096", "outside 512..=2048"),
+            ("-d -K ec:secp521r1", "not supported here"),
+            ("-d -K dsa:1024", "rsa:BITS or ec:CURVE"),
+            (
+                "-d -K ec:prime256v1,ec:prime256v1,ec:prime256v1,ec:prime256v1,ec:prime256v1",
+                "at most 4 EC keys",
+            ),
+            ("-d --allow-everything", "unknown option --allow-everything"),
+            ("-d -S /nonexistent/servers", "cannot read"),
+        ] {
+            let e = p(args).unwrap_err();
+            assert!(e.contains(needle), "{args}: {e}");
+        }
+    }
+
+    #[test]
+    fn server_list_lines() {
+        let fp = "66:1E:C9:1D:FC:99:DB:60:B0:1A:F0:8F:CA:F4:28:27:A6:BE:94:BC";
+        let text = format!(
+            "# servers\n0x11112222|192.168.1.101|{fp}\n\n  0x11113333 | fe80::213:72ff:fed6:69ca \n\
+             10.77.0.1|10.77.0.1|\n"
+        );
+        let list = parse_server_list("servers", &text).unwrap();
+        assert_eq!(
+            list,
+            [
+                ServerEntry {
+                    id: 0x1111_2222,
+                    addr: Some(IpAddr::from([192, 168, 1, 101])),
+                    fingerprint: Some(Fingerprint::parse(fp).unwrap()),
+                },
+                ServerEntry {
+                    id: 0x1111_3333,
+                    addr: Some("fe80::213:72ff:fed6:69ca".parse().unwrap()),
+                    fingerprint: None,
+                },
+                ServerEntry {
+                    id: 0x0A4D_0001,
+                    addr: Some(IpAddr::from([10, 77, 0, 1])),
+                    fingerprint: None,
+                },
+            ]
+        );
+        for (text, needle) in [
+            ("0x1|10.0.0.1|AB:CD\n", "servers:1: invalid fingerprint"),
+            ("# x\n0x1\n", "servers:2: expected ID|IP"),
+            ("0x1|10.0.0.1|x|y\n", "expected ID|IP"),
+            ("0xZZ|10.0.0.1\n", "invalid server ID"),
+            ("0x1|host.example\n", "invalid IP address"),
+            ("0x1|10.0.0.1\n0x1|10.0.0.2\n", "listed twice"),
+        ] {
+            let e = parse_server_list("servers", text).unwrap_err();
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+        let many: String = (1..=33).map(|i| format!("0x{i:X}|10.0.0.1\n")).collect();
+        assert!(parse_server_list("s", &many)
+            .unwrap_err()
+            .contains("more than 32"));
+    }
+
+    #[test]
+    fn server_list_file_is_read_at_parse_time() {
+        let dir = std::env::temp_dir().join(format!("uftpd-servers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("servers");
+        std::fs::write(&file, "0x0A4D0001|10.77.0.1\n").unwrap();
+        let o = p(&format!("-d -S {}", file.display())).unwrap();
+        assert_eq!(o.server_list.as_deref(), Some(file.as_path()));
+        assert_eq!(o.servers.len(), 1);
+        std::fs::write(&file, "# nobody\n").unwrap();
+        assert!(p(&format!("-d -S {}", file.display()))
+            .unwrap_err()
+            .contains("lists no server"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
