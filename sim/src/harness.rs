@@ -413,6 +413,14 @@ impl<const SESSIONS: usize> ReceiverNode<SESSIONS> {
         }
     }
 
+    /// The same receiver with its configuration changed by `f` (keys, server list, policy).
+    pub fn configure(mut self, f: impl FnOnce(&mut ReceiverConfig)) -> Self {
+        let mut config = self.receiver.config().clone();
+        f(&mut config);
+        self.receiver = Receiver::new(config);
+        self
+    }
+
     /// Hears nothing before `at` (a receiver that joins late).
     pub fn join_at(mut self, at: Instant) -> Self {
         self.deaf_until = at;

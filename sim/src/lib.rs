@@ -4,6 +4,7 @@
 //! run, datagram for datagram.
 #![forbid(unsafe_code)]
 
+pub mod adversary;
 pub mod harness;
 pub mod net;
 pub mod rng;

@@ -773,7 +773,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         };
         let header = repr.header;
         if let Message::Announce(a) = &repr.message {
-            return self.on_announce(now, from, &header, a, bytes);
+            return self.on_announce(now, from, &header, a, bytes, storage);
         }
         let id = SessionId {
             group_id: header.group_id,
@@ -986,6 +986,25 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         }
     }
 
+    /// Frees a slot held by a session that never got past registration (the oldest), so that
+    /// a flood of ANNOUNCEs for sessions that never confirm cannot lock real ones out.
+    fn evict<S: Storage>(&mut self, storage: &mut S) -> bool {
+        let oldest = (0..SESSIONS)
+            .filter_map(|i| {
+                let s = self.sessions[i].as_ref()?;
+                (s.phase == Phase::Registering).then_some((s.announce_rx, i))
+            })
+            .min();
+        match oldest {
+            Some((_, idx)) => {
+                let result = SessionResult::Aborted(AbortReason::TooManySessions);
+                self.end_session(idx, result, None, storage);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Reports a silent refusal once per (session, server).
     fn refuse_quietly(
         &mut self,
@@ -1015,13 +1034,14 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         });
     }
 
-    fn on_announce(
+    fn on_announce<S: Storage>(
         &mut self,
         now: Instant,
         from: SocketAddr,
         h: &HeaderRepr,
         a: &AnnounceRepr<'_>,
         datagram: &[u8],
+        storage: &mut S,
     ) {
         let id = SessionId {
             group_id: h.group_id,
@@ -1095,7 +1115,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                         Some(AbortReason::SyncUnsupported)
                     } else if a.cc_type != CcType::None {
                         Some(AbortReason::CongestionControlUnsupported)
-                    } else if self.sessions.iter().all(Option::is_some) {
+                    } else if self.sessions.iter().all(Option::is_some) && !self.evict(storage) {
                         Some(AbortReason::TooManySessions)
                     } else {
                         None
@@ -2213,6 +2233,42 @@ mod tests {
             panic!("expected ABORT")
         };
         assert!(a.reason.starts_with(b"RSA not supported"));
+    }
+
+    #[test]
+    fn a_flood_of_unconfirmed_sessions_cannot_lock_out_a_real_one() {
+        let mut b = Bench::new();
+        let mut buf = [0u8; 9000];
+        // Forty ANNOUNCEs for sessions that will never confirm (4 slots).
+        for g in 0..40u32 {
+            let mut h = header(0);
+            h.group_id = 0xbad0_0000 + g;
+            let len = Repr {
+                header: h,
+                message: Message::Announce(announce(&[])),
+            }
+            .emit(&mut buf)
+            .unwrap();
+            b.rx.handle_datagram(ms(u64::from(g)), server(), &mut buf[..len], &mut b.mem);
+        }
+        assert_eq!(b.rx.active_sessions(), 4);
+        let _ = b.out(ms(50));
+        // The real server's session still gets a slot and registers.
+        b.send(ms(60), Message::Announce(announce(&[])));
+        let out = b.out(ms(60));
+        let regs: StdVec<_> = out
+            .iter()
+            .map(|d| Repr::parse(d).unwrap())
+            .filter(|r| r.header.group_id == GROUP && matches!(r.message, Message::Register(_)))
+            .collect();
+        assert_eq!(regs.len(), 1, "the real session registers");
+        assert!(b.events().iter().all(|e| !matches!(
+            e,
+            Event::Refused {
+                reason: AbortReason::TooManySessions,
+                ..
+            }
+        )));
     }
 
     #[test]
