@@ -173,7 +173,7 @@ impl Node for Adversary {
             && self.seen < self.limit * self.every
         {
             self.seen += 1;
-            if self.seen % self.every == 0 {
+            if self.seen.is_multiple_of(self.every) {
                 self.forge_data(dest, bytes);
             }
         }
