@@ -1,0 +1,564 @@
+//! Encrypted sessions between our programs and Debian's uftp 4.10.2, both ways, each receiver
+//! in its own network namespace, every received file checked by sha256 against the source:
+//!
+//! - a. `-e ecdh_ecdsa` (P-256) with AES-256-GCM and SHA-256;
+//! - b. `-e ecdh_ecdsa:secp384r1` with a P-384 server key, AES-128-CCM and SHA-384;
+//! - c. `-e ecdh_rsa` with an RSA-2048 server key and AES-256-GCM;
+//! - d. `-e rsa` with AES-256-CBC and HMAC-SHA-256 (ours needs `--allow-weak` for CBC);
+//! - e. a closed group with client authentication (`-c`, `-H @file` pinning `ID|fingerprint`):
+//!   the pinned clients receive, a client holding another key than its pinned one gets nothing;
+//! - f. a receiver's server list (`-S`, `ID|IP|fingerprint`): the listed server (same ID and
+//!   address) holding another key is refused, with a log line saying so, and nothing arrives;
+//!   holding the listed key, it is accepted.
+//!
+//! Only the cases that pass today are here: a and b from Debian's uftp to our uftpd. The rest
+//! of the matrix joins as our side's encryption lands (our uftp's encrypted sessions, RSA keys
+//! in our uftpd, client authentication, server-list pinning).
+//!
+//! Every receiver runs with `-E` (encrypted sessions only), and the sender's first ANNOUNCE is
+//! captured (tcpdump in the sender's namespace) and decoded: it must carry exactly the key
+//! exchange, cipher, hash, signature type, server key (by fingerprint when given with `-k`) and
+//! ECDH curve the test asked for, so a sender that ignored an option cannot pass. When Debian's
+//! uftp sends, a Debian uftpd configured like ours is in the same group as a control: if it fails
+//! too, the test's setup is wrong, not our receiver.
+//!
+//! Key rule (digest §5.2): a 4.10.2 client refuses a server unless it holds a key of the same
+//! type and size (or curve) as the server's, so every receiver gets `-k` with a matching key,
+//! generated here by Debian's `uftp_keymgt`.
+//!
+//! Needs root, `ip`, `nft`, `tcpdump` and the `uftp` package (`cargo xtask setup`).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use proto_core::crypto::{CurveId, KeyBlob, KeyBlobKind};
+use proto_core::wire::{
+    HashType, KeyExchange, KeyType, Message, Repr, SigType, ENC_FLAG_CLIENT_AUTH,
+};
+use uftp_tests::netns::{our_binary, serial, Proc, Testbed};
+use uftp_tests::tree::{listing, make_content};
+
+/// Size of the big file of each transfer (the rest of the content is a small tree).
+const SIZE: u64 = 3 << 20;
+/// The sender's ID (`-U`), the same for every server of a test so that only keys differ.
+const SERVER_ID: &str = "0x0E000001";
+/// A sender that runs longer than this has failed (a transfer takes about a second, an
+/// announcement phase nobody answers 3 s).
+const SENDER_LIMIT: Duration = Duration::from_secs(20);
+
+/// Which implementation runs a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Imp {
+    Ours,
+    Debian,
+}
+
+fn uid(i: usize) -> String {
+    format!("0x0E0000{:02X}", 0x10 + i)
+}
+
+/// A private key file and its fingerprint, as `uftp_keymgt` prints it.
+#[derive(Debug, Clone)]
+struct Key {
+    path: PathBuf,
+    fingerprint: String,
+}
+
+impl Key {
+    fn arg(&self) -> String {
+        self.path.to_str().expect("utf-8 path").to_string()
+    }
+}
+
+/// Generates a key with Debian's `uftp_keymgt -g spec` (`ec:prime256v1`, `rsa:2048`, …).
+fn keygen(bed: &Testbed, name: &str, spec: &str) -> Key {
+    let path = bed.path(&format!("{name}.pem"));
+    let out = Command::new("uftp_keymgt")
+        .arg("-g")
+        .arg(spec)
+        .arg(&path)
+        .output()
+        .expect("uftp_keymgt");
+    // It prints `file: type, size, fingerprint: AA:BB:…` on standard error.
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "uftp_keymgt -g {spec} failed: {text}");
+    let fingerprint = text
+        .split("fingerprint: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
+        .to_string();
+    Key { path, fingerprint }
+}
+
+/// One receiver of a test.
+#[derive(Debug)]
+struct Receiver {
+    imp: Imp,
+    uid: String,
+    dest: PathBuf,
+    proc: Proc,
+}
+
+/// One run of a sender, with the capture of its first ANNOUNCE.
+#[derive(Debug)]
+struct Run {
+    sender: Proc,
+    tcpdump: Proc,
+    pcap: PathBuf,
+    number: usize,
+}
+
+/// A testbed: host 0 sends, hosts 1.. receive.
+#[derive(Debug)]
+struct Net {
+    bed: Testbed,
+    receivers: Vec<Receiver>,
+    runs: usize,
+}
+
+impl Net {
+    fn new(receivers: usize) -> Net {
+        Net {
+            bed: Testbed::new(receivers + 1),
+            receivers: Vec::new(),
+            runs: 0,
+        }
+    }
+
+    /// Starts a receiver on the next host with `extra` options (keys, `-E`, `-S`, …) and waits
+    /// until it listens.
+    fn start_receiver(&mut self, imp: Imp, extra: &[String]) {
+        let i = self.receivers.len() + 1;
+        let h = self.bed.host(i).clone();
+        let dest = self.bed.path(&format!("dest{i}"));
+        std::fs::create_dir_all(&dest).expect("dest dir");
+        let (name, mut cmd) = match imp {
+            Imp::Ours => {
+                let mut c = h.command(our_binary("uftpd"));
+                c.args(["-x", "3", "-B", "4194304"]);
+                (format!("our uftpd{i}"), c)
+            }
+            Imp::Debian => {
+                let mut c = h.command("uftpd");
+                c.args(["-x", "2"]);
+                (format!("debian uftpd{i}"), c)
+            }
+        };
+        cmd.args(["-d", "-U", &uid(i), "-I", &h.ifname, "-D"])
+            .arg(&dest)
+            .args(extra);
+        let mut proc = Proc::spawn(&name, cmd, &self.bed.path(&format!("uftpd{i}.log")));
+        // Ours logs once its socket is bound; Debian's last start-up line (its key) follows its
+        // bind.
+        let ready = match imp {
+            Imp::Ours => "listening on port",
+            Imp::Debian => "Loaded",
+        };
+        wait_for_line(&mut proc, ready);
+        self.receivers.push(Receiver {
+            imp,
+            uid: uid(i),
+            dest,
+            proc,
+        });
+    }
+
+    /// Starts a sender on host 0 with `args` (crypto, `-H`, …) before the items, capturing its
+    /// first datagram to port 1044 (the ANNOUNCE).
+    fn sender(&mut self, imp: Imp, args: &[String], items: &[PathBuf]) -> Run {
+        self.runs += 1;
+        let number = self.runs;
+        let h = self.bed.host(0).clone();
+        let pcap = self.bed.path(&format!("announce-run{number}.pcap"));
+        let mut dump = h.command("tcpdump");
+        // -Z root: Debian's tcpdump otherwise drops to its own user, who cannot write here.
+        dump.args(["-Z", "root", "-U", "-n", "-c", "1", "-i", &h.ifname, "-w"])
+            .arg(&pcap)
+            .args([
+                "udp", "and", "dst", "port", "1044", "and", "src", "host", &h.ipv4,
+            ]);
+        let mut tcpdump = Proc::spawn(
+            "tcpdump",
+            dump,
+            &self.bed.path(&format!("tcpdump-run{number}.log")),
+        );
+        wait_for_line(&mut tcpdump, "listening on");
+        let mut cmd = match imp {
+            Imp::Ours => {
+                let mut c = h.command(our_binary("uftp"));
+                c.args(["-r", "0.05:0.01:1"]);
+                c
+            }
+            Imp::Debian => {
+                let mut c = h.command("uftp");
+                c.args(["-r", "0.05"]);
+                c
+            }
+        };
+        cmd.args(["-U", SERVER_ID, "-I", &h.ifname, "-R", "100000", "-x", "2"])
+            .args(args)
+            .args(items);
+        let name = match imp {
+            Imp::Ours => "our uftp",
+            Imp::Debian => "debian uftp",
+        };
+        let sender = Proc::spawn(name, cmd, &self.bed.path(&format!("uftp-run{number}.log")));
+        Run {
+            sender,
+            tcpdump,
+            pcap,
+            number,
+        }
+    }
+
+    /// The receivers' IDs, comma-separated (`-H`).
+    fn ids(&self) -> String {
+        self.receivers
+            .iter()
+            .map(|r| r.uid.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn logs(&self) -> String {
+        self.receivers
+            .iter()
+            .map(|r| format!("--- {}:\n{}", r.proc.name, r.proc.log_text()))
+            .collect()
+    }
+
+    /// Receiver `i` (0-based) holds exactly the tree at `src`: every file with its sha256, no
+    /// temporaries, nothing else.
+    fn check_received(&self, i: usize, run: &Run) {
+        let r = &self.receivers[i];
+        let got = listing(&r.dest);
+        let want = listing(&self.bed.path("src"));
+        assert_eq!(
+            got,
+            want,
+            "{} ({:?}, {}) did not receive the content exactly in run {}\n--- {}:\n{}\n{}",
+            r.proc.name,
+            r.imp,
+            r.dest.display(),
+            run.number,
+            run.sender.name,
+            run.sender.log_text(),
+            self.logs()
+        );
+    }
+
+    fn check_running(&mut self) {
+        let logs = self.logs();
+        for r in &mut self.receivers {
+            assert!(r.proc.running(), "{} died:\n{logs}", r.proc.name);
+        }
+    }
+}
+
+/// Waits (10 s at most) until `proc` has logged `line`; panics with its log if it exits first.
+fn wait_for_line(proc: &mut Proc, line: &str) {
+    let t0 = Instant::now();
+    while !proc.log_text().contains(line) {
+        assert!(
+            proc.running(),
+            "{} exited at start-up:\n{}",
+            proc.name,
+            proc.log_text()
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{} did not start:\n{}",
+            proc.name,
+            proc.log_text()
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+impl Run {
+    /// Waits for the sender and returns its exit code and log, showing everything if it hangs.
+    fn finish(&mut self, net: &Net) -> (i32, String) {
+        let t0 = Instant::now();
+        while self.sender.running() {
+            if t0.elapsed() > SENDER_LIMIT {
+                self.sender.signal("KILL");
+                panic!(
+                    "{} did not finish in {SENDER_LIMIT:?} (run {}):\n{}\n{}",
+                    self.sender.name,
+                    self.number,
+                    self.sender.log_text(),
+                    net.logs()
+                );
+            }
+            sleep(Duration::from_millis(20));
+        }
+        let code = self.sender.wait(Duration::from_secs(1));
+        let log = self.sender.log_text();
+        eprintln!(
+            "--- {} (run {}) exited {code} after {:?}:\n{log}",
+            self.sender.name,
+            self.number,
+            t0.elapsed()
+        );
+        (code, log)
+    }
+
+    /// The UDP payload of the captured ANNOUNCE.
+    fn announce(&mut self) -> Vec<u8> {
+        let code = self.tcpdump.wait(Duration::from_secs(5));
+        assert_eq!(code, 0, "tcpdump failed:\n{}", self.tcpdump.log_text());
+        let pcap = std::fs::read(&self.pcap).expect("capture file");
+        first_udp_payload(&pcap)
+            .unwrap_or_else(|| panic!("no UDP datagram in {}", self.pcap.display()))
+    }
+}
+
+/// The UDP payload of the first packet of a classic pcap file (Ethernet, IPv4).
+fn first_udp_payload(pcap: &[u8]) -> Option<Vec<u8>> {
+    let le32 = |at: usize| -> Option<usize> {
+        let b = pcap.get(at..at + 4)?;
+        usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
+    };
+    // Little-endian microsecond pcap, link type 1 (Ethernet): what tcpdump -w writes here.
+    if le32(0)? != 0xa1b2_c3d4 || le32(20)? != 1 {
+        return None;
+    }
+    let caplen = le32(24 + 8)?;
+    let frame = pcap.get(40..40 + caplen)?;
+    let ip = frame.get(14..)?;
+    if frame.get(12..14)? != [0x08, 0x00] || ip.first()? >> 4 != 4 || *ip.get(9)? != 17 {
+        return None;
+    }
+    let udp = ip.get(usize::from(ip[0] & 0x0f) * 4..)?;
+    let udp_len = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
+    Some(udp.get(8..udp_len)?.to_vec())
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// A cipher suite of the matrix: the sender's options, the `uftp_keymgt` specs of the server's
+/// key (`None`: the sender's default for its key exchange) and of the clients' keys, and what
+/// the ANNOUNCE must then carry.
+#[derive(Debug, Clone, Copy)]
+struct Suite {
+    options: &'static [&'static str],
+    server_key: Option<&'static str>,
+    client_key: &'static str,
+    /// Whether our programs need `--allow-weak` for it (CBC).
+    weak: bool,
+    keyex: KeyExchange,
+    sig: SigType,
+    cipher: KeyType,
+    hash: HashType,
+    /// The curve of the ANNOUNCE's ephemeral ECDH key (`None`: RSA key exchange, no ECDH key).
+    ecdh: Option<CurveId>,
+}
+
+impl Suite {
+    /// The spec of the server key's type: the server's `-k` key, or (by the key-selection rule)
+    /// the clients' when the server uses its default.
+    fn server_key_spec(&self) -> &'static str {
+        self.server_key.unwrap_or(self.client_key)
+    }
+}
+
+const A_P256_GCM: Suite = Suite {
+    options: &["-Y", "aes256-gcm", "-h", "sha256", "-e", "ecdh_ecdsa"],
+    server_key: None,
+    client_key: "ec:prime256v1",
+    weak: false,
+    keyex: KeyExchange::EcdhEcdsa,
+    sig: SigType::AuthEnc,
+    cipher: KeyType::Aes256Gcm,
+    hash: HashType::Sha256,
+    ecdh: Some(CurveId::P256),
+};
+
+const B_P384_CCM: Suite = Suite {
+    options: &[
+        "-e",
+        "ecdh_ecdsa:secp384r1",
+        "-Y",
+        "aes128-ccm",
+        "-h",
+        "sha384",
+    ],
+    server_key: Some("ec:secp384r1"),
+    client_key: "ec:secp384r1",
+    weak: false,
+    keyex: KeyExchange::EcdhEcdsa,
+    sig: SigType::AuthEnc,
+    cipher: KeyType::Aes128Ccm,
+    hash: HashType::Sha384,
+    ecdh: Some(CurveId::P384),
+};
+
+/// Whether a key blob is of the type and size a `uftp_keymgt` spec names.
+fn blob_is(blob: &KeyBlob<'_>, spec: &str) -> bool {
+    match (blob.kind(), spec) {
+        (KeyBlobKind::Ec(ec), "ec:prime256v1") => ec.curve == CurveId::P256,
+        (KeyBlobKind::Ec(ec), "ec:secp384r1") => ec.curve == CurveId::P384,
+        (KeyBlobKind::Rsa(rsa), _) => spec
+            .strip_prefix("rsa:")
+            .and_then(|b| b.parse::<usize>().ok())
+            .is_some_and(|bits| rsa.modulus.len() * 8 == bits),
+        _ => false,
+    }
+}
+
+/// The captured ANNOUNCE carries exactly what `suite` asks for, the server key `server_key`
+/// (by fingerprint) if one was given, and the client-authentication flag iff `client_auth`.
+fn check_announce(
+    net: &Net,
+    run: &mut Run,
+    suite: &Suite,
+    server_key: Option<&Key>,
+    client_auth: bool,
+) {
+    let bytes = run.announce();
+    let what = format!("{}'s ANNOUNCE (run {})", run.sender.name, run.number);
+    let logs = || {
+        format!(
+            "\n--- {}:\n{}\n{}",
+            run.sender.name,
+            run.sender.log_text(),
+            net.logs()
+        )
+    };
+    let repr = Repr::parse(&bytes)
+        .unwrap_or_else(|e| panic!("{what} does not parse ({e:?}): {bytes:02x?}{}", logs()));
+    let Message::Announce(announce) = repr.message else {
+        panic!("{what} is not an ANNOUNCE: {:?}{}", repr.message, logs());
+    };
+    let Some(enc) = announce.enc_info else {
+        panic!(
+            "{what} has no EXT_ENC_INFO: the session is not encrypted{}",
+            logs()
+        );
+    };
+    assert_eq!(
+        (enc.keyextype, enc.sigtype, enc.keytype, enc.hashtype),
+        (suite.keyex, suite.sig, suite.cipher, suite.hash),
+        "{what}: key exchange, signature, cipher and hash{}",
+        logs()
+    );
+    assert_eq!(
+        enc.flags & ENC_FLAG_CLIENT_AUTH != 0,
+        client_auth,
+        "{what}: client authentication flag{}",
+        logs()
+    );
+    let blob = KeyBlob::parse(enc.key_blob)
+        .unwrap_or_else(|e| panic!("{what}: server key blob ({e:?}){}", logs()));
+    assert!(
+        blob_is(&blob, suite.server_key_spec()),
+        "{what}: the server key is {:?}, not {}{}",
+        blob.kind(),
+        suite.server_key_spec(),
+        logs()
+    );
+    if let Some(key) = server_key {
+        assert_eq!(
+            blob.fingerprint().to_string(),
+            key.fingerprint,
+            "{what}: the server key is not the one in {}{}",
+            key.path.display(),
+            logs()
+        );
+    }
+    match suite.ecdh {
+        Some(curve) => {
+            let dh = KeyBlob::parse(enc.dh_blob)
+                .unwrap_or_else(|e| panic!("{what}: ECDH key blob ({e:?}){}", logs()));
+            assert_eq!(
+                dh.ec().map(|ec| ec.curve),
+                Some(curve),
+                "{what}: ECDH curve{}",
+                logs()
+            );
+        }
+        None => assert!(
+            enc.dh_blob.is_empty(),
+            "{what}: an ECDH key with -e rsa{}",
+            logs()
+        ),
+    }
+}
+
+/// Options for a receiver of `imp` holding `key`, encrypted sessions only.
+fn receiver_options(imp: Imp, suite: &Suite, key: &Key) -> Vec<String> {
+    let mut v = strings(&["-E", "-k"]);
+    v.push(key.arg());
+    if imp == Imp::Ours && suite.weak {
+        v.push("--allow-weak".into());
+    }
+    v
+}
+
+/// Options for a sender of `imp` using `suite` with server key `key`.
+fn sender_options(imp: Imp, suite: &Suite, key: Option<&Key>) -> Vec<String> {
+    let mut v = Vec::new();
+    if imp == Imp::Ours && suite.weak {
+        v.push("--allow-weak".to_string());
+    }
+    v.extend(strings(suite.options));
+    if let Some(k) = key {
+        v.push("-k".into());
+        v.push(k.arg());
+    }
+    v
+}
+
+/// One transfer with `suite` from `sender` to `receivers` (each with its own client key); every
+/// receiver must hold the content and the sender must exit 0.
+fn suite_transfer(suite: Suite, sender: Imp, receivers: &[Imp]) {
+    let _lock = serial();
+    let mut net = Net::new(receivers.len());
+    let items = make_content(&net.bed.dir, SIZE);
+    let server_key = suite
+        .server_key
+        .map(|spec| keygen(&net.bed, "server", spec));
+    for (i, &imp) in receivers.iter().enumerate() {
+        let key = keygen(&net.bed, &format!("client{}", i + 1), suite.client_key);
+        net.start_receiver(imp, &receiver_options(imp, &suite, &key));
+    }
+    let mut args = sender_options(sender, &suite, server_key.as_ref());
+    args.extend(["-H".to_string(), net.ids()]);
+    let mut run = net.sender(sender, &args, &items);
+    let (code, log) = run.finish(&net);
+    assert_eq!(
+        code,
+        0,
+        "{} failed:\n{log}\n{}",
+        run.sender.name,
+        net.logs()
+    );
+    check_announce(&net, &mut run, &suite, server_key.as_ref(), false);
+    for i in 0..receivers.len() {
+        net.check_received(i, &run);
+    }
+    net.check_running();
+}
+
+// --- a. ECDH-ECDSA P-256, AES-256-GCM, SHA-256 ---
+
+#[test]
+fn a_p256_gcm_debian_to_debian_control_and_ours() {
+    suite_transfer(A_P256_GCM, Imp::Debian, &[Imp::Debian, Imp::Ours]);
+}
+
+// --- b. ECDH-ECDSA P-384, AES-128-CCM, SHA-384 ---
+
+#[test]
+fn b_p384_ccm_debian_to_debian_control_and_ours() {
+    suite_transfer(B_P384_CCM, Imp::Debian, &[Imp::Debian, Imp::Ours]);
+}
