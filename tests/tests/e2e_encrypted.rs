@@ -11,9 +11,9 @@
 //!   address) holding another key is refused, with a log line saying so, and nothing arrives;
 //!   holding the listed key, it is accepted.
 //!
-//! Only the cases that pass today are here: a and b from Debian's uftp to our uftpd. The rest
-//! of the matrix joins as our side's encryption lands (our uftp's encrypted sessions, RSA keys
-//! in our uftpd, client authentication, server-list pinning).
+//! Only the cases that pass today are here: every case with Debian's uftp sending to our uftpd
+//! (beside the Debian control). Our uftp as the sender (a–e to Debian's uftpd, f to both
+//! receivers) joins when its encryption lands.
 //!
 //! Every receiver runs with `-E` (encrypted sessions only), and the sender's first ANNOUNCE is
 //! captured (tcpdump in the sender's namespace) and decoded: it must carry exactly the key
@@ -38,7 +38,7 @@ use proto_core::wire::{
     HashType, KeyExchange, KeyType, Message, Repr, SigType, ENC_FLAG_CLIENT_AUTH,
 };
 use uftp_tests::netns::{our_binary, serial, Proc, Testbed};
-use uftp_tests::tree::{listing, make_content};
+use uftp_tests::tree::{listing, make_content, names};
 
 /// Size of the big file of each transfer (the rest of the content is a small tree).
 const SIZE: u64 = 3 << 20;
@@ -254,6 +254,21 @@ impl Net {
         );
     }
 
+    /// Receiver `i` (0-based) holds nothing at all.
+    fn check_nothing(&self, i: usize, run: &Run) {
+        let r = &self.receivers[i];
+        let got = names(&r.dest);
+        assert!(
+            got.is_empty(),
+            "{} received {got:?} in run {} but should have nothing\n--- {}:\n{}\n{}",
+            r.proc.name,
+            run.number,
+            run.sender.name,
+            run.sender.log_text(),
+            self.logs()
+        );
+    }
+
     fn check_running(&mut self) {
         let logs = self.logs();
         for r in &mut self.receivers {
@@ -400,6 +415,39 @@ const B_P384_CCM: Suite = Suite {
     cipher: KeyType::Aes128Ccm,
     hash: HashType::Sha384,
     ecdh: Some(CurveId::P384),
+};
+
+const C_ECDH_RSA_GCM: Suite = Suite {
+    options: &["-e", "ecdh_rsa", "-Y", "aes256-gcm", "-h", "sha256"],
+    server_key: Some("rsa:2048"),
+    client_key: "rsa:2048",
+    weak: false,
+    keyex: KeyExchange::EcdhRsa,
+    sig: SigType::AuthEnc,
+    cipher: KeyType::Aes256Gcm,
+    hash: HashType::Sha256,
+    ecdh: Some(CurveId::P256),
+};
+
+const D_RSA_CBC_HMAC: Suite = Suite {
+    options: &[
+        "-e",
+        "rsa",
+        "-Y",
+        "aes256-cbc",
+        "-h",
+        "sha256",
+        "-w",
+        "hmac",
+    ],
+    server_key: Some("rsa:2048"),
+    client_key: "rsa:2048",
+    weak: true,
+    keyex: KeyExchange::Rsa,
+    sig: SigType::Hmac,
+    cipher: KeyType::Aes256Cbc,
+    hash: HashType::Sha256,
+    ecdh: None,
 };
 
 /// Whether a key blob is of the type and size a `uftp_keymgt` spec names.
@@ -561,4 +609,172 @@ fn a_p256_gcm_debian_to_debian_control_and_ours() {
 #[test]
 fn b_p384_ccm_debian_to_debian_control_and_ours() {
     suite_transfer(B_P384_CCM, Imp::Debian, &[Imp::Debian, Imp::Ours]);
+}
+
+// --- c. ECDH-RSA (RSA-2048 server key), AES-256-GCM ---
+
+#[test]
+fn c_ecdh_rsa_gcm_debian_to_debian_control_and_ours() {
+    suite_transfer(C_ECDH_RSA_GCM, Imp::Debian, &[Imp::Debian, Imp::Ours]);
+}
+
+// --- d. RSA key exchange, AES-256-CBC, HMAC-SHA-256 ---
+
+#[test]
+fn d_rsa_cbc_hmac_debian_to_debian_control_and_ours() {
+    suite_transfer(D_RSA_CBC_HMAC, Imp::Debian, &[Imp::Debian, Imp::Ours]);
+}
+
+// --- e. closed group, client authentication, fingerprints pinned on the sender ---
+
+/// A closed group with `-c` and `-H @file` (`ID|fingerprint` per client) under suite a:
+/// `pinned` receivers hold the key their line names and must receive everything; `impostors`
+/// are listed with the fingerprint of a key they do not hold and must receive nothing.
+fn closed_group(sender: Imp, pinned: &[Imp], impostors: &[Imp]) {
+    let _lock = serial();
+    let suite = A_P256_GCM;
+    let mut net = Net::new(pinned.len() + impostors.len());
+    let items = make_content(&net.bed.dir, SIZE);
+    let mut hostlist = String::new();
+    for (i, &imp) in pinned.iter().chain(impostors).enumerate() {
+        let n = i + 1;
+        let key = keygen(&net.bed, &format!("client{n}"), suite.client_key);
+        let listed = if i < pinned.len() {
+            key.fingerprint.clone()
+        } else {
+            keygen(&net.bed, &format!("listed{n}"), suite.client_key).fingerprint
+        };
+        hostlist.push_str(&format!("{}|{listed}\n", uid(n)));
+        net.start_receiver(imp, &receiver_options(imp, &suite, &key));
+    }
+    let list = net.bed.path("hostlist");
+    std::fs::write(&list, &hostlist).expect("host list");
+    let mut args = sender_options(sender, &suite, None);
+    args.extend([
+        "-c".to_string(),
+        "-H".to_string(),
+        format!("@{}", list.display()),
+    ]);
+    let mut run = net.sender(sender, &args, &items);
+    let (code, log) = run.finish(&net);
+    assert_eq!(
+        code,
+        0,
+        "{} failed (host list:\n{hostlist}):\n{log}\n{}",
+        run.sender.name,
+        net.logs()
+    );
+    check_announce(&net, &mut run, &suite, None, true);
+    for i in 0..pinned.len() {
+        net.check_received(i, &run);
+    }
+    for i in pinned.len()..net.receivers.len() {
+        net.check_nothing(i, &run);
+        let id = net.receivers[i]
+            .uid
+            .trim_start_matches("0x")
+            .to_ascii_lowercase();
+        assert!(
+            log.to_ascii_lowercase()
+                .lines()
+                .any(|l| l.contains(&id) && l.contains("fingerprint")),
+            "{} does not say why it refused {id} (host list:\n{hostlist}):\n{log}",
+            run.sender.name
+        );
+    }
+    net.check_running();
+}
+
+#[test]
+fn e_closed_group_client_auth_debian_to_debian_control_and_ours() {
+    closed_group(Imp::Debian, &[Imp::Debian, Imp::Ours], &[Imp::Ours]);
+}
+
+// --- f. the receiver's server list pins the server's key ---
+
+/// Whether a receiver's log has a line saying it refused a server for its key's fingerprint.
+fn refused_for_fingerprint(log: &str) -> bool {
+    log.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.contains("fingerprint")
+            && [
+                "fail",
+                "mismatch",
+                "refus",
+                "reject",
+                "not match",
+                "does not",
+                "denied",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+    })
+}
+
+/// Receivers with `-S` listing this test's server (ID and address) with fingerprint X, in SSM
+/// groups (Debian's uftpd takes only those with `-S`). The server first holds key Y: every
+/// receiver refuses it and says so, nothing arrives, the sender ends with exit 7 (nobody
+/// registered). Then it holds X: every receiver gets everything.
+fn server_list(sender: Imp, receivers: &[Imp]) {
+    let _lock = serial();
+    let suite = A_P256_GCM;
+    let mut net = Net::new(receivers.len());
+    let items = make_content(&net.bed.dir, SIZE);
+    let x = keygen(&net.bed, "server-x", suite.client_key);
+    let y = keygen(&net.bed, "server-y", suite.client_key);
+    let list = net.bed.path("serverlist");
+    let line = format!("{SERVER_ID}|{}|{}\n", net.bed.host(0).ipv4, x.fingerprint);
+    std::fs::write(&list, &line).expect("server list");
+    for (i, &imp) in receivers.iter().enumerate() {
+        let key = keygen(&net.bed, &format!("client{}", i + 1), suite.client_key);
+        let mut opts = receiver_options(imp, &suite, &key);
+        opts.extend(strings(&["-M", "232.4.4.1", "-S"]));
+        opts.push(list.to_str().expect("utf-8 path").to_string());
+        net.start_receiver(imp, &opts);
+    }
+    for (server_key, accepted) in [(&y, false), (&x, true)] {
+        let mut args = sender_options(sender, &suite, Some(server_key));
+        args.extend(strings(&["-M", "232.4.4.1", "-P", "232.5.5.1", "-H"]));
+        args.push(net.ids());
+        let mut run = net.sender(sender, &args, &items);
+        let (code, log) = run.finish(&net);
+        check_announce(&net, &mut run, &suite, Some(server_key), false);
+        if accepted {
+            assert_eq!(
+                code,
+                0,
+                "{} with the listed key failed (server list: {line}):\n{log}\n{}",
+                run.sender.name,
+                net.logs()
+            );
+            for i in 0..receivers.len() {
+                net.check_received(i, &run);
+            }
+        } else {
+            for (i, r) in net.receivers.iter().enumerate() {
+                net.check_nothing(i, &run);
+                assert!(
+                    refused_for_fingerprint(&r.proc.log_text()),
+                    "{} does not say it refused the server's key {} (server list: {line}):\n{}",
+                    r.proc.name,
+                    server_key.fingerprint,
+                    r.proc.log_text()
+                );
+            }
+            assert_eq!(
+                code,
+                7,
+                "{} with an unlisted key should have found no client (server list: {line}):\n\
+                 {log}\n{}",
+                run.sender.name,
+                net.logs()
+            );
+        }
+    }
+    net.check_running();
+}
+
+#[test]
+fn f_server_list_debian_sender_to_debian_control_and_our_uftpd() {
+    server_list(Imp::Debian, &[Imp::Debian, Imp::Ours]);
 }
