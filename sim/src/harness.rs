@@ -255,8 +255,10 @@ impl<const CLIENTS: usize> Node for SenderNode<CLIENTS> {
     }
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         self.watch_in(bytes);
+        // The sender opens ENCRYPTED in place: it takes a buffer of its own.
+        let mut bytes = bytes.to_vec();
         self.sender
-            .handle_datagram(now, from, bytes, &mut self.source);
+            .handle_datagram(now, from, &mut bytes, &mut self.source);
         self.feed(now);
     }
     fn handle_timeout(&mut self, now: Instant) {

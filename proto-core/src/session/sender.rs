@@ -21,19 +21,41 @@
 //!
 //! Timestamps put in ANNOUNCE and FILEINFO are `now` in microseconds; clients only echo
 //! them, and the difference to `now` at reception is that client's round-trip time.
+//!
+//! # Encrypted sessions
+//! A sender made with [`Sender::with_security`] runs UFTP's handshake (digest §5.3–§5.5):
+//! ANNOUNCE carries EXT_ENC_INFO (signed for the ECDH key exchanges); each REGISTER brings the
+//! premaster, CLIENT_KEY (when client authentication is on) the client's key and its
+//! signature; KEYINFO, re-sent every announce round until acknowledged, gives each client the
+//! group master; a KEYINFO_ACK with the right verify data makes the client active
+//! ([`Event::ClientRegistered`]). A client that fails a check is refused: an ABORT to it and
+//! [`Event::ClientRefused`].
+//!
+//! From then on everything the sender multicasts but ANNOUNCE and KEYINFO goes out sealed in
+//! ENCRYPTED under the group keys, sealed in place in the caller's buffer; what clients send
+//! is taken only inside ENCRYPTED, checked against that client's replay window, then opened in
+//! place (so [`Sender::handle_datagram`] takes the datagram mutably). Drops are counted by cause
+//! in [`Counters`].
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
 use heapless::{Deque, Vec};
 
+use super::security::{ClientPin, SenderSecurity};
 use super::{nak, FileLayout, Transmit};
+use crate::crypto::{Fingerprint, NoRsa, RsaKeys, AEAD_TAG_LEN};
 use crate::time::Instant;
 use crate::wire::{
-    AbortRepr, AnnounceRepr, CcType, CompleteStatus, DoneConfRepr, DoneRepr, FileInfoRepr,
-    FileSegRepr, FileType, GroupSize, Grtt, HeaderRepr, IdList, Message, RegConfRepr, Repr,
-    Timestamp, HEADER_LEN, MAX_PATH_BYTES,
+    AbortRepr, AnnounceRepr, CcType, ClientKeyRepr, CompleteStatus, DoneConfRepr, DoneRepr,
+    EncryptedPacket, FileInfoRepr, FileSegRepr, FileType, Func, GroupSize, Grtt, HeaderPacket,
+    HeaderRepr, IdList, KeyInfoEntry, KeyInfoRepr, List, Message, Record, RegConfRepr,
+    RegisterRepr, Repr, Timestamp, HEADER_LEN, MAX_PATH_BYTES,
 };
+
+mod handshake;
+
+use handshake::{PeerKeys, PeerState, ServerKeys};
 
 /// Smallest and largest block size uftp accepts (`-b`, digest §4.3).
 pub const BLOCKSIZE_RANGE: core::ops::RangeInclusive<u16> = 512..=8800;
@@ -41,6 +63,8 @@ pub const BLOCKSIZE_RANGE: core::ops::RangeInclusive<u16> = 512..=8800;
 pub const ROBUST_RANGE: core::ops::RangeInclusive<u8> = 10..=50;
 /// Floor of one RTT measurement (digest §1.5).
 const MIN_RTT_US: u64 = 1_000;
+/// The fewest client IDs an encrypted ANNOUNCE lists, however large its keys.
+const MIN_ANNOUNCE_IDS: usize = 8;
 /// How far behind schedule pacing may fall before the lost time is forgotten (bounds bursts
 /// after the driver slept late).
 const PACING_SLACK_NS: u64 = 5_000_000;
@@ -120,6 +144,24 @@ pub enum ConfigError {
     MixedFamilies,
     /// A rate of 0, or `max_passes` 0.
     Rate,
+    /// The cipher is not AES-CBC, AES-GCM or AES-CCM (DES, 3DES and `none` are not
+    /// implemented).
+    UnsupportedCipher,
+    /// The hash is not SHA-1, SHA-256, SHA-384 or SHA-512.
+    UnsupportedHash,
+    /// The key exchange is not `rsa`, `ecdh_rsa` or `ecdh_ecdsa`.
+    UnsupportedKeyExchange,
+    /// The ECDH curve is not P-256 or P-384.
+    UnsupportedCurve,
+    /// The server key does not suit the key exchange: `rsa` and `ecdh_rsa` need an RSA key,
+    /// `ecdh_ecdsa` an EC one.
+    KeyMismatch,
+    /// The RSA key is not one the [`RsaKeys`] holds (or over 4096 bits, or there is no RSA).
+    RsaKey,
+    /// `-w keyex` (an RSA or ECDSA signature on every ENCRYPTED packet) is not implemented.
+    KeyexSignatures,
+    /// A CBC cipher needs HMAC signatures (`-w hmac`).
+    SigType,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -132,6 +174,26 @@ impl core::fmt::Display for ConfigError {
             ConfigError::TooManyClients => "too many clients for the client table",
             ConfigError::MixedFamilies => "public and private addresses must be the same IP family",
             ConfigError::Rate => "rate and max passes must be positive",
+            ConfigError::UnsupportedCipher => {
+                "unsupported cipher: use aes128-cbc, aes256-cbc, aes128-gcm, aes256-gcm, \
+                 aes128-ccm or aes256-ccm"
+            }
+            ConfigError::UnsupportedHash => "unsupported hash: use sha1, sha256, sha384 or sha512",
+            ConfigError::UnsupportedKeyExchange => {
+                "unsupported key exchange: use rsa, ecdh_rsa or ecdh_ecdsa"
+            }
+            ConfigError::UnsupportedCurve => "unsupported EC curve: use prime256v1 or secp384r1",
+            ConfigError::KeyMismatch => {
+                "server key does not suit the key exchange (rsa and ecdh_rsa need an RSA key, \
+                 ecdh_ecdsa an EC key)"
+            }
+            ConfigError::RsaKey => {
+                "RSA server key unavailable (missing, over 4096 bits, or no RSA)"
+            }
+            ConfigError::KeyexSignatures => {
+                "signature type keyex is not supported: use hmac, or a GCM/CCM cipher"
+            }
+            ConfigError::SigType => "CBC ciphers need HMAC signatures (-w hmac)",
         })
     }
 }
@@ -204,6 +266,44 @@ pub enum LostReason {
     SessionAborted,
 }
 
+/// Why the sender refused a client during the handshake (sent to it as the ABORT reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefuseReason {
+    /// REGISTER's key exchange failed: the RSA premaster does not decrypt, or the ECDH key is
+    /// malformed or on another curve.
+    KeyExchange,
+    /// CLIENT_KEY's key blob is malformed, on a curve not implemented, or RSA without RSA
+    /// support.
+    BadClientKey,
+    /// The client key's fingerprint is not the one pinned for this client.
+    FingerprintMismatch,
+    /// CLIENT_KEY's signature over the verify data does not verify.
+    BadSignature,
+    /// KEYINFO_ACK's verify data is wrong.
+    BadVerifyData,
+}
+
+impl RefuseReason {
+    /// The text sent in the ABORT and logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefuseReason::KeyExchange => {
+                "Key exchange failed (undecryptable premaster or bad ECDH key)"
+            }
+            RefuseReason::BadClientKey => "Bad or unsupported client key",
+            RefuseReason::FingerprintMismatch => "Client key fingerprint mismatch",
+            RefuseReason::BadSignature => "Bad client key signature",
+            RefuseReason::BadVerifyData => "Bad KEYINFO_ACK verify data",
+        }
+    }
+}
+
+impl core::fmt::Display for RefuseReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A client's result for one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileResult {
@@ -274,8 +374,22 @@ pub struct Counters {
     pub status_received: u64,
     /// NAK bits received.
     pub naks_received: u64,
-    /// Datagrams dropped (malformed, foreign group, unknown client, stale file).
+    /// Datagrams dropped (malformed, foreign group, unknown client, stale file); the causes
+    /// below are counted here too.
     pub dropped: u64,
+    /// ENCRYPTED packets whose tag or HMAC did not verify.
+    pub auth_failures: u64,
+    /// ENCRYPTED packets whose counter the client's replay window had already seen (or that
+    /// fell behind it).
+    pub replays: u64,
+    /// ENCRYPTED packets of the wrong length or signature length, or holding a message that is
+    /// malformed or does not belong inside ENCRYPTED.
+    pub malformed_encrypted: u64,
+    /// Plaintext FILEINFO_ACK, STATUS, COMPLETE or ABORT where an encrypted session needs
+    /// ENCRYPTED.
+    pub unexpected_plaintext: u64,
+    /// Clients refused during the handshake (each also an [`Event::ClientRefused`]).
+    pub clients_refused: u64,
     /// Events dropped because the event queue was full (drain events after every call).
     pub events_dropped: u64,
 }
@@ -308,6 +422,13 @@ pub enum Event {
         id: u32,
         /// Where it answers from.
         addr: SocketAddr,
+    },
+    /// A client failed the handshake of an encrypted session; an ABORT went to it.
+    ClientRefused {
+        /// Its ID.
+        id: u32,
+        /// Why.
+        reason: RefuseReason,
     },
     /// A client left the session.
     ClientLost {
@@ -370,6 +491,8 @@ pub struct ClientInfo {
     pub active: bool,
     /// Why it left, if it did.
     pub lost: Option<LostReason>,
+    /// Why it was refused during the handshake, if it was.
+    pub refused: Option<RefuseReason>,
     /// Its last RTT measurement.
     pub rtt: Option<Duration>,
     /// Whether it confirmed the session's end.
@@ -378,9 +501,13 @@ pub struct ClientInfo {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientState {
+    /// Listed (closed group) or just added, not registered.
     Invited,
+    /// Registered in an encrypted session, handshake under way (no KEYINFO_ACK yet).
+    Keying,
     Active,
     Lost(LostReason),
+    Refused(RefuseReason),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,6 +522,7 @@ const EV_REGISTERED: u8 = 1;
 const EV_LOST: u8 = 2;
 const EV_FILE: u8 = 4;
 const EV_DONE: u8 = 8;
+const EV_REFUSED: u8 = 16;
 
 #[derive(Debug, Clone, Copy)]
 struct Client {
@@ -403,6 +531,10 @@ struct Client {
     state: ClientState,
     rtt_us: Option<u64>,
     regconf: bool,
+    /// Encrypted sessions: its entry is due in the next KEYINFO.
+    keyinfo: bool,
+    /// The fingerprint its CLIENT_KEY must show, if pinned.
+    pin: Option<Fingerprint>,
     doneconf: bool,
     in_file: bool,
     file: FileState,
@@ -424,6 +556,8 @@ impl Client {
             state,
             rtt_us: None,
             regconf: false,
+            keyinfo: false,
+            pin: None,
             doneconf: false,
             in_file: false,
             file: FileState::Waiting,
@@ -470,15 +604,23 @@ struct PendingAbort {
     host: u32,
     dest: SocketAddr,
     reason: &'static [u8],
+    /// Sealed in ENCRYPTED (for clients that hold the group keys).
+    sealed: bool,
 }
 
-/// The sender of one session, with a client table of `CLIENTS` entries. See the module
-/// documentation for the call order.
-#[derive(Debug)]
-pub struct Sender<const CLIENTS: usize> {
+/// The sender of one session, with a client table of `CLIENTS` entries, and `R` for RSA
+/// (host keys; [`NoRsa`] when the session uses none). See the module documentation for the
+/// call order.
+pub struct Sender<const CLIENTS: usize, R: RsaKeys = NoRsa> {
     config: SenderConfig,
     closed: bool,
     clients: Vec<Client, CLIENTS>,
+    /// Encrypted sessions: the key material of each client, index for index with `clients`
+    /// (empty otherwise).
+    peers: Vec<PeerKeys, CLIENTS>,
+    /// Encrypted sessions: the server's keys and the group keys.
+    sec: Option<ServerKeys>,
+    rsa: R,
     phase: Phase,
     /// Next round timer, µs.
     next_round: u64,
@@ -509,10 +651,53 @@ pub struct Sender<const CLIENTS: usize> {
     counters: Counters,
 }
 
+impl<const CLIENTS: usize, R: RsaKeys> core::fmt::Debug for Sender<CLIENTS, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sender")
+            .field("config", &self.config)
+            .field("phase", &self.phase)
+            .field("clients", &self.clients.len())
+            .field("security", &self.sec)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<const CLIENTS: usize> Sender<CLIENTS> {
-    /// A sender for `config`; `allowed` lists the clients of a closed group (`-H`), empty for
-    /// an open one.
+    /// An unencrypted sender for `config`; `allowed` lists the clients of a closed group
+    /// (`-H`), empty for an open one.
     pub fn new(config: SenderConfig, allowed: &[u32]) -> Result<Self, ConfigError> {
+        let pins = allowed.iter().map(|&id| ClientPin {
+            id,
+            fingerprint: None,
+        });
+        Self::build(config, pins, None, NoRsa)
+    }
+}
+
+impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
+    /// An encrypted sender for `config` with the server's `security` choices and keys; RSA
+    /// keys (for `rsa` and `ecdh_rsa`, and to check clients' RSA keys) come from `rsa`.
+    ///
+    /// `allowed` lists the clients of a closed group, empty for an open one. A client pinned
+    /// with a fingerprint must authenticate with the key that has it (CLIENT_KEY), and any
+    /// pin turns client authentication on for everyone (ANNOUNCE's CLIENT_AUTH flag), as does
+    /// `security.client_auth`.
+    pub fn with_security(
+        config: SenderConfig,
+        allowed: &[ClientPin],
+        security: SenderSecurity,
+        rsa: R,
+    ) -> Result<Self, ConfigError> {
+        Self::build(config, allowed.iter().copied(), Some(&security), rsa)
+    }
+
+    fn build(
+        config: SenderConfig,
+        allowed: impl Iterator<Item = ClientPin> + Clone,
+        security: Option<&SenderSecurity>,
+        rsa: R,
+    ) -> Result<Self, ConfigError> {
         if !BLOCKSIZE_RANGE.contains(&config.blocksize) {
             return Err(ConfigError::Blocksize);
         }
@@ -529,7 +714,7 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             return Err(ConfigError::Grtt);
         }
         let bad = |id: u32| id == 0 || id == u32::MAX;
-        if bad(config.src_id) || allowed.iter().any(|&id| bad(id)) {
+        if bad(config.src_id) || allowed.clone().any(|p| bad(p.id)) {
             return Err(ConfigError::BadId);
         }
         if config.public_addr.is_ipv4() != config.private_addr.is_ipv4() {
@@ -538,19 +723,37 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
         if config.rate == Some(0) || config.max_passes == 0 {
             return Err(ConfigError::Rate);
         }
+        let sec = match security {
+            Some(s) => {
+                let pinned = allowed.clone().any(|p| p.fingerprint.is_some());
+                Some(ServerKeys::new(s, pinned, &rsa, &config)?)
+            }
+            None => None,
+        };
         let mut clients = Vec::new();
-        for &id in allowed {
-            if clients.iter().any(|c: &Client| c.id == id) {
+        let mut peers = Vec::new();
+        let mut closed = false;
+        for pin in allowed {
+            closed = true;
+            if clients.iter().any(|c: &Client| c.id == pin.id) {
                 continue;
             }
-            clients
-                .push(Client::new(id, None, ClientState::Invited))
-                .map_err(|_| ConfigError::TooManyClients)?;
+            let mut c = Client::new(pin.id, None, ClientState::Invited);
+            c.pin = pin.fingerprint;
+            clients.push(c).map_err(|_| ConfigError::TooManyClients)?;
+            if sec.is_some() {
+                peers
+                    .push(PeerKeys::new())
+                    .map_err(|_| ConfigError::TooManyClients)?;
+            }
         }
         Ok(Sender {
             config,
-            closed: !allowed.is_empty(),
+            closed,
             clients,
+            peers,
+            sec,
+            rsa,
             phase: Phase::Announce {
                 round: 0,
                 late_until: None,
@@ -640,6 +843,10 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
                 ClientState::Lost(r) => Some(r),
                 _ => None,
             },
+            refused: match c.state {
+                ClientState::Refused(r) => Some(r),
+                _ => None,
+            },
             rtt: c.rtt_us.map(Duration::from_micros),
             done: c.done,
         })
@@ -650,26 +857,54 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
         let bs = usize::from(self.config.blocksize);
         // FILESEG: header + 8 + data; ID lists are capped at blocksize/4 IDs; FILEINFO adds
         // at most 28 + 300 before its list.
-        HEADER_LEN + 28 + MAX_PATH_BYTES + 8 + bs
+        let plain = HEADER_LEN + 28 + MAX_PATH_BYTES + 8 + bs;
+        let Some(sec) = &self.sec else {
+            return plain;
+        };
+        // Sealed: the ENCRYPTED header and signature slot, then CBC padding or the AEAD tag
+        // (16 bytes either way at most). KEYINFO (12 + 52 per entry, at most a block's worth)
+        // is smaller than that.
+        let sealed = plain + sec.envelope.inner_offset() - HEADER_LEN + AEAD_TAG_LEN;
+        // ANNOUNCE: fixed part with two IPv6 addresses, EXT_ENC_INFO, its ID list.
+        let announce = HEADER_LEN + 48 + sec.ext_len() + 4 * self.announce_ids();
+        sealed.max(announce)
+    }
+
+    /// Whether the session is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.sec.is_some()
+    }
+
+    /// The fingerprint of the server key of an encrypted session (what receivers pin, `-S`).
+    pub fn key_fingerprint(&self) -> Option<Fingerprint> {
+        self.sec.as_ref().map(ServerKeys::fingerprint)
+    }
+
+    /// Why an encrypted session's choices are weak (3DES, CBC, SHA-1, RSA under 2048 bits),
+    /// if they are; `None` for a strong or an unencrypted session. For the driver to log.
+    pub fn weakness(&self) -> Option<&'static str> {
+        self.sec.as_ref().and_then(ServerKeys::weakness)
     }
 
     // ---------------------------------------------------------------- input
 
-    /// Handles one datagram received from `from`.
+    /// Handles one datagram received from `from`, in the caller's receive buffer: an
+    /// ENCRYPTED datagram is opened in place, so the buffer's contents are unspecified
+    /// afterwards.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         from: SocketAddr,
-        bytes: &[u8],
+        bytes: &mut [u8],
         source: &mut impl BlockSource,
     ) {
         let now_us = now.as_micros();
         self.advance(now_us);
-        let Ok(repr) = Repr::parse(bytes) else {
+        let header = HeaderPacket::new_checked(&*bytes).and_then(|p| HeaderRepr::parse(&p));
+        let Ok(h) = header else {
             self.counters.dropped += 1;
             return;
         };
-        let h = repr.header;
         if h.group_id != self.config.group_id
             || h.group_inst != self.config.group_inst
             || self.phase == Phase::Finished
@@ -678,8 +913,24 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             return;
         }
         let id = h.src_id;
+        if Func::from(bytes[1]) == Func::Encrypted {
+            self.on_encrypted(now_us, id, bytes, source);
+            self.progress(now_us);
+            return;
+        }
+        let Ok(repr) = Repr::parse(bytes) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let encrypted = self.sec.is_some();
         match repr.message {
-            Message::Register(r) => self.on_register(now_us, from, id, r.timestamp),
+            Message::Register(r) => self.on_register(now_us, from, id, &r),
+            Message::ClientKey(k) if encrypted => self.on_client_key(from, id, &k),
+            Message::Abort(_) if encrypted => self.on_plain_abort(now_us, id),
+            Message::FileInfoAck(_) | Message::Status(_) | Message::Complete(_) if encrypted => {
+                self.counters.unexpected_plaintext += 1;
+                self.counters.dropped += 1;
+            }
             Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp),
             Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
             Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status),
@@ -781,13 +1032,20 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
 
     fn abort_with(&mut self, now_us: u64, outcome: Outcome, reason: &'static [u8]) {
         let dest = self.private_dest();
-        let _ = self.aborts.push_back(PendingAbort {
-            host: 0,
-            dest,
-            reason,
-        });
+        // Sealed for the clients that hold the group keys; plain for those that may not yet.
+        let active = self.clients.iter().any(|c| c.active());
+        let keying = self.clients.iter().any(|c| c.state == ClientState::Keying);
+        if self.sec.is_some() && active {
+            self.queue_abort(0, dest, reason, true);
+        }
+        if self.sec.is_none() || !active || keying {
+            self.queue_abort(0, dest, reason, false);
+        }
         for i in 0..self.clients.len() {
-            if self.clients[i].active() {
+            if matches!(
+                self.clients[i].state,
+                ClientState::Active | ClientState::Keying
+            ) {
                 self.lose(i, LostReason::SessionAborted);
             }
         }
@@ -847,6 +1105,12 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
                 c.events &= !EV_REGISTERED;
                 if let Some(addr) = c.addr {
                     return Some(Event::ClientRegistered { id: c.id, addr });
+                }
+            }
+            if c.events & EV_REFUSED != 0 {
+                c.events &= !EV_REFUSED;
+                if let ClientState::Refused(reason) = c.state {
+                    return Some(Event::ClientRefused { id: c.id, reason });
                 }
             }
             if c.events & EV_LOST != 0 {
@@ -912,16 +1176,43 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
 
     fn lose(&mut self, i: usize, reason: LostReason) {
         let c = &mut self.clients[i];
-        if matches!(c.state, ClientState::Lost(_)) {
+        if matches!(c.state, ClientState::Lost(_) | ClientState::Refused(_)) {
             return;
         }
         c.state = ClientState::Lost(reason);
         c.events |= EV_LOST;
         c.regconf = false;
+        c.keyinfo = false;
         c.doneconf = false;
         if c.in_file && matches!(c.file, FileState::Waiting | FileState::Acked) {
             c.file = FileState::Failed;
         }
+    }
+
+    /// Refuses a client that failed the handshake: an ABORT (plain: it has no group keys) to
+    /// `dest`, and the event.
+    fn refuse(&mut self, i: usize, reason: RefuseReason, dest: SocketAddr) {
+        let c = &mut self.clients[i];
+        c.state = ClientState::Refused(reason);
+        c.events |= EV_REFUSED;
+        c.regconf = false;
+        c.keyinfo = false;
+        let host = c.id;
+        if let Some(p) = self.peers.get_mut(i) {
+            *p = PeerKeys::new();
+        }
+        self.counters.clients_refused += 1;
+        self.queue_abort(host, dest, reason.as_str().as_bytes(), false);
+    }
+
+    fn queue_abort(&mut self, host: u32, dest: SocketAddr, reason: &'static [u8], sealed: bool) {
+        let sealed = sealed && self.sec.is_some();
+        let _ = self.aborts.push_back(PendingAbort {
+            host,
+            dest,
+            reason,
+            sealed,
+        });
     }
 
     fn measure(&mut self, now_us: u64, i: usize, echoed: Timestamp) {
@@ -930,6 +1221,11 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             return;
         }
         self.clients[i].rtt_us = Some((now_us - sent).max(MIN_RTT_US));
+        self.update_grtt();
+    }
+
+    /// GRTT from the largest RTT among the active clients.
+    fn update_grtt(&mut self) {
         let largest = self
             .clients
             .iter()
@@ -951,35 +1247,37 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
         self.clients.iter().position(|c| c.id == id)
     }
 
-    fn on_register(&mut self, now_us: u64, from: SocketAddr, id: u32, ts: Timestamp) {
+    /// Adds a client to the table (and its key slot, when encrypted); `None` when full.
+    fn add_client(&mut self, id: u32) -> Option<usize> {
+        if self.clients.is_full() || (self.sec.is_some() && self.peers.is_full()) {
+            return None;
+        }
+        let _ = self
+            .clients
+            .push(Client::new(id, None, ClientState::Invited));
+        if self.sec.is_some() {
+            let _ = self.peers.push(PeerKeys::new());
+        }
+        Some(self.clients.len() - 1)
+    }
+
+    fn on_register(&mut self, now_us: u64, from: SocketAddr, id: u32, r: &RegisterRepr<'_>) {
         let in_announce = matches!(self.phase, Phase::Announce { .. });
         let i = match self.find(id) {
             Some(i) => i,
             None if in_announce && !self.closed && id != 0 && id != u32::MAX => {
-                if self
-                    .clients
-                    .push(Client::new(id, None, ClientState::Invited))
-                    .is_err()
-                {
-                    // Table full: this client cannot take part.
-                    let reason = b"Too many clients";
-                    let _ = self.aborts.push_back(PendingAbort {
-                        host: id,
-                        dest: from,
-                        reason,
-                    });
-                    return;
+                match self.add_client(id) {
+                    Some(i) => i,
+                    None => {
+                        // Table full: this client cannot take part.
+                        self.queue_abort(id, from, b"Too many clients", false);
+                        return;
+                    }
                 }
-                self.clients.len() - 1
             }
             None => {
                 if in_announce {
-                    let reason = b"Client not in host list";
-                    let _ = self.aborts.push_back(PendingAbort {
-                        host: id,
-                        dest: from,
-                        reason,
-                    });
+                    self.queue_abort(id, from, b"Client not in host list", false);
                 }
                 self.counters.dropped += 1;
                 return;
@@ -987,17 +1285,192 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
         };
         match self.clients[i].state {
             ClientState::Invited if in_announce => {
+                if let Some(sec) = &self.sec {
+                    let Some(peer) = self.peers.get_mut(i) else {
+                        return;
+                    };
+                    if let Err(reason) = sec.register(&self.rsa, peer, &r.rand2, r.keyinfo) {
+                        self.refuse(i, reason, from);
+                        return;
+                    }
+                    let keyed = peer.state == PeerState::Keyed;
+                    let c = &mut self.clients[i];
+                    c.state = ClientState::Keying;
+                    c.addr = Some(from);
+                    // KEYINFO at once when no CLIENT_KEY is needed first.
+                    c.keyinfo = keyed;
+                    self.measure(now_us, i, r.timestamp);
+                    return;
+                }
                 let c = &mut self.clients[i];
                 c.state = ClientState::Active;
                 c.addr = Some(from);
                 c.regconf = true;
                 c.events |= EV_REGISTERED;
                 self.registered += 1;
-                self.measure(now_us, i, ts);
+                self.measure(now_us, i, r.timestamp);
             }
+            ClientState::Keying => {
+                // A repeated REGISTER: its KEYINFO was lost (once it has keys; before that,
+                // its CLIENT_KEY follows).
+                if self
+                    .peers
+                    .get(i)
+                    .is_some_and(|p| p.state == PeerState::Keyed)
+                {
+                    self.clients[i].keyinfo = true;
+                }
+            }
+            ClientState::Active if self.sec.is_some() => self.clients[i].keyinfo = true,
             ClientState::Active => {
                 // Its REG_CONF was lost: confirm again.
                 self.clients[i].regconf = true;
+            }
+            ClientState::Refused(reason) => {
+                // It missed the ABORT.
+                self.queue_abort(id, from, reason.as_str().as_bytes(), false);
+            }
+            _ => self.counters.dropped += 1,
+        }
+    }
+
+    /// CLIENT_KEY (encrypted sessions): the client's key and its signature over the verify
+    /// data. Taken only after the client's REGISTER: one that overtook it is dropped, and the
+    /// client sends both again.
+    fn on_client_key(&mut self, from: SocketAddr, id: u32, k: &ClientKeyRepr<'_>) {
+        let Some(i) = self.find(id) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let (Some(sec), Some(peer)) = (&self.sec, self.peers.get_mut(i)) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        if self.clients[i].state != ClientState::Keying || peer.state != PeerState::AwaitClientKey {
+            self.counters.dropped += 1;
+            return;
+        }
+        let pin = self.clients[i].pin;
+        match sec.client_key(&self.rsa, peer, pin, k.key_blob, k.signature) {
+            Ok(()) => self.clients[i].keyinfo = true,
+            Err(reason) => self.refuse(i, reason, from),
+        }
+    }
+
+    /// ENCRYPTED from a client: replay window, then authentication and decryption in place,
+    /// then the inner message to its handler.
+    fn on_encrypted(
+        &mut self,
+        now_us: u64,
+        id: u32,
+        bytes: &mut [u8],
+        source: &mut impl BlockSource,
+    ) {
+        let Some(sec) = &self.sec else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let Some(i) = self.find(id) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let keyed = self
+            .peers
+            .get(i)
+            .is_some_and(|p| p.state == PeerState::Keyed);
+        if !keyed
+            || !matches!(
+                self.clients[i].state,
+                ClientState::Keying | ClientState::Active
+            )
+        {
+            self.counters.dropped += 1;
+            return;
+        }
+        let ctr = match bytes.get(HEADER_LEN..).map(EncryptedPacket::new_checked) {
+            Some(Ok(enc)) => enc.iv_ctr(),
+            _ => {
+                self.counters.malformed_encrypted += 1;
+                self.counters.dropped += 1;
+                return;
+            }
+        };
+        if !self.peers[i].window.is_fresh(ctr) {
+            self.counters.replays += 1;
+            self.counters.dropped += 1;
+            return;
+        }
+        let range = match sec.envelope.open(bytes) {
+            Ok(range) => range,
+            Err(e) => {
+                if e == crate::crypto::Error::AuthFailed {
+                    self.counters.auth_failures += 1;
+                } else {
+                    self.counters.malformed_encrypted += 1;
+                }
+                self.counters.dropped += 1;
+                return;
+            }
+        };
+        self.peers[i].window.accept(ctr);
+        let Some(Ok(message)) = bytes.get(range).map(Message::parse_inner) else {
+            self.counters.malformed_encrypted += 1;
+            self.counters.dropped += 1;
+            return;
+        };
+        match message {
+            Message::KeyInfoAck(a) => self.on_keyinfo_ack(i, &a.verify_data),
+            Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp),
+            Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
+            Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status),
+            Message::Abort(_) => self.on_abort(now_us, id),
+            _ => {
+                self.counters.malformed_encrypted += 1;
+                self.counters.dropped += 1;
+            }
+        }
+    }
+
+    /// KEYINFO_ACK: the right verify data makes the client active; the wrong one refuses it.
+    fn on_keyinfo_ack(&mut self, i: usize, verify_data: &[u8; crate::wire::VERIFY_DATA_LEN]) {
+        let (Some(sec), Some(peer)) = (&self.sec, self.peers.get(i)) else {
+            return;
+        };
+        match self.clients[i].state {
+            ClientState::Keying if sec.ack_matches(peer, verify_data) => {
+                let c = &mut self.clients[i];
+                c.state = ClientState::Active;
+                c.keyinfo = false;
+                c.events |= EV_REGISTERED;
+                self.registered += 1;
+                self.update_grtt();
+            }
+            ClientState::Keying => {
+                let dest = self.clients[i].addr.unwrap_or(self.private_dest());
+                self.refuse(i, RefuseReason::BadVerifyData, dest);
+            }
+            // Again, after a KEYINFO sent once more.
+            ClientState::Active => {}
+            _ => self.counters.dropped += 1,
+        }
+    }
+
+    /// A plaintext ABORT in an encrypted session: taken only from a client that has not
+    /// proved it holds the group keys (no KEYINFO_ACK yet), which cannot encrypt it.
+    fn on_plain_abort(&mut self, now_us: u64, id: u32) {
+        match self.find(id) {
+            Some(i)
+                if matches!(
+                    self.clients[i].state,
+                    ClientState::Invited | ClientState::Keying
+                ) =>
+            {
+                self.lose(i, LostReason::Aborted);
+                self.progress(now_us);
+            }
+            Some(i) if self.clients[i].active() => {
+                self.counters.unexpected_plaintext += 1;
+                self.counters.dropped += 1;
             }
             _ => self.counters.dropped += 1,
         }
@@ -1139,7 +1612,12 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
 
     fn on_abort(&mut self, now_us: u64, id: u32) {
         match self.find(id) {
-            Some(i) if self.clients[i].active() => {
+            Some(i)
+                if matches!(
+                    self.clients[i].state,
+                    ClientState::Active | ClientState::Keying
+                ) =>
+            {
                 self.lose(i, LostReason::Aborted);
                 self.progress(now_us);
             }
@@ -1161,7 +1639,10 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             self.finish(now_us, Outcome::AllDropped);
             return;
         }
-        let invited = self.clients.iter().any(|c| c.state == ClientState::Invited);
+        // Closed groups wait for every listed client to register (and, encrypted, to finish
+        // the handshake).
+        let invited = (self.clients.iter())
+            .any(|c| matches!(c.state, ClientState::Invited | ClientState::Keying));
         let waiting =
             (self.clients.iter()).any(|c| c.active() && c.in_file && c.file == FileState::Waiting);
         let pending = self.clients.iter().any(|c| c.file_pending());
@@ -1335,6 +1816,12 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
                         pending: true,
                         cursor: 0,
                     };
+                    // KEYINFO again for every client with keys that has not acknowledged.
+                    for (c, p) in self.clients.iter_mut().zip(self.peers.iter()) {
+                        if c.state == ClientState::Keying && p.state == PeerState::Keyed {
+                            c.keyinfo = true;
+                        }
+                    }
                 }
             }
             Phase::FileInfo { round } => {
@@ -1383,7 +1870,7 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
                                 let dest = self.clients[i].addr.unwrap_or(self.private_dest());
                                 let host = self.clients[i].id;
                                 let reason = b"Transfer aborted: maximum passes reached";
-                                let _ = self.aborts.push_back(PendingAbort { host, dest, reason });
+                                self.queue_abort(host, dest, reason, true);
                                 self.lose(i, LostReason::MaxPasses);
                             }
                         }
@@ -1427,7 +1914,10 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
 
     fn end_announce(&mut self, now_us: u64) {
         for i in 0..self.clients.len() {
-            if self.clients[i].state == ClientState::Invited {
+            if matches!(
+                self.clients[i].state,
+                ClientState::Invited | ClientState::Keying
+            ) {
                 self.lose(i, LostReason::NotRegistered);
             }
         }
@@ -1454,9 +1944,26 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
         h
     }
 
-    /// Most IDs one packet may list (digest §2.4).
+    /// Most IDs one packet may list (digest §2.4): a block's worth, less what EXT_ENC_INFO
+    /// takes in an encrypted ANNOUNCE.
     fn ids_per_packet(&self) -> usize {
-        usize::from(self.config.blocksize) / 4
+        match self.phase {
+            Phase::Announce { .. } if self.sec.is_some() => self.announce_ids(),
+            _ => usize::from(self.config.blocksize) / 4,
+        }
+    }
+
+    /// Most IDs an ANNOUNCE lists: what the block size leaves after EXT_ENC_INFO, but never
+    /// fewer than a few (large RSA keys can take more than a small block).
+    fn announce_ids(&self) -> usize {
+        let bs = usize::from(self.config.blocksize);
+        let ext = self.sec.as_ref().map_or(0, ServerKeys::ext_len);
+        (bs.saturating_sub(ext) / 4).max(MIN_ANNOUNCE_IDS)
+    }
+
+    /// Most KEYINFO entries per packet: a block's worth.
+    fn keyinfo_entries(&self) -> usize {
+        (usize::from(self.config.blocksize) / KeyInfoEntry::LEN).max(1)
     }
 
     /// Appends, from `*cursor` on, the IDs of the clients `pick` selects (it may clear flags),
@@ -1495,6 +2002,31 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
         Repr { header, message }.emit(buf).ok()
     }
 
+    /// Where a message to be sealed is built: the plain datagram (its header included) starts
+    /// this far into the buffer, so that its body lands where [`Envelope::seal`] encrypts it
+    /// in place. 0 for a message sent in the clear.
+    ///
+    /// [`Envelope::seal`]: crate::crypto::Envelope::seal
+    fn seal_shift(&self, sealed: bool) -> usize {
+        match &self.sec {
+            Some(sec) if sealed => sec.envelope.inner_offset() - HEADER_LEN,
+            _ => 0,
+        }
+    }
+
+    /// Seals the plain datagram of `len` bytes at `buf[shift..]` in place into ENCRYPTED at
+    /// the start of `buf`; returns the sealed length (`len` itself when `shift` is 0).
+    fn seal(&mut self, buf: &mut [u8], shift: usize, len: usize) -> Option<usize> {
+        if shift == 0 {
+            return Some(len);
+        }
+        let sec = self.sec.as_mut()?;
+        let plain = buf.get(shift..shift + len)?;
+        let header = HeaderRepr::parse(&HeaderPacket::new_checked(plain).ok()?).ok()?;
+        let ctr = sec.next_ctr();
+        sec.envelope.seal(buf, &header, len - HEADER_LEN, ctr).ok()
+    }
+
     fn transmit(
         &mut self,
         now_us: u64,
@@ -1507,13 +2039,16 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
                 host: a.host,
                 reason: a.reason,
             });
-            let len = self.emit(buf, message)?;
+            let shift = self.seal_shift(a.sealed);
+            let len = self.emit(buf.get_mut(shift..)?, message)?;
+            let len = self.seal(buf, shift, len)?;
             return Some(Transmit { dest: a.dest, len });
         }
         if self.phase == Phase::Finished {
             return None;
         }
         let private = self.private_dest();
+        let encrypted = self.sec.is_some();
         if self.clients.iter().any(|c| c.regconf) {
             let message = Message::RegConf(RegConfRepr {
                 client_ids: IdList::EMPTY,
@@ -1525,35 +2060,88 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             })?;
             return Some(Transmit { dest: private, len });
         }
+        if encrypted && self.clients.iter().any(|c| c.keyinfo) {
+            return self.keyinfo_packet(buf);
+        }
         if self.clients.iter().any(|c| c.doneconf) {
             let message = Message::DoneConf(DoneConfRepr {
                 client_ids: IdList::EMPTY,
             });
-            let len = self.emit(buf, message)?;
+            let shift = self.seal_shift(encrypted);
+            let plain = buf.get_mut(shift..)?;
+            let len = self.emit(plain, message)?;
             let mut cursor = 0;
-            let (len, _) = self.append_ids(buf, len, &mut cursor, |c| {
+            let (len, _) = self.append_ids(plain, len, &mut cursor, |c| {
                 core::mem::replace(&mut c.doneconf, false)
             })?;
             if let Phase::Completion { .. } = self.phase {
                 self.progress(now_us);
             }
+            let len = self.seal(buf, shift, len)?;
             return Some(Transmit { dest: private, len });
         }
         for _ in 0..2 {
             if self.round.pending {
-                if let Some(t) = self.round_packet(now_us, buf) {
-                    return Some(t);
+                // Everything in rounds is sealed, but ANNOUNCE.
+                let sealed = encrypted && !matches!(self.phase, Phase::Announce { .. });
+                let shift = self.seal_shift(sealed);
+                if let Some(t) = self.round_packet(now_us, buf.get_mut(shift..)?) {
+                    let len = self.seal(buf, shift, t.len)?;
+                    return Some(Transmit { dest: t.dest, len });
                 }
             }
             if let Phase::Data { pass, cursor, sent } = self.phase {
-                match self.data_packet(now_us, buf, source, pass, cursor, sent) {
-                    Ok(t) => return t,
+                let shift = self.seal_shift(encrypted);
+                let plain = buf.get_mut(shift..)?;
+                match self.data_packet(now_us, plain, source, pass, cursor, sent) {
+                    Ok(Some(t)) => {
+                        let len = self.seal(buf, shift, t.len)?;
+                        return Some(Transmit { dest: t.dest, len });
+                    }
+                    Ok(None) => return None,
                     Err(()) => continue,
                 }
             }
             break;
         }
         None
+    }
+
+    /// KEYINFO: the group master wrapped for each client whose entry is due, one IV counter
+    /// value for the packet.
+    fn keyinfo_packet(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let max = self.keyinfo_entries();
+        let header = self.header();
+        let sec = self.sec.as_mut()?;
+        let ctr = sec.next_ctr();
+        let message = Message::KeyInfo(KeyInfoRepr {
+            iv_ctr: ctr,
+            entries: List::EMPTY,
+        });
+        let mut len = Repr { header, message }.emit(buf).ok()?;
+        let mut n = 0;
+        for (c, peer) in self.clients.iter_mut().zip(self.peers.iter()) {
+            if n == max {
+                break;
+            }
+            if !core::mem::replace(&mut c.keyinfo, false) {
+                continue;
+            }
+            let Some(group_master) = sec.keyinfo_entry(peer, header.src_id, ctr) else {
+                continue;
+            };
+            let entry = KeyInfoEntry {
+                client_id: c.id,
+                group_master,
+            };
+            entry.write(buf.get_mut(len..len + KeyInfoEntry::LEN)?);
+            len += KeyInfoEntry::LEN;
+            n += 1;
+        }
+        Some(Transmit {
+            dest: self.private_dest(),
+            len,
+        })
     }
 
     fn round_packet(&mut self, now_us: u64, buf: &mut [u8]) -> Option<Transmit> {
@@ -1574,6 +2162,7 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
                 } else {
                     (self.config.public_addr.ip(), self.config.private_addr.ip())
                 };
+                let header = self.header();
                 let message = Message::Announce(AnnounceRepr {
                     flags: 0,
                     robust: self.config.robust,
@@ -1582,15 +2171,19 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
                     timestamp,
                     public_addr,
                     private_addr,
-                    enc_info: None,
+                    enc_info: self.sec.as_ref().map(ServerKeys::enc_info),
                     client_ids: IdList::EMPTY,
                 });
-                let len = self.emit(buf, message)?;
+                let len = Repr { header, message }.emit(buf).ok()?;
                 let r = if self.closed {
                     self.append_ids(buf, len, &mut cursor, |c| c.state == ClientState::Invited)?
                 } else {
                     (len, false)
                 };
+                if let Some(sec) = &self.sec {
+                    // The signature covers the ID list too (digest §5.7).
+                    sec.sign_announce(&self.rsa, buf.get_mut(..r.0)?).ok()?;
+                }
                 (self.config.public_addr, r)
             }
             Phase::FileInfo { .. } => {
@@ -1753,7 +2346,11 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             } else {
                 40
             };
-            let packet = u64::from(self.config.blocksize) + 8 + 16 + 8 + ip;
+            // Digest §4.3: the ENCRYPTED header, signature and a block of padding or the tag.
+            let sealed = self.sec.as_ref().map_or(0, |s| {
+                (s.envelope.inner_offset() - HEADER_LEN + AEAD_TAG_LEN) as u64
+            });
+            let packet = u64::from(self.config.blocksize) + 8 + 16 + 8 + ip + sealed;
             let interval = packet.saturating_mul(1_000_000_000) / rate;
             self.next_send_ns = self
                 .next_send_ns
@@ -2006,8 +2603,8 @@ mod tests {
             let src = mems.get_mut(cur).unwrap_or(&mut spare);
             inflight.sort_by_key(|x| x.0);
             while inflight.first().is_some_and(|x| x.0 <= r.now) {
-                let (_, from, bytes) = inflight.remove(0);
-                s.handle_datagram(r.now, from, &bytes, src);
+                let (_, from, mut bytes) = inflight.remove(0);
+                s.handle_datagram(r.now, from, &mut bytes, src);
             }
             s.handle_timeout(r.now);
             while let Some(t) = s.poll_transmit(r.now, &mut buf, src) {
@@ -2271,7 +2868,7 @@ mod tests {
                 client_ids: IdList::EMPTY,
             }),
         );
-        s.handle_datagram(now, addr("10.0.0.7:1044"), &reg, &mut src);
+        s.handle_datagram(now, addr("10.0.0.7:1044"), &mut reg.clone(), &mut src);
         let abort = from_client(
             7,
             Message::Abort(AbortRepr {
@@ -2292,7 +2889,7 @@ mod tests {
             },
         )
         .unwrap();
-        s.handle_datagram(now, addr("10.0.0.7:1044"), &abort, &mut src);
+        s.handle_datagram(now, addr("10.0.0.7:1044"), &mut abort.clone(), &mut src);
         assert!(s.is_finished());
         let evs: StdVec<_> = core::iter::from_fn(|| s.poll_event()).collect();
         assert!(evs.contains(&Event::ClientLost {
@@ -2330,8 +2927,8 @@ mod tests {
             )
         };
         let t1 = Instant::from_micros(4000);
-        s.handle_datagram(t1, addr("10.0.0.9:1044"), &reg(0x0b00_0009), &mut src);
-        s.handle_datagram(t1, addr("10.0.0.1:1044"), &reg(0x0b00_0001), &mut src);
+        s.handle_datagram(t1, addr("10.0.0.9:1044"), &mut reg(0x0b00_0009), &mut src);
+        s.handle_datagram(t1, addr("10.0.0.1:1044"), &mut reg(0x0b00_0001), &mut src);
         let mut kinds = StdVec::new();
         while let Some(t) = s.poll_transmit(t1, &mut buf, &mut src) {
             let m = Repr::parse(&buf[..t.len]).unwrap().message;
@@ -2360,7 +2957,7 @@ mod tests {
                 client_ids: IdList::EMPTY,
             }),
         );
-        s.handle_datagram(t2, addr("10.0.0.2:1044"), &reg2, &mut src);
+        s.handle_datagram(t2, addr("10.0.0.2:1044"), &mut reg2.clone(), &mut src);
         assert_eq!(s.grtt(), Duration::from_millis(10));
         let grtt = s.grtt();
         assert_eq!(s.poll_timeout(), Some(t2 + grtt));
@@ -2388,7 +2985,12 @@ mod tests {
                 client_ids: IdList::EMPTY,
             }),
         );
-        s.handle_datagram(Instant::ZERO, addr("10.0.0.7:1044"), &reg, &mut src);
+        s.handle_datagram(
+            Instant::ZERO,
+            addr("10.0.0.7:1044"),
+            &mut reg.clone(),
+            &mut src,
+        );
         let mut now = until_wants_file(&mut s, &mut src, &mut buf);
         let fid = s
             .start_file(
@@ -2412,7 +3014,7 @@ mod tests {
             }),
         );
         while s.poll_transmit(now, &mut buf, &mut src).is_some() {}
-        s.handle_datagram(now, addr("10.0.0.7:1044"), &ack, &mut src);
+        s.handle_datagram(now, addr("10.0.0.7:1044"), &mut ack.clone(), &mut src);
         let start = now;
         let mut segs = 0;
         while now < start + Duration::from_millis(100) {

@@ -442,7 +442,7 @@ impl Driver<'_> {
                 match self.net.sock.recv_from(&mut rbuf) {
                     Ok((n, from)) => {
                         self.sender
-                            .handle_datagram(now, from, &rbuf[..n], &mut source)
+                            .handle_datagram(now, from, &mut rbuf[..n], &mut source)
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -572,7 +572,7 @@ impl Driver<'_> {
             match self.net.sock.recv_from(&mut rbuf) {
                 Ok((n, from)) => {
                     self.sender
-                        .handle_datagram(clock(), from, &rbuf[..n], &mut source)
+                        .handle_datagram(clock(), from, &mut rbuf[..n], &mut source)
                 }
                 Err(e)
                     if matches!(
