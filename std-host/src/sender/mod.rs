@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto_core::session::sender::{
-    BlockSource, Event, FileItem, FileResult, LostReason, Outcome, ReadError, Sender, SenderConfig,
+    BlockSource, Counters, Event, FileItem, FileResult, LostReason, Outcome, ReadError,
+    RefuseReason, Sender, SenderConfig,
 };
 use proto_core::session::FileLayout;
 use proto_core::time::Instant;
@@ -24,6 +25,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use items::Item;
 use options::Options;
+use proto_core::crypto::{CurveId, RsaKeys};
+use proto_core::session::security::{is_aead, OwnKey, SenderSecurity};
+use proto_core::wire::{KeyExchange, SigType};
+
+use crate::keys::{load_or_generate, HostRsa, PrivateKey};
 
 /// Largest client table (uftp's is 10000 per session; this one is fixed at build time).
 pub const MAX_CLIENTS: usize = 1000;
@@ -36,6 +42,8 @@ pub mod exit {
     pub const PARAM: i32 = 1;
     /// Socket error.
     pub const SOCKET: i32 = 2;
+    /// Key error (a key file that cannot be read or written, a key that cannot be made).
+    pub const CRYPTO: i32 = 3;
     /// Interrupted.
     pub const INTERRUPTED: i32 = 6;
     /// No client registered.
@@ -103,6 +111,7 @@ struct ClientRecord {
     skipped: u32,
     failed: u32,
     lost: Option<LostReason>,
+    refused: Option<RefuseReason>,
     done: bool,
 }
 
@@ -277,6 +286,121 @@ fn open_net(o: &Options) -> Result<Net, (i32, String)> {
     })
 }
 
+/// What an encrypted session runs with: the core's [`SenderSecurity`], the RSA keys behind it,
+/// and the lines that tell the operator what was chosen.
+struct Security {
+    security: SenderSecurity,
+    rsa: HostRsa,
+    lines: Vec<String>,
+}
+
+/// Builds the session's security from `-Y`, `-h`, `-w`, `-e`, `-c`, `-k`, `-K`, `-H` and
+/// `--allow-weak`: loads or makes the server's key, checks it fits the key exchange and the
+/// weakness policy. Errors carry uftp's exit code.
+fn security(o: &Options) -> Result<Security, (i32, String)> {
+    let spec = match (&o.keyfile, o.keygen) {
+        (Some(_), None) => None,
+        _ => Some(o.key_spec()),
+    };
+    let (key, origin) = load_or_generate(o.keyfile.as_deref(), spec).map_err(|e| {
+        let what = match &o.keyfile {
+            Some(f) => format!("-k {}", f.display()),
+            None => "server key".into(),
+        };
+        (exit::CRYPTO, format!("{what}: {e}"))
+    })?;
+    let key_line = format!(
+        "server key: {}, fingerprint {} ({origin})",
+        key.description(),
+        key.fingerprint()
+    );
+    let wrong_kind = |need: &str| {
+        let file = o
+            .keyfile
+            .as_ref()
+            .map_or_else(String::new, |f| format!("-k {}: ", f.display()));
+        (
+            exit::PARAM,
+            format!(
+                "{file}{} key, but -e {} needs {need}",
+                key.description(),
+                o.keyex.name()
+            ),
+        )
+    };
+    let (own, rsa, rsa_bits) = match key {
+        PrivateKey::Rsa(k) if o.rsa_server_key() => {
+            let bits = k.bits();
+            (OwnKey::Rsa(0), HostRsa::new(vec![k]), Some(bits))
+        }
+        PrivateKey::Ec(k) if !o.rsa_server_key() => {
+            let k = k
+                .key()
+                .map_err(|e| (exit::CRYPTO, format!("server key: {e}")))?
+                .clone();
+            (OwnKey::Ec(k), HostRsa::default(), None)
+        }
+        PrivateKey::Rsa(_) => return Err(wrong_kind("an EC key (or -e rsa / ecdh_rsa)")),
+        PrivateKey::Ec(_) => return Err(wrong_kind("an RSA key (or -e ecdh_ecdsa)")),
+    };
+    let weak = o.check_weak(rsa_bits).map_err(|e| (exit::PARAM, e.0))?;
+    let sigtype = if is_aead(o.keytype) {
+        SigType::AuthEnc
+    } else {
+        o.sigtype
+    };
+    let pinned = o.hosts.iter().any(|h| h.fingerprint.is_some());
+    let client_auth = o.client_auth || pinned;
+    let mut seed = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+    let curve = match o.keyex {
+        KeyExchange::Rsa => String::new(),
+        _ => format!(
+            " ({})",
+            match o.ecdh_curve {
+                CurveId::P384 => "secp384r1",
+                _ => "prime256v1",
+            }
+        ),
+    };
+    let mut lines = vec![
+        format!(
+            "encryption: {}, {}, {}{curve}, {}{}",
+            o.keytype.name(),
+            o.hashtype.name(),
+            o.keyex.name(),
+            if sigtype == SigType::AuthEnc {
+                "authenticated by the cipher"
+            } else {
+                "HMAC"
+            },
+            match (client_auth, o.client_auth) {
+                (false, _) => String::new(),
+                (true, true) => ", client authentication".into(),
+                (true, false) => ", client authentication (-H pins client keys)".into(),
+            }
+        ),
+        key_line,
+    ];
+    if let Some(why) = weak {
+        lines.push(format!("WARNING: weak session: {why}"));
+    }
+    Ok(Security {
+        security: SenderSecurity {
+            keytype: o.keytype,
+            hashtype: o.hashtype,
+            sigtype,
+            keyex: o.keyex,
+            ecdh_curve: o.ecdh_curve,
+            client_auth,
+            key: own,
+            seed,
+        },
+        rsa,
+        lines,
+    })
+}
+
 fn read_list(file: &str) -> io::Result<Vec<std::path::PathBuf>> {
     let text = if file == "-" {
         let mut s = String::new();
@@ -342,6 +466,18 @@ pub fn main(args: Vec<String>) -> i32 {
         eprintln!("uftp: nothing to send");
         return exit::PARAM;
     }
+    // Keys before sockets: a key that cannot be read or made stops us before anything is sent.
+    let security = if o.encrypted() {
+        match security(&o) {
+            Ok(s) => Some(s),
+            Err((code, msg)) => {
+                eprintln!("uftp: {msg}");
+                return code;
+            }
+        }
+    } else {
+        None
+    };
     let net = match open_net(&o) {
         Ok(n) => n,
         Err((code, msg)) => {
@@ -362,13 +498,6 @@ pub fn main(args: Vec<String>) -> i32 {
     (cfg.grtt_init, cfg.grtt_min, cfg.grtt_max) = o.grtt;
     cfg.rate = o.rate;
     cfg.max_passes = o.max_passes;
-    let sender = match Sender::<MAX_CLIENTS>::new(cfg, &o.hosts) {
-        Ok(s) => Box::new(s),
-        Err(e) => {
-            eprintln!("uftp: {e}");
-            return exit::PARAM;
-        }
-    };
     log!(
         log,
         2,
@@ -383,12 +512,48 @@ pub fn main(args: Vec<String>) -> i32 {
             None => "unpaced (-R -1)".into(),
         }
     );
-    log.bar = bar;
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     }
+    let Some(security) = security else {
+        let hosts: Vec<u32> = o.hosts.iter().map(|h| h.id).collect();
+        let sender = match Sender::<MAX_CLIENTS>::new(cfg, &hosts) {
+            Ok(s) => Box::new(s),
+            Err(e) => {
+                eprintln!("uftp: {e}");
+                return exit::PARAM;
+            }
+        };
+        log.bar = bar;
+        return Driver {
+            o: &o,
+            net,
+            sender,
+            log,
+            items,
+            interrupted,
+            bar,
+        }
+        .run();
+    };
+    for line in &security.lines {
+        log!(log, 1, "{line}");
+    }
+    let sender = match Sender::<MAX_CLIENTS, HostRsa>::with_security(
+        cfg,
+        &o.hosts,
+        security.security,
+        security.rsa,
+    ) {
+        Ok(s) => Box::new(s),
+        Err(e) => {
+            eprintln!("uftp: {e}");
+            return exit::PARAM;
+        }
+    };
+    log.bar = bar;
     Driver {
         o: &o,
         net,
@@ -401,17 +566,17 @@ pub fn main(args: Vec<String>) -> i32 {
     .run()
 }
 
-struct Driver<'a> {
+struct Driver<'a, R: RsaKeys> {
     o: &'a Options,
     net: Net,
-    sender: Box<Sender<MAX_CLIENTS>>,
+    sender: Box<Sender<MAX_CLIENTS, R>>,
     log: Log,
     items: Vec<Item>,
     interrupted: Arc<AtomicBool>,
     bar: bool,
 }
 
-impl Driver<'_> {
+impl<R: RsaKeys> Driver<'_, R> {
     fn run(mut self) -> i32 {
         let start = std::time::Instant::now();
         let clock = move || Instant::from_micros(start.elapsed().as_micros() as u64);
@@ -605,8 +770,14 @@ impl Driver<'_> {
             c.retransmitted_blocks,
             c.naks_received
         );
+        if let Some(line) = drop_summary(&c) {
+            log!(self.log, 1, "{line}");
+        }
         for (id, r) in &clients {
             let state = match (r.lost, r.done) {
+                _ if r.refused.is_some() => {
+                    format!("refused ({})", r.refused.map_or("", RefuseReason::as_str))
+                }
                 (Some(reason), _) => format!("lost ({})", lost_text(reason)),
                 (None, true) => "completed".into(),
                 (None, false) => "did not confirm the end".into(),
@@ -678,6 +849,15 @@ impl Driver<'_> {
             Event::ClientRegistered { id, addr } => {
                 clients.entry(id).or_default().addr = Some(addr);
                 log!(self.log, 2, "client 0x{id:08X} registered from {addr}");
+            }
+            Event::ClientRefused { id, reason } => {
+                clients.entry(id).or_default().refused = Some(reason);
+                log!(
+                    self.log,
+                    1,
+                    "client 0x{id:08X} refused: {}",
+                    refusal_text(reason)
+                );
             }
             Event::ClientLost { id, reason } => {
                 clients.entry(id).or_default().lost = Some(reason);
@@ -758,6 +938,51 @@ impl Driver<'_> {
         );
         let _ = self.log.out.flush();
     }
+}
+
+/// The refusal of a client in the operator's terms: what was wrong and what to change.
+fn refusal_text(r: RefuseReason) -> String {
+    let hint = match r {
+        RefuseReason::FingerprintMismatch => {
+            " (its key is not the one -H pins for it: update the fingerprint or the client's -k)"
+        }
+        RefuseReason::BadClientKey => {
+            " (its key is malformed or of a kind not supported: RSA, or EC on prime256v1/secp384r1)"
+        }
+        RefuseReason::BadSignature | RefuseReason::BadVerifyData => {
+            " (a broken client, or someone else answering in its name)"
+        }
+        _ => "",
+    };
+    format!("{}{hint}", r.as_str())
+}
+
+/// The end summary's line about what was dropped and refused, if anything was.
+fn drop_summary(c: &Counters) -> Option<String> {
+    if c.dropped == 0 && c.clients_refused == 0 && c.events_dropped == 0 {
+        return None;
+    }
+    let causes: Vec<String> = [
+        (c.auth_failures, "failed authentication"),
+        (c.replays, "replayed"),
+        (c.malformed_encrypted, "malformed ENCRYPTED"),
+        (c.unexpected_plaintext, "plaintext where ENCRYPTED was due"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    let mut line = format!("dropped {} datagrams", c.dropped);
+    if !causes.is_empty() {
+        line.push_str(&format!(" ({})", causes.join(", ")));
+    }
+    if c.clients_refused > 0 {
+        line.push_str(&format!("; {} clients refused", c.clients_refused));
+    }
+    if c.events_dropped > 0 {
+        line.push_str(&format!("; {} events lost", c.events_dropped));
+    }
+    Some(line)
 }
 
 fn lost_text(r: LostReason) -> &'static str {

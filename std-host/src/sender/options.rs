@@ -1,10 +1,21 @@
 //! `uftp`'s command line: uftp 4.10.2's option letters and meanings (digest §8.1), parsed
-//! getopt-style (`-R 1000`, `-R1000`, `-lq`). Options not implemented yet are refused with one
-//! line that names them, never ignored.
+//! getopt-style (`-R 1000`, `-R1000`, `-lq`), plus one long option of our own,
+//! `--allow-weak`. Options not implemented yet are refused with one line that names them, never
+//! ignored.
+//!
+//! Encryption (`-Y`, digest §5.1) keeps uftp's letters but not all of its defaults: the hash is
+//! SHA-256 (uftp: SHA-1) and the key exchange ECDH-ECDSA on P-256 (uftp: RSA), and weak choices
+//! (CBC, SHA-1, RSA keys under 2048 bits) need `--allow-weak`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use proto_core::crypto::{CurveId, Fingerprint};
+use proto_core::session::security::{is_aead, weakness, ClientPin};
+use proto_core::wire::{HashType, KeyExchange, KeyType, SigType};
+
+use crate::keys::{KeySpec, NamedCurve, RSA_MAX_BITS, RSA_MIN_BITS};
 
 /// A command line uftp would refuse; the message is one line, without the `uftp: ` prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +60,8 @@ pub struct Options {
     pub blocksize: u16,
     /// `-U`.
     pub uid: Option<u32>,
-    /// `-H`: closed group.
-    pub hosts: Vec<u32>,
+    /// `-H`: closed group, with the key fingerprints `-H @file` pins (`ID|FP` lines).
+    pub hosts: Vec<ClientPin>,
     /// `-L`.
     pub logfile: Option<PathBuf>,
     /// `-x` (0–5).
@@ -73,6 +84,26 @@ pub struct Options {
     pub paths: Vec<PathBuf>,
     /// `-i`: read paths from this file (`-` for stdin).
     pub list_file: Option<String>,
+    /// `-Y`: session cipher; [`KeyType::None`] (the default) for an unencrypted session.
+    pub keytype: KeyType,
+    /// `-h`: session hash (default SHA-256).
+    pub hashtype: HashType,
+    /// `-w`: [`SigType::Hmac`] or [`SigType::Keyex`]; GCM and CCM ignore it (their tag
+    /// authenticates).
+    pub sigtype: SigType,
+    /// `-e`: key exchange (default ECDH-ECDSA).
+    pub keyex: KeyExchange,
+    /// `-e …:curve`: the ephemeral ECDH key's curve (default P-256).
+    pub ecdh_curve: CurveId,
+    /// `-c`: require clients to authenticate (CLIENT_KEY).
+    pub client_auth: bool,
+    /// `-k`: the server's key file (read; or written with `-K` when it does not exist).
+    pub keyfile: Option<PathBuf>,
+    /// `-K`: generate the server's key: RSA bits for `rsa`/`ecdh_rsa`, a curve for
+    /// `ecdh_ecdsa`.
+    pub keygen: Option<KeySpec>,
+    /// `--allow-weak`: run weak sessions (logged as such) instead of refusing them.
+    pub allow_weak: bool,
 }
 
 impl Default for Options {
@@ -106,20 +137,61 @@ impl Default for Options {
             max_passes: 65535,
             paths: Vec::new(),
             list_file: None,
+            keytype: KeyType::None,
+            hashtype: HashType::Sha256,
+            sigtype: SigType::Hmac,
+            keyex: KeyExchange::EcdhEcdsa,
+            ecdh_curve: CurveId::P256,
+            client_auth: false,
+            keyfile: None,
+            keygen: None,
+            allow_weak: false,
+        }
+    }
+}
+
+impl Options {
+    /// Whether the session is encrypted (`-Y` other than `none`).
+    pub fn encrypted(&self) -> bool {
+        self.keytype != KeyType::None
+    }
+
+    /// Whether the server's key is RSA (`-e rsa` or `ecdh_rsa`) rather than EC.
+    pub fn rsa_server_key(&self) -> bool {
+        matches!(self.keyex, KeyExchange::Rsa | KeyExchange::EcdhRsa)
+    }
+
+    /// The key to generate when no `-k` file is read: `-K`, or the default (P-256 for
+    /// `ecdh_ecdsa`; RSA-2048 for `rsa` and `ecdh_rsa`, where uftp makes RSA-512).
+    pub fn key_spec(&self) -> KeySpec {
+        self.keygen.unwrap_or(if self.rsa_server_key() {
+            KeySpec::Rsa(RSA_MAX_BITS)
+        } else {
+            KeySpec::Ec(NamedCurve::Prime256v1)
+        })
+    }
+
+    /// Checks the session against the weakness policy, with `rsa_bits` the size of the
+    /// server's RSA key if it has one. `Ok(Some(why))`: weak, but `--allow-weak` lets it run;
+    /// `Err`: weak and refused, saying why and how to opt in.
+    pub fn check_weak(&self, rsa_bits: Option<usize>) -> Result<Option<&'static str>, UsageError> {
+        if !self.encrypted() {
+            return Ok(None);
+        }
+        match weakness(self.keytype, self.hashtype, rsa_bits) {
+            None => Ok(None),
+            Some(why) if self.allow_weak => Ok(Some(why)),
+            Some(why) => err(format!(
+                "weak encryption refused: {why} (give --allow-weak to run it anyway, or choose \
+                 e.g. -Y aes256-gcm -h sha256 -e ecdh_ecdsa)"
+            )),
         }
     }
 }
 
 /// Options uftp 4.10.2 has that this implementation refuses for now, with what they do.
 const NOT_YET: &[(char, &str, bool)] = &[
-    ('Y', "encryption", true),
-    ('h', "hash type", true),
-    ('w', "signature type", true),
-    ('e', "key exchange", true),
-    ('c', "client authentication", false),
-    ('k', "key file", true),
-    ('K', "key generation", true),
-    ('y', "system key store", false),
+    ('y', "Windows system key store", false),
     ('j', "proxy list", true),
     ('C', "congestion control", true),
     ('W', "transmit weight", true),
@@ -136,14 +208,19 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('n', "log rolling", true),
 ];
 
-const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsi";
-const FLAGS: &str = "lTqo";
+const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekK";
+const FLAGS: &str = "lTqoc";
+
+/// Long options (ours; uftp 4.10.2 has none).
+const LONG: &[&str] = &["allow-weak"];
 
 /// Parses uftp's arguments (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageError> {
     let mut o = Options::default();
     let mut args = args.into_iter();
     let mut only_paths = false;
+    // `-K`'s meaning depends on `-e`, which may come after it.
+    let mut keygen: Option<String> = None;
     while let Some(arg) = args.next() {
         if only_paths || !arg.starts_with('-') || arg == "-" {
             o.paths.push(PathBuf::from(arg));
@@ -151,6 +228,18 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
         }
         if arg == "--" {
             only_paths = true;
+            continue;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            match long {
+                "allow-weak" => o.allow_weak = true,
+                _ => {
+                    return err(format!(
+                        "unknown option --{long} (long options: --{})",
+                        LONG.join(", --")
+                    ))
+                }
+            }
             continue;
         }
         let chars = arg[1..].char_indices();
@@ -163,6 +252,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
                     'l' => o.follow_links = true,
                     'T' => o.timestamps = true,
                     'q' => o.quit_on_fail = true,
+                    'c' => o.client_auth = true,
                     _ => o.dest_is_dir = true,
                 }
                 continue;
@@ -179,9 +269,26 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
             } else {
                 rest.to_string()
             };
-            apply(&mut o, c, &value)?;
+            apply(&mut o, c, &value, &mut keygen)?;
             break;
         }
+    }
+    if let Some(spec) = keygen {
+        o.keygen = Some(key_spec(&spec, o.keyex)?);
+    }
+    if o.encrypted() && o.sigtype == SigType::Keyex && !is_aead(o.keytype) {
+        return err(
+            "-w keyex (an RSA or ECDSA signature on every packet) is not implemented: use -w hmac, \
+             or a GCM or CCM cipher, whose tag authenticates every packet",
+        );
+    }
+    if o.encrypted() {
+        // The key's size is known here unless it comes from a file (checked once loaded).
+        let rsa_bits = match (o.keyfile.is_some(), o.key_spec()) {
+            (false, KeySpec::Rsa(bits)) if o.rsa_server_key() => Some(bits),
+            _ => None,
+        };
+        o.check_weak(rsa_bits)?;
     }
     if o.paths.is_empty() && o.list_file.is_none() {
         return err("no files to send (give files or directories, or -i list_file)");
@@ -219,7 +326,77 @@ pub fn parse_id(v: &str) -> Option<u32> {
     (id != 0 && id != u32::MAX).then_some(id)
 }
 
-fn apply(o: &mut Options, c: char, v: &str) -> Result<(), UsageError> {
+/// The value of a code space (`KeyType`, `HashType`, …) whose `name()` is `v`, among `known`.
+fn by_name<T: Copy>(known: &[T], name: impl Fn(T) -> &'static str, v: &str) -> Option<T> {
+    known.iter().copied().find(|&k| name(k) == v)
+}
+
+/// An EC curve this build computes on (P-256, P-384), by uftp's name for it.
+fn curve(v: &str) -> Result<NamedCurve, String> {
+    match NamedCurve::from_name(v) {
+        Some(c @ (NamedCurve::Prime256v1 | NamedCurve::Secp384r1)) => Ok(c),
+        Some(c) => Err(format!(
+            "EC curve {} is not supported here (prime256v1 and secp384r1 are)",
+            c.name()
+        )),
+        None => Err(format!(
+            "unknown EC curve {v:?} (prime256v1 and secp384r1 are supported)"
+        )),
+    }
+}
+
+/// `-K`: RSA bits (`2048`, or `rsa:2048`) for an RSA server key, a curve (`prime256v1`, or
+/// `ec:prime256v1`) for ECDH-ECDSA.
+fn key_spec(v: &str, keyex: KeyExchange) -> Result<KeySpec, UsageError> {
+    let v = v.trim();
+    if matches!(keyex, KeyExchange::Rsa | KeyExchange::EcdhRsa) {
+        let bits: usize = v.strip_prefix("rsa:").unwrap_or(v).parse().map_err(|_| {
+            UsageError(format!(
+                "-K: {v:?} is not an RSA key size in bits (with -e rsa or ecdh_rsa)"
+            ))
+        })?;
+        if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+            return err(format!(
+                "-K: RSA key size must be {RSA_MIN_BITS}-{RSA_MAX_BITS} bits"
+            ));
+        }
+        Ok(KeySpec::Rsa(bits))
+    } else {
+        let c = curve(v.strip_prefix("ec:").unwrap_or(v))
+            .map_err(|e| UsageError(format!("-K: {e} (with -e ecdh_ecdsa, -K names a curve)")))?;
+        Ok(KeySpec::Ec(c))
+    }
+}
+
+/// `-H @file`: one client per line, `ID` or `ID|FP`; blank lines and `#` comments skipped.
+fn host_file(file: &str) -> Result<Vec<ClientPin>, UsageError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| UsageError(format!("-H: cannot read {file}: {e}")))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split('|').map(str::trim);
+        let id = fields.next().unwrap_or_default();
+        let id = parse_id(id)
+            .ok_or_else(|| UsageError(format!("-H {file}:{}: invalid host ID {id:?}", n + 1)))?;
+        let fingerprint = match fields.next().filter(|f| !f.is_empty()) {
+            Some(fp) => Some(Fingerprint::parse(fp).map_err(|_| {
+                UsageError(format!(
+                    "-H {file}:{}: invalid fingerprint {fp:?} (20 ':'-separated hex bytes)",
+                    n + 1
+                ))
+            })?),
+            None => None,
+        };
+        out.push(ClientPin { id, fingerprint });
+    }
+    Ok(out)
+}
+
+fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Result<(), UsageError> {
     match c {
         'R' => {
             let kbps: i64 = number(c, v)?;
@@ -291,24 +468,91 @@ fn apply(o: &mut Options, c: char, v: &str) -> Result<(), UsageError> {
             }
         }
         'H' => {
-            let list = if let Some(file) = v.strip_prefix('@') {
-                std::fs::read_to_string(file)
-                    .map_err(|e| UsageError(format!("-H: cannot read {file}: {e}")))?
-                    .lines()
-                    .map(|l| l.split('|').next().unwrap_or("").trim().to_string())
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .collect::<Vec<_>>()
-            } else {
-                v.split(',').map(str::to_string).collect()
+            let list = match v.strip_prefix('@') {
+                Some(file) => host_file(file)?,
+                None => v
+                    .split(',')
+                    .map(|h| {
+                        parse_id(h)
+                            .map(|id| ClientPin {
+                                id,
+                                fingerprint: None,
+                            })
+                            .ok_or_else(|| UsageError(format!("-H: invalid host ID {h:?}")))
+                    })
+                    .collect::<Result<_, _>>()?,
             };
-            for h in list {
-                let id =
-                    parse_id(&h).ok_or_else(|| UsageError(format!("-H: invalid host ID {h:?}")))?;
-                if !o.hosts.contains(&id) {
-                    o.hosts.push(id);
+            for pin in list {
+                match o.hosts.iter_mut().find(|p| p.id == pin.id) {
+                    Some(p) if pin.fingerprint.is_some() => *p = pin,
+                    Some(_) => {}
+                    None => o.hosts.push(pin),
                 }
             }
         }
+        'Y' => {
+            use KeyType as K;
+            o.keytype = match by_name(
+                &[K::None, K::Des, K::Des3, K::Aes128Cbc, K::Aes256Cbc, K::Aes128Gcm, K::Aes256Gcm, K::Aes128Ccm, K::Aes256Ccm],
+                K::name,
+                v.trim(),
+            ) {
+                Some(K::Des | K::Des3) => {
+                    return err(format!(
+                        "-Y {v}: DES and 3DES are not implemented (use aes256-gcm)"
+                    ))
+                }
+                Some(k) => k,
+                None => return err(format!(
+                    "-Y: unknown key type {v:?} (aes128-gcm, aes256-gcm, aes128-ccm, aes256-ccm, aes128-cbc, aes256-cbc or none)"
+                )),
+            }
+        }
+        'h' => {
+            use HashType as H;
+            o.hashtype = by_name(
+                &[H::Sha1, H::Sha256, H::Sha384, H::Sha512],
+                H::name,
+                v.trim(),
+            )
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "-h: unknown hash {v:?} (sha1, sha256, sha384 or sha512)"
+                ))
+            })?
+        }
+        'w' => {
+            o.sigtype = by_name(&[SigType::Hmac, SigType::Keyex], SigType::name, v.trim())
+                .ok_or_else(|| {
+                    UsageError(format!("-w: unknown signature type {v:?} (hmac or keyex)"))
+                })?
+        }
+        'e' => {
+            use KeyExchange as X;
+            let (kx, c) = match v.trim().split_once(':') {
+                Some((kx, c)) => (kx, Some(c)),
+                None => (v.trim(), None),
+            };
+            o.keyex =
+                by_name(&[X::Rsa, X::EcdhRsa, X::EcdhEcdsa], X::name, kx).ok_or_else(|| {
+                    UsageError(format!(
+                    "-e: unknown key exchange {kx:?} (rsa, ecdh_rsa[:curve] or ecdh_ecdsa[:curve])"
+                ))
+                })?;
+            o.ecdh_curve = match c {
+                Some(_) if o.keyex == X::Rsa => {
+                    return err("-e rsa takes no curve (ecdh_rsa:curve or ecdh_ecdsa:curve do)")
+                }
+                Some(c) => CurveId::from(
+                    curve(c)
+                        .map_err(|e| UsageError(format!("-e: {e}")))?
+                        .tls_id(),
+                ),
+                None => CurveId::P256,
+            };
+        }
+        'k' => o.keyfile = Some(PathBuf::from(v)),
+        'K' => *keygen = Some(v.to_string()),
         'L' => o.logfile = Some(PathBuf::from(v)),
         'D' => o.dest_name = Some(v.to_string()),
         'E' => o.base_dirs = v.split(',').map(PathBuf::from).collect(),
@@ -343,7 +587,10 @@ mod tests {
         assert_eq!(o.rate, None);
         assert_eq!(o.grtt.0, Duration::from_millis(50));
         assert_eq!(o.uid, Some(0x0a00_0001));
-        assert_eq!(o.hosts, [1, 0x0a00_0002]);
+        assert_eq!(
+            o.hosts.iter().map(|h| h.id).collect::<Vec<_>>(),
+            [1, 0x0a00_0002]
+        );
         assert!(o.follow_links && o.quit_on_fail);
         assert_eq!(o.paths, [PathBuf::from("f")]);
         assert_eq!(p(&["-R", "10000", "f"]).unwrap().rate, Some(1_280_000));
@@ -352,8 +599,8 @@ mod tests {
     #[test]
     fn unsupported_options_are_refused_by_name() {
         assert_eq!(
-            p(&["-Y", "aes256-gcm", "f"]).unwrap_err().0,
-            "-Y (encryption) is not supported yet"
+            p(&["-y", "f"]).unwrap_err().0,
+            "-y (Windows system key store) is not supported yet"
         );
         assert_eq!(
             p(&["-z", "f"]).unwrap_err().0,
@@ -361,5 +608,183 @@ mod tests {
         );
         assert!(p(&["-b", "100", "f"]).unwrap_err().0.contains("512-8800"));
         assert!(p(&[]).is_err());
+    }
+
+    #[test]
+    fn encryption_is_off_by_default_with_strong_choices_ready() {
+        let o = p(&["f"]).unwrap();
+        assert!(!o.encrypted());
+        assert_eq!(o.hashtype, HashType::Sha256);
+        assert_eq!(o.keyex, KeyExchange::EcdhEcdsa);
+        assert_eq!(o.ecdh_curve, CurveId::P256);
+        assert_eq!(o.key_spec(), KeySpec::Ec(NamedCurve::Prime256v1));
+        assert!(!o.allow_weak && !o.client_auth);
+        // Without -Y, weak leftovers are ignored, as uftp ignores them.
+        assert!(p(&["-h", "sha1", "f"]).is_ok());
+    }
+
+    #[test]
+    fn crypto_letters() {
+        let o = p(&[
+            "-Y",
+            "aes128-ccm",
+            "-h",
+            "sha384",
+            "-w",
+            "keyex",
+            "-e",
+            "ecdh_rsa:secp384r1",
+            "-c",
+            "-k",
+            "/k.pem",
+            "-K",
+            "2048",
+            "f",
+        ])
+        .unwrap();
+        assert_eq!(o.keytype, KeyType::Aes128Ccm);
+        assert_eq!(o.hashtype, HashType::Sha384);
+        assert_eq!(o.sigtype, SigType::Keyex);
+        assert_eq!(o.keyex, KeyExchange::EcdhRsa);
+        assert_eq!(o.ecdh_curve, CurveId::P384);
+        assert!(o.client_auth && o.rsa_server_key());
+        assert_eq!(o.keyfile, Some(PathBuf::from("/k.pem")));
+        assert_eq!(o.keygen, Some(KeySpec::Rsa(2048)));
+        // -K before -e still means what -e says; the rsa:/ec: forms are taken too.
+        let o = p(&[
+            "-K",
+            "secp384r1",
+            "-Y",
+            "aes256-gcm",
+            "-e",
+            "ecdh_ecdsa",
+            "f",
+        ])
+        .unwrap();
+        assert_eq!(o.keygen, Some(KeySpec::Ec(NamedCurve::Secp384r1)));
+        let o = p(&["-YAES256-gcm", "f"]);
+        assert!(o.is_err(), "names are lower case, as uftp's");
+        let o = p(&["-Yaes256-gcm", "-K", "ec:prime256v1", "f"]).unwrap();
+        assert_eq!(o.key_spec(), KeySpec::Ec(NamedCurve::Prime256v1));
+        let o = p(&["-Yaes256-gcm", "-ersa", "f"]).unwrap();
+        assert_eq!(
+            o.key_spec(),
+            KeySpec::Rsa(2048),
+            "RSA-2048, not uftp's RSA-512"
+        );
+    }
+
+    #[test]
+    fn bad_crypto_values_say_what_is_allowed() {
+        for (args, needle) in [
+            (&["-Y", "des", "f"][..], "DES and 3DES are not implemented"),
+            (&["-Y", "3des", "f"][..], "not implemented"),
+            (&["-Y", "rot13", "f"][..], "unknown key type"),
+            (&["-h", "md5", "f"][..], "unknown hash"),
+            (&["-w", "none", "f"][..], "unknown signature type"),
+            (&["-e", "dh", "f"][..], "unknown key exchange"),
+            (&["-e", "rsa:prime256v1", "f"][..], "takes no curve"),
+            (
+                &["-e", "ecdh_ecdsa:secp521r1", "f"][..],
+                "not supported here",
+            ),
+            (&["-e", "ecdh_ecdsa:nope", "f"][..], "unknown EC curve"),
+            (
+                &["-Y", "aes256-gcm", "-e", "rsa", "-K", "4096", "f"][..],
+                "512-2048",
+            ),
+            (
+                &["-Y", "aes256-gcm", "-e", "rsa", "-K", "big", "f"][..],
+                "RSA key size",
+            ),
+            (
+                &["-Y", "aes256-gcm", "-K", "2048", "f"][..],
+                "names a curve",
+            ),
+            (
+                &["--allow-strong", "f"][..],
+                "unknown option --allow-strong",
+            ),
+        ] {
+            let e = p(args).unwrap_err().0;
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn weak_sessions_need_allow_weak() {
+        for (args, why) in [
+            (&["-Y", "aes256-cbc", "f"][..], "CBC"),
+            (&["-Y", "aes256-gcm", "-h", "sha1", "f"][..], "SHA-1"),
+            (
+                &["-Y", "aes256-gcm", "-e", "rsa", "-K", "1024", "f"][..],
+                "RSA key under 2048",
+            ),
+        ] {
+            let e = p(args).unwrap_err().0;
+            assert!(
+                e.contains(why) && e.contains("--allow-weak"),
+                "{args:?}: {e}"
+            );
+            let mut allowed = vec!["--allow-weak"];
+            allowed.extend_from_slice(args);
+            let o = p(&allowed).unwrap();
+            assert!(o.allow_weak);
+            let bits = match o.key_spec() {
+                KeySpec::Rsa(b) => Some(b),
+                KeySpec::Ec(_) => None,
+            };
+            assert!(o.check_weak(bits).unwrap().unwrap().contains(why));
+        }
+        // A key file's size is known only once it is read: checked then.
+        let o = p(&["-Y", "aes256-gcm", "-e", "rsa", "-k", "/k.pem", "f"]).unwrap();
+        assert!(o.check_weak(Some(1024)).is_err());
+        assert_eq!(o.check_weak(Some(2048)), Ok(None));
+        // `--` ends the options: a file may be called --allow-weak.
+        let o = p(&["--", "--allow-weak"]).unwrap();
+        assert!(!o.allow_weak);
+        assert_eq!(o.paths, [PathBuf::from("--allow-weak")]);
+    }
+
+    #[test]
+    fn host_file_pins_fingerprints() {
+        let dir = std::env::temp_dir().join(format!("uftp-hosts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hosts");
+        let fp = "66:1E:C9:1D:FC:99:DB:60:B0:1A:F0:8F:CA:F4:28:27:A6:BE:94:BC";
+        std::fs::write(
+            &file,
+            format!("# clients\n0x0A000001|{fp}\n\n10.0.0.2\n 0x0A000003 | {fp} \n"),
+        )
+        .unwrap();
+        let at = format!("@{}", file.display());
+        let o = p(&["-H", "0x0A000002", "-H", &at, "f"]).unwrap();
+        let fp = Some(Fingerprint::parse(fp).unwrap());
+        assert_eq!(
+            o.hosts,
+            [
+                ClientPin {
+                    id: 0x0A00_0002,
+                    fingerprint: None
+                },
+                ClientPin {
+                    id: 0x0A00_0001,
+                    fingerprint: fp
+                },
+                ClientPin {
+                    id: 0x0A00_0003,
+                    fingerprint: fp
+                },
+            ]
+        );
+        std::fs::write(&file, "0x0A000001|AB:CD\n").unwrap();
+        let e = p(&["-H", &at, "f"]).unwrap_err().0;
+        assert!(e.contains(":1: invalid fingerprint"), "{e}");
+        std::fs::write(&file, "zz|\n").unwrap();
+        assert!(p(&["-H", &at, "f"])
+            .unwrap_err()
+            .0
+            .contains("invalid host ID"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
