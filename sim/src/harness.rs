@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use proto_core::crypto::NoRsa;
 use proto_core::session::receiver::{
     self, Config as ReceiverConfig, Item, ItemKind, Receiver, Reject, SessionId, Storage,
 };
+use proto_core::session::security::{ClientPin, SenderSecurity};
 use proto_core::session::sender::{
     BlockSource, Event as SenderEvent, FileItem, ReadError, Sender, SenderConfig,
 };
@@ -150,6 +152,32 @@ impl<const CLIENTS: usize> SenderNode<CLIENTS> {
         files: Vec<SimFile>,
     ) -> Self {
         let sender = Sender::new(config, allowed).expect("valid sender config");
+        SenderNode {
+            addr,
+            sender,
+            source: Source {
+                seeds: HashMap::new(),
+                resend: Vec::new(),
+            },
+            files,
+            next_file: 0,
+            events: Vec::new(),
+            watch: SenderWatch::default(),
+            tracks: HashMap::new(),
+        }
+    }
+
+    /// A sender at `addr` running an encrypted session (`security`), with closed-group pins in
+    /// `allowed` (empty: open group). RSA is not available in the simulator.
+    pub fn with_security(
+        addr: SocketAddr,
+        config: SenderConfig,
+        allowed: &[ClientPin],
+        security: SenderSecurity,
+        files: Vec<SimFile>,
+    ) -> Self {
+        let sender =
+            Sender::with_security(config, allowed, security, NoRsa).expect("valid sender security");
         SenderNode {
             addr,
             sender,

@@ -1092,9 +1092,6 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             // Closed group without us.
             return;
         }
-        if self.quiet.iter().any(|q| *q == (id, h.src_id)) {
-            return self.drop_dgram(DropReason::Untrusted);
-        }
         let negotiated = client_keys::negotiate(
             &self.config,
             &mut self.rsa,
