@@ -12,7 +12,7 @@ use proto_core::session::sender::{Event, SenderConfig};
 use proto_core::wire::{HashType, KeyExchange, KeyType, SigType};
 use sim::adversary::{Adversary, Attack};
 use sim::harness::{ReceiverNode, SenderNode, SimFile};
-use sim::{LinkConfig, Network, Node};
+use sim::{LinkConfig, Network};
 
 type Tx = SenderNode<64>;
 type Rx = ReceiverNode<2>;
