@@ -50,7 +50,8 @@ pub mod exit {
     pub const NO_REGISTER: i32 = 7;
     /// No client answered the first FILEINFO.
     pub const NO_FILEINFO_ACK: i32 = 8;
-    /// All clients dropped, or (unlike uftp without `-q`) any client failed.
+    /// All clients dropped, or (unlike uftp without `-q`) any client failed; clients the
+    /// handshake refused (wrong key, bad signature) were never members and do not count.
     pub const DROPPED: i32 = 9;
     /// The session completed but no client received any file.
     pub const NOTHING_RECEIVED: i32 = 10;
@@ -808,12 +809,16 @@ impl<R: RsaKeys> Driver<'_, R> {
             Outcome::Aborted if user_abort => exit::INTERRUPTED,
             Outcome::Aborted => exit::DROPPED,
             Outcome::Completed => {
-                if clients
-                    .values()
+                // A client refused by the handshake (a key that is not the pinned one, a
+                // failed signature) was never a member: refusing it is the session working,
+                // as for uftp 4.10.2, and the log says why.
+                let mut members = clients.values().filter(|r| r.refused.is_none());
+                if members
+                    .clone()
                     .any(|r| r.lost.is_some() || r.failed > 0 || !r.done)
                 {
                     exit::DROPPED
-                } else if clients.values().all(|r| r.ok == 0) && !self.items.is_empty() {
+                } else if members.all(|r| r.ok == 0) && !self.items.is_empty() {
                     exit::NOTHING_RECEIVED
                 } else {
                     exit::OK
@@ -972,17 +977,21 @@ fn drop_summary(c: &Counters) -> Option<String> {
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {what}"))
     .collect();
-    let mut line = format!("dropped {} datagrams", c.dropped);
-    if !causes.is_empty() {
-        line.push_str(&format!(" ({})", causes.join(", ")));
+    let mut parts = Vec::new();
+    if c.dropped > 0 {
+        let mut p = format!("datagrams dropped: {}", c.dropped);
+        if !causes.is_empty() {
+            p.push_str(&format!(" ({})", causes.join(", ")));
+        }
+        parts.push(p);
     }
     if c.clients_refused > 0 {
-        line.push_str(&format!("; {} clients refused", c.clients_refused));
+        parts.push(format!("clients refused: {}", c.clients_refused));
     }
     if c.events_dropped > 0 {
-        line.push_str(&format!("; {} events lost", c.events_dropped));
+        parts.push(format!("events lost: {}", c.events_dropped));
     }
-    Some(line)
+    Some(parts.join("; "))
 }
 
 fn lost_text(r: LostReason) -> &'static str {
@@ -992,5 +1001,152 @@ fn lost_text(r: LostReason) -> &'static str {
         LostReason::Aborted => "aborted",
         LostReason::MaxPasses => "maximum passes reached",
         LostReason::SessionAborted => "session aborted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_summary_names_the_causes_seen() {
+        assert_eq!(drop_summary(&Counters::default()), None);
+        let c = Counters {
+            dropped: 7,
+            auth_failures: 3,
+            replays: 2,
+            clients_refused: 1,
+            ..Counters::default()
+        };
+        assert_eq!(
+            drop_summary(&c).unwrap(),
+            "datagrams dropped: 7 (3 failed authentication, 2 replayed); clients refused: 1"
+        );
+        let c = Counters {
+            clients_refused: 2,
+            ..Counters::default()
+        };
+        assert_eq!(drop_summary(&c).unwrap(), "clients refused: 2");
+    }
+
+    #[test]
+    fn refusals_name_the_fix() {
+        let t = refusal_text(RefuseReason::FingerprintMismatch);
+        assert!(
+            t.starts_with("Client key fingerprint mismatch") && t.contains("-H"),
+            "{t}"
+        );
+        assert_eq!(
+            refusal_text(RefuseReason::KeyExchange),
+            RefuseReason::KeyExchange.as_str()
+        );
+    }
+
+    fn opts(args: &[&str]) -> Options {
+        options::parse(args.iter().map(|s| s.to_string())).unwrap()
+    }
+
+    #[test]
+    fn security_follows_the_options() {
+        let s = security(&opts(&["-Y", "aes256-gcm", "f"])).unwrap();
+        assert_eq!(s.security.sigtype, SigType::AuthEnc);
+        assert!(matches!(&s.security.key, OwnKey::Ec(k) if k.curve() == CurveId::P256));
+        assert!(!s.security.client_auth);
+        assert_eq!(proto_core::crypto::RsaKeys::count(&s.rsa), 0);
+        assert!(s.lines[0].starts_with("encryption: aes256-gcm, sha256, ecdh_ecdsa (prime256v1)"));
+        // -H pins turn client authentication on; CBC keeps HMAC and is logged as weak.
+        let dir = std::env::temp_dir().join(format!("uftp-sec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hosts = dir.join("hosts");
+        std::fs::write(
+            &hosts,
+            "0x0A000001|66:1E:C9:1D:FC:99:DB:60:B0:1A:F0:8F:CA:F4:28:27:A6:BE:94:BC\n",
+        )
+        .unwrap();
+        let at = format!("@{}", hosts.display());
+        let s = security(&opts(&[
+            "--allow-weak",
+            "-Y",
+            "aes128-cbc",
+            "-e",
+            "ecdh_ecdsa:secp384r1",
+            "-K",
+            "secp384r1",
+            "-H",
+            &at,
+            "f",
+        ]))
+        .unwrap();
+        assert_eq!(s.security.sigtype, SigType::Hmac);
+        assert_eq!(s.security.ecdh_curve, CurveId::P384);
+        assert!(matches!(&s.security.key, OwnKey::Ec(k) if k.curve() == CurveId::P384));
+        assert!(s.security.client_auth);
+        assert!(s.lines[0].contains("-H pins"), "{:?}", s.lines);
+        assert_eq!(
+            s.lines.last().unwrap(),
+            "WARNING: weak session: CBC cipher without an AEAD"
+        );
+        // A key file of the wrong kind for -e, and a weak RSA key file, are refused.
+        let ec = dir.join("ec.pem");
+        let f = ec.display().to_string();
+        security(&opts(&[
+            "-Y",
+            "aes256-gcm",
+            "-k",
+            &f,
+            "-K",
+            "prime256v1",
+            "f",
+        ]))
+        .unwrap();
+        let (code, msg) = security(&opts(&["-Y", "aes256-gcm", "-e", "rsa", "-k", &f, "f"]))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(code, exit::PARAM);
+        assert!(msg.contains("needs an RSA key"), "{msg}");
+        let (code, msg) = security(&opts(&[
+            "-Y",
+            "aes256-gcm",
+            "-k",
+            &f,
+            "-K",
+            "prime256v1",
+            "f",
+        ]))
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(code, exit::CRYPTO);
+        assert!(msg.contains("already exists"), "{msg}");
+        let rsa = dir.join("rsa.pem");
+        crate::keys::PrivateKey::generate(crate::keys::KeySpec::Rsa(1024))
+            .unwrap()
+            .save_new(&rsa)
+            .unwrap();
+        let f = rsa.display().to_string();
+        let (code, msg) = security(&opts(&["-Y", "aes256-gcm", "-e", "rsa", "-k", &f, "f"]))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(code, exit::PARAM);
+        assert!(
+            msg.contains("RSA key under 2048 bits") && msg.contains("--allow-weak"),
+            "{msg}"
+        );
+        let s = security(&opts(&[
+            "--allow-weak",
+            "-Y",
+            "aes256-gcm",
+            "-e",
+            "rsa",
+            "-k",
+            &f,
+            "f",
+        ]))
+        .unwrap();
+        assert!(matches!(s.security.key, OwnKey::Rsa(0)));
+        assert_eq!(
+            proto_core::crypto::RsaKeys::modulus_len(&s.rsa, 0),
+            Some(128)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
