@@ -1224,12 +1224,13 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         self.update_grtt();
     }
 
-    /// GRTT from the largest RTT among the active clients.
+    /// GRTT from the largest RTT among the registered clients (active, or in the middle of
+    /// the handshake).
     fn update_grtt(&mut self) {
         let largest = self
             .clients
             .iter()
-            .filter(|c| c.active())
+            .filter(|c| matches!(c.state, ClientState::Active | ClientState::Keying))
             .filter_map(|c| c.rtt_us)
             .max()
             .unwrap_or(MIN_RTT_US);
@@ -2371,6 +2372,8 @@ mod tests {
     use std::vec;
     use std::vec::Vec as StdVec;
 
+    mod encrypted;
+
     const SRV: u32 = 0x0a00_0001;
     const GROUP: u32 = 0x1234_5678;
 
@@ -2556,6 +2559,25 @@ mod tests {
         }
     }
 
+    /// A client as `run` drives it: where it answers from, and its answers to one datagram.
+    trait Peer {
+        fn addr(&self) -> SocketAddr;
+        fn respond(&mut self, bytes: &[u8], data: &[u8]) -> StdVec<StdVec<u8>>;
+        /// What it sends on its own timers by `now`.
+        fn tick(&mut self, _now: Instant) -> StdVec<StdVec<u8>> {
+            StdVec::new()
+        }
+    }
+
+    impl Peer for Model {
+        fn addr(&self) -> SocketAddr {
+            Model::addr(self)
+        }
+        fn respond(&mut self, bytes: &[u8], data: &[u8]) -> StdVec<StdVec<u8>> {
+            self.on_packet(bytes, data)
+        }
+    }
+
     fn complete(id: u32, file_id: u16) -> StdVec<u8> {
         from_client(
             id,
@@ -2569,7 +2591,11 @@ mod tests {
     }
 
     /// Fires timers one by one until the sender wants a file.
-    fn until_wants_file(s: &mut Sender<8>, src: &mut Mem, buf: &mut [u8]) -> Instant {
+    fn until_wants_file<R: RsaKeys>(
+        s: &mut Sender<8, R>,
+        src: &mut Mem,
+        buf: &mut [u8],
+    ) -> Instant {
         let mut now = Instant::ZERO;
         while !s.wants_file() {
             now = s.poll_timeout().unwrap();
@@ -2587,7 +2613,11 @@ mod tests {
 
     /// Drives a sender and its models on virtual time (responses take 2 ms) until the session
     /// ends, starting each of `files` (sizes) when the sender asks.
-    fn run(s: &mut Sender<8>, models: &mut [Model], files: &[usize]) -> (Run, StdVec<Mem>) {
+    fn run<R: RsaKeys, P: Peer>(
+        s: &mut Sender<8, R>,
+        models: &mut [P],
+        files: &[usize],
+    ) -> (Run, StdVec<Mem>) {
         let mut mems: StdVec<Mem> = files.iter().map(|&n| Mem::new(n, 1000)).collect();
         let mut next_file: usize = 0;
         let mut r = Run {
@@ -2606,11 +2636,16 @@ mod tests {
                 let (_, from, mut bytes) = inflight.remove(0);
                 s.handle_datagram(r.now, from, &mut bytes, src);
             }
+            for m in models.iter_mut() {
+                for out in m.tick(r.now) {
+                    inflight.push((r.now + Duration::from_millis(2), m.addr(), out));
+                }
+            }
             s.handle_timeout(r.now);
             while let Some(t) = s.poll_transmit(r.now, &mut buf, src) {
                 let bytes = buf[..t.len].to_vec();
                 for m in models.iter_mut() {
-                    for reply in m.on_packet(&bytes, &src.data) {
+                    for reply in m.respond(&bytes, &src.data) {
                         inflight.push((r.now + Duration::from_millis(2), m.addr(), reply));
                     }
                 }
@@ -2808,7 +2843,7 @@ mod tests {
     #[test]
     fn no_register_means_no_clients_after_robust_rounds() {
         let mut s = Sender::<8>::new(config(), &[]).unwrap();
-        let (r, _) = run(&mut s, &mut [], &[1000]);
+        let (r, _) = run(&mut s, &mut [] as &mut [Model], &[1000]);
         assert_eq!(r.sent.len(), 20);
         assert_eq!(session_done(&r).outcome, Outcome::NoClients);
         // 20 rounds 3×GRTT apart at the initial 0.5 s, then one more interval.
