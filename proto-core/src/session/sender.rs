@@ -2608,6 +2608,8 @@ mod tests {
     struct Run {
         events: StdVec<Event>,
         sent: StdVec<(SocketAddr, StdVec<u8>)>,
+        /// When each of `sent` went out.
+        sent_at: StdVec<Instant>,
         now: Instant,
     }
 
@@ -2623,6 +2625,7 @@ mod tests {
         let mut r = Run {
             events: StdVec::new(),
             sent: StdVec::new(),
+            sent_at: StdVec::new(),
             now: Instant::ZERO,
         };
         let mut buf = vec![0u8; s.max_datagram_len()];
@@ -2650,6 +2653,7 @@ mod tests {
                     }
                 }
                 r.sent.push((t.dest, bytes));
+                r.sent_at.push(r.now);
             }
             while let Some(e) = s.poll_event() {
                 r.events.push(e);

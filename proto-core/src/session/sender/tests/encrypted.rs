@@ -953,3 +953,25 @@ fn large_keys_and_a_closed_group_fit_max_datagram_len() {
     assert_eq!(a.client_ids.len(), 8);
     assert!(t.len <= s.max_datagram_len());
 }
+
+#[test]
+fn pacing_counts_the_envelope() {
+    // GCM adds 12 + 16 bytes to every FILESEG: (1000 + 8 + 16 + 8 + 20) + 28 = 1080 bytes a
+    // packet on the wire, so this rate is 1000 FILESEGs a second.
+    let mut c = config();
+    c.rate = Some(1_080_000);
+    let mut s = Sender::<8>::with_security(c, &[], strong(), NoRsa).unwrap();
+    let mut models = [Secure::new(0x0b00_0071, ec_key(CurveId::P256, 0x71))];
+    let (r, _) = run(&mut s, &mut models, &[500_000]);
+    assert_all_delivered(&models, &r);
+    let segs: StdVec<Instant> = (r.sent.iter().zip(&r.sent_at))
+        .filter(|((_, b), _)| b.len() == 1052)
+        .map(|(_, &t)| t)
+        .collect();
+    assert_eq!(segs.len(), 500);
+    let span = segs[segs.len() - 1].saturating_duration_since(segs[0]);
+    assert!(
+        span >= Duration::from_millis(498) && span <= Duration::from_millis(501),
+        "500 FILESEGs over {span:?}"
+    );
+}
