@@ -11,10 +11,6 @@
 //!   address) holding another key is refused, with a log line saying so, and nothing arrives;
 //!   holding the listed key, it is accepted.
 //!
-//! Only the cases that pass today are here: every case with Debian's uftp sending to our uftpd
-//! (beside the Debian control). Our uftp as the sender (a–e to Debian's uftpd, f to both
-//! receivers) joins when its encryption lands.
-//!
 //! Every receiver runs with `-E` (encrypted sessions only), and the sender's first ANNOUNCE is
 //! captured (tcpdump in the sender's namespace) and decoded: it must carry exactly the key
 //! exchange, cipher, hash, signature type, server key (by fingerprint when given with `-k`) and
@@ -604,11 +600,21 @@ fn a_p256_gcm_debian_to_debian_control_and_ours() {
     suite_transfer(A_P256_GCM, Imp::Debian, &[Imp::Debian, Imp::Ours]);
 }
 
+#[test]
+fn a_p256_gcm_ours_to_debian() {
+    suite_transfer(A_P256_GCM, Imp::Ours, &[Imp::Debian]);
+}
+
 // --- b. ECDH-ECDSA P-384, AES-128-CCM, SHA-384 ---
 
 #[test]
 fn b_p384_ccm_debian_to_debian_control_and_ours() {
     suite_transfer(B_P384_CCM, Imp::Debian, &[Imp::Debian, Imp::Ours]);
+}
+
+#[test]
+fn b_p384_ccm_ours_to_debian() {
+    suite_transfer(B_P384_CCM, Imp::Ours, &[Imp::Debian]);
 }
 
 // --- c. ECDH-RSA (RSA-2048 server key), AES-256-GCM ---
@@ -618,11 +624,21 @@ fn c_ecdh_rsa_gcm_debian_to_debian_control_and_ours() {
     suite_transfer(C_ECDH_RSA_GCM, Imp::Debian, &[Imp::Debian, Imp::Ours]);
 }
 
+#[test]
+fn c_ecdh_rsa_gcm_ours_to_debian() {
+    suite_transfer(C_ECDH_RSA_GCM, Imp::Ours, &[Imp::Debian]);
+}
+
 // --- d. RSA key exchange, AES-256-CBC, HMAC-SHA-256 ---
 
 #[test]
 fn d_rsa_cbc_hmac_debian_to_debian_control_and_ours() {
     suite_transfer(D_RSA_CBC_HMAC, Imp::Debian, &[Imp::Debian, Imp::Ours]);
+}
+
+#[test]
+fn d_rsa_cbc_hmac_ours_to_debian() {
+    suite_transfer(D_RSA_CBC_HMAC, Imp::Ours, &[Imp::Debian]);
 }
 
 // --- e. closed group, client authentication, fingerprints pinned on the sender ---
@@ -688,6 +704,11 @@ fn closed_group(sender: Imp, pinned: &[Imp], impostors: &[Imp]) {
 #[test]
 fn e_closed_group_client_auth_debian_to_debian_control_and_ours() {
     closed_group(Imp::Debian, &[Imp::Debian, Imp::Ours], &[Imp::Ours]);
+}
+
+#[test]
+fn e_closed_group_client_auth_ours_to_debian() {
+    closed_group(Imp::Ours, &[Imp::Debian], &[Imp::Debian]);
 }
 
 // --- f. the receiver's server list pins the server's key ---
@@ -777,4 +798,14 @@ fn server_list(sender: Imp, receivers: &[Imp]) {
 #[test]
 fn f_server_list_debian_sender_to_debian_control_and_our_uftpd() {
     server_list(Imp::Debian, &[Imp::Debian, Imp::Ours]);
+}
+
+#[test]
+fn f_server_list_our_sender_to_our_uftpd() {
+    server_list(Imp::Ours, &[Imp::Ours]);
+}
+
+#[test]
+fn f_server_list_our_sender_to_debian_uftpd() {
+    server_list(Imp::Ours, &[Imp::Debian]);
 }
