@@ -19,7 +19,7 @@ use proto_core::session::Transmit;
 use proto_core::time::Instant;
 use proto_core::wire::{FileSegRepr, Func, HashType, HeaderRepr, KeyType, Message, Repr};
 
-use crate::net::Node;
+use crate::net::{Node, Received};
 
 /// One kind of forgery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,8 +156,9 @@ impl Node for Adversary {
         self.addr
     }
 
-    fn handle_datagram(&mut self, _now: Instant, from: SocketAddr, bytes: &[u8]) {
+    fn handle_datagram(&mut self, _now: Instant, from: SocketAddr, datagram: Received<'_>) {
         let _ = from;
+        let bytes: &[u8] = datagram.bytes;
         if bytes.len() < 16 {
             return;
         }

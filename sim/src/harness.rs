@@ -15,9 +15,9 @@ use proto_core::session::sender::{
 };
 use proto_core::session::{nak, FileLayout, Transmit};
 use proto_core::time::Instant;
-use proto_core::wire::{FileType, Message, Repr};
+use proto_core::wire::{FileType, Func as FuncCode, Message, Repr};
 
-use crate::net::Node;
+use crate::net::{ContentCheck, Node, Received, Role};
 
 /// The byte at `offset` of the file generated from `seed`.
 pub fn pattern_byte(seed: u64, offset: u64) -> u8 {
@@ -281,12 +281,10 @@ impl<const CLIENTS: usize> Node for SenderNode<CLIENTS> {
     fn addr(&self) -> SocketAddr {
         self.addr
     }
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        self.watch_in(bytes);
-        // The sender opens ENCRYPTED in place: it takes a buffer of its own.
-        let mut bytes = bytes.to_vec();
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Received<'_>) {
+        self.watch_in(datagram.bytes);
         self.sender
-            .handle_datagram(now, from, &mut bytes, &mut self.source);
+            .handle_datagram(now, from, datagram.bytes, &mut self.source);
         self.feed(now);
     }
     fn handle_timeout(&mut self, now: Instant) {
@@ -294,12 +292,16 @@ impl<const CLIENTS: usize> Node for SenderNode<CLIENTS> {
         self.feed(now);
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.feed(now);
-        let t = self.sender.poll_transmit(now, buf, &mut self.source);
-        if let Some(t) = t {
-            self.watch_out(&buf[..t.len]);
+        if self.sender.wants_file() {
+            self.feed(now);
         }
-        self.feed(now);
+        let t = self.sender.poll_transmit(now, buf, &mut self.source);
+        match t {
+            Some(t) => self.watch_out(&buf[..t.len]),
+            // Events are drained once the datagrams of this turn are out (each drain walks
+            // the client table; the event queue holds the few a turn can produce).
+            None => self.feed(now),
+        }
         t
     }
     fn poll_timeout(&self) -> Option<Instant> {
@@ -310,11 +312,18 @@ impl<const CLIENTS: usize> Node for SenderNode<CLIENTS> {
     }
 }
 
-/// What a receiver stored, checked block by block against the generated content.
+/// What a receiver stored, checked block by block against the generated content. It keeps a
+/// block map per open file and nothing of the data.
+///
+/// Every block written is compared with the generated content. A datagram's block is compared
+/// once: the first receiver to store it records the result with the datagram
+/// ([`ContentCheck`]), and the others, handed the same unchanged bytes, reuse it when what they
+/// store is exactly that range of them, for the same file and offset.
 #[derive(Debug, Default)]
 pub struct CheckingStorage {
-    seeds: HashMap<String, u64>,
-    open: HashMap<SessionId, OpenFile>,
+    seeds: Vec<(String, u64)>,
+    open: Vec<(SessionId, OpenFile)>,
+    ctx: CheckContext,
     /// Files finished with every block present and correct: name → size.
     pub completed: HashMap<String, u64>,
     /// Blocks whose data differed from the generated content.
@@ -325,6 +334,22 @@ pub struct CheckingStorage {
     pub bytes_written: u64,
     /// Items opened.
     pub opened: u64,
+    /// Blocks compared with the generated content byte by byte (the others reused a check).
+    pub full_checks: u64,
+}
+
+/// The datagram being handled, as the storage may use it to check what is written.
+#[derive(Debug, Default, Clone, Copy)]
+struct CheckContext {
+    /// Address and length of the datagram's buffer.
+    base: usize,
+    len: usize,
+    /// The buffer holds the datagram as sent, shared with other receivers.
+    pristine: bool,
+    /// The datagram's check, if one was made.
+    known: Option<ContentCheck>,
+    /// The check this write made.
+    made: Option<ContentCheck>,
 }
 
 #[derive(Debug)]
@@ -344,30 +369,68 @@ impl CheckingStorage {
             ..CheckingStorage::default()
         }
     }
+
+    fn file(&mut self, session: SessionId) -> Option<&mut OpenFile> {
+        self.open
+            .iter_mut()
+            .find(|(s, _)| *s == session)
+            .map(|(_, f)| f)
+    }
+
+    /// Whether `data` is the content of `seed` at `offset`, reusing the datagram's check when
+    /// `data` is the very range it covered.
+    fn content_ok(&mut self, seed: u64, offset: u64, data: &[u8]) -> bool {
+        let addr = data.as_ptr() as usize;
+        let ctx = &mut self.ctx;
+        let inside = ctx.pristine && addr >= ctx.base && addr + data.len() <= ctx.base + ctx.len;
+        let key = (seed, offset);
+        if inside {
+            let start = addr - ctx.base;
+            if let Some(k) = ctx.known {
+                if (k.start, k.len, k.key) == (start, data.len(), key) {
+                    return k.ok;
+                }
+            }
+            self.full_checks += 1;
+            let ok = check_pattern(seed, offset, data);
+            self.ctx.made = Some(ContentCheck {
+                start,
+                len: data.len(),
+                key,
+                ok,
+            });
+            return ok;
+        }
+        self.full_checks += 1;
+        check_pattern(seed, offset, data)
+    }
 }
 
 impl Storage for CheckingStorage {
     fn open(&mut self, item: &Item<'_>) -> Result<(), Reject> {
         self.opened += 1;
-        let name = String::from_utf8_lossy(item.name).into_owned();
         if item.kind != ItemKind::Regular {
             return Err(Reject::Unsupported);
         }
-        let seed = *self.seeds.get(&name).ok_or(Reject::BadName)?;
-        self.open.insert(
-            item.session,
-            OpenFile {
-                name,
-                seed,
-                layout: item.layout,
-                map: vec![0; item.layout.bitmap_len()],
-                bad: false,
-            },
-        );
+        let seed = self
+            .seeds
+            .iter()
+            .find(|(n, _)| n.as_bytes() == item.name)
+            .map(|(_, s)| *s)
+            .ok_or(Reject::BadName)?;
+        let file = OpenFile {
+            name: String::from_utf8_lossy(item.name).into_owned(),
+            seed,
+            layout: item.layout,
+            map: vec![0; item.layout.bitmap_len()],
+            bad: false,
+        };
+        self.open.retain(|(s, _)| *s != item.session);
+        self.open.push((item.session, file));
         Ok(())
     }
     fn block_map(&mut self, session: SessionId) -> Option<&mut [u8]> {
-        self.open.get_mut(&session).map(|f| f.map.as_mut_slice())
+        self.file(session).map(|f| f.map.as_mut_slice())
     }
     fn write(
         &mut self,
@@ -376,20 +439,31 @@ impl Storage for CheckingStorage {
         offset: u64,
         data: &[u8],
     ) -> Result<(), Reject> {
-        let f = self.open.get_mut(&session).ok_or(Reject::Io)?;
+        let (seed, layout) = {
+            let f = self.file(session).ok_or(Reject::Io)?;
+            (f.seed, f.layout)
+        };
         self.bytes_written += data.len() as u64;
-        let block = offset / u64::from(f.layout.blocksize);
-        let good = offset.is_multiple_of(u64::from(f.layout.blocksize))
-            && data.len() == f.layout.block_len(block as u32)
-            && check_pattern(f.seed, offset, data);
+        let block = offset / u64::from(layout.blocksize);
+        let good = offset.is_multiple_of(u64::from(layout.blocksize))
+            && block < u64::from(layout.blocks)
+            && data.len() == layout.block_len(block as u32)
+            && self.content_ok(seed, offset, data);
         if !good {
             self.bad_blocks += 1;
-            f.bad = true;
+            if let Some(f) = self.file(session) {
+                f.bad = true;
+            }
         }
         Ok(())
     }
     fn finish(&mut self, session: SessionId, _file_id: u16) -> Result<(), Reject> {
-        let f = self.open.remove(&session).ok_or(Reject::Io)?;
+        let at = self
+            .open
+            .iter()
+            .position(|(s, _)| *s == session)
+            .ok_or(Reject::Io)?;
+        let (_, f) = self.open.swap_remove(at);
         let all = nak::next_clear(&f.map, 0, f.layout.blocks as usize).is_none();
         if all && !f.bad {
             self.completed.insert(f.name, f.layout.size);
@@ -400,25 +474,47 @@ impl Storage for CheckingStorage {
     }
     fn discard(&mut self, session: SessionId, _file_id: u16) {
         self.discarded += 1;
-        self.open.remove(&session);
+        self.open.retain(|(s, _)| *s != session);
     }
     fn free_space(&mut self, _session: SessionId) -> Option<u64> {
         None
     }
 }
 
-/// A receiver on the simulated network.
+/// What a receiver did, as the simulator's reports need it (kept whether or not its events are).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiverRecord {
+    /// When its registration was confirmed.
+    pub registered: Option<Instant>,
+    /// Items it finished, and when it finished the last of them.
+    pub files_finished: u32,
+    /// When it finished its last item.
+    pub finished_at: Option<Instant>,
+    /// When and how its session ended.
+    pub ended: Option<(Instant, receiver::SessionResult)>,
+    /// Datagrams and bytes it sent.
+    pub sent: u64,
+    /// Bytes of those (UDP payloads).
+    pub sent_bytes: u64,
+    /// STATUS (NAK) datagrams it sent in the clear, and their bytes.
+    pub status_sent: u64,
+    /// Bytes of those.
+    pub status_bytes: u64,
+}
+
+/// A receiver on the simulated network (a [`Role::Leaf`]).
 pub struct ReceiverNode<const SESSIONS: usize> {
     addr: SocketAddr,
     /// The state machine.
     pub receiver: Receiver<SESSIONS>,
     /// Its storage.
     pub storage: CheckingStorage,
-    /// Every event it produced, in order.
+    /// Every event it produced, in order (unless [`ReceiverNode::without_event_log`]).
     pub events: Vec<receiver::Event>,
-    deaf_until: Instant,
+    keep_events: bool,
+    /// What it did.
+    pub record: ReceiverRecord,
     down: bool,
-    scratch: Vec<u8>,
     /// When `Some`, a line per datagram in (`<`) and out (`>`), for debugging a run.
     pub trace: Option<Vec<String>>,
 }
@@ -436,9 +532,9 @@ impl<const SESSIONS: usize> ReceiverNode<SESSIONS> {
             receiver: Receiver::new(config),
             storage: CheckingStorage::new(files),
             events: Vec::new(),
-            deaf_until: Instant::ZERO,
+            keep_events: true,
+            record: ReceiverRecord::default(),
             down: false,
-            scratch: vec![0; 65536],
             trace: None,
         }
     }
@@ -451,9 +547,9 @@ impl<const SESSIONS: usize> ReceiverNode<SESSIONS> {
         self
     }
 
-    /// Hears nothing before `at` (a receiver that joins late).
-    pub fn join_at(mut self, at: Instant) -> Self {
-        self.deaf_until = at;
+    /// The same receiver keeping only its [`ReceiverRecord`], not every event (for large runs).
+    pub fn without_event_log(mut self) -> Self {
+        self.keep_events = false;
         self
     }
 
@@ -462,9 +558,22 @@ impl<const SESSIONS: usize> ReceiverNode<SESSIONS> {
         self.receiver.config().uid
     }
 
-    fn drain(&mut self) {
+    fn drain(&mut self, now: Instant) {
         while let Some(e) = self.receiver.poll_event() {
-            self.events.push(e);
+            match &e {
+                receiver::Event::Registered { .. } => self.record.registered = Some(now),
+                receiver::Event::FileFinished { .. } => {
+                    self.record.files_finished += 1;
+                    self.record.finished_at = Some(now);
+                }
+                receiver::Event::SessionEnded { result, .. } => {
+                    self.record.ended = Some((now, result.clone()));
+                }
+                _ => {}
+            }
+            if self.keep_events {
+                self.events.push(e);
+            }
         }
     }
 }
@@ -515,29 +624,47 @@ impl<const SESSIONS: usize> Node for ReceiverNode<SESSIONS> {
     fn addr(&self) -> SocketAddr {
         self.addr
     }
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        if now < self.deaf_until {
-            return;
-        }
+    fn role(&self) -> Role {
+        Role::Leaf
+    }
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Received<'_>) {
         if let Some(trace) = &mut self.trace {
-            trace.push(describe(now, '<', bytes));
+            trace.push(describe(now, '<', datagram.bytes));
         }
-        let len = bytes.len().min(self.scratch.len());
-        self.scratch[..len].copy_from_slice(&bytes[..len]);
+        self.storage.ctx = CheckContext {
+            base: datagram.bytes.as_ptr() as usize,
+            len: datagram.bytes.len(),
+            pristine: datagram.pristine,
+            known: datagram.check.get().copied(),
+            made: None,
+        };
         self.receiver
-            .handle_datagram(now, from, &mut self.scratch[..len], &mut self.storage);
-        self.drain();
+            .handle_datagram(now, from, datagram.bytes, &mut self.storage);
+        if let Some(c) = self.storage.ctx.made {
+            // The first check of this datagram is kept; a later one covers the same bytes.
+            let _ = datagram.check.set(c);
+        }
+        self.storage.ctx = CheckContext::default();
+        self.drain(now);
     }
     fn handle_timeout(&mut self, now: Instant) {
         self.receiver.handle_timeout(now, &mut self.storage);
-        self.drain();
+        self.drain(now);
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let t = self.receiver.poll_transmit(now, buf, &mut self.storage);
-        if let (Some(trace), Some(t)) = (&mut self.trace, t) {
-            trace.push(describe(now, '>', &buf[..t.len]));
+        if let Some(t) = t {
+            if let Some(trace) = &mut self.trace {
+                trace.push(describe(now, '>', &buf[..t.len]));
+            }
+            self.record.sent += 1;
+            self.record.sent_bytes += t.len as u64;
+            if t.len > 1 && FuncCode::from(buf[1]) == FuncCode::Status {
+                self.record.status_sent += 1;
+                self.record.status_bytes += t.len as u64;
+            }
         }
-        self.drain();
+        self.drain(now);
         t
     }
     fn poll_timeout(&self) -> Option<Instant> {

@@ -6,8 +6,11 @@
 
 pub mod adversary;
 pub mod harness;
+pub mod link;
 pub mod net;
 pub mod rng;
 
-pub use net::{LinkConfig, NetStats, Network, Node};
+pub use net::{
+    ContentCheck, GilbertElliott, LinkConfig, NetStats, Network, Node, Received, Role, SenderLink,
+};
 pub use rng::Rng;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use proto_core::session::sender::{Event, LostReason, Outcome, SenderConfig};
 use proto_core::time::Instant;
 use sim::harness::{ReceiverNode, SenderNode, SimFile};
-use sim::{LinkConfig, Network, Node, Rng};
+use sim::{LinkConfig, Network, Node, Received, Rng};
 
 const CLIENTS: usize = 128;
 type Tx = SenderNode<CLIENTS>;
@@ -300,9 +300,11 @@ fn a_receiver_that_joins_late_in_an_open_group_gets_nothing() {
         run.add(Rx::new(n, &files), lossy(0.0), lossy(0.0));
     }
     // Joins after the announcement phase (20 rounds of 3 × 50 ms).
-    let late = Rx::new(3, &files).join_at(run.net.now() + Duration::from_secs(5));
+    let late = Rx::new(3, &files);
     let late_uid = late.uid();
     let idx = run.add(late, lossy(0.0), lossy(0.0));
+    let join = run.net.now() + Duration::from_secs(5);
+    run.net.set_membership(idx, join, None);
     run.run(600);
     assert_all_complete(&run, &files, 1..=3);
     let late = run.rx(idx);
@@ -345,7 +347,7 @@ impl Node for Junk {
     fn addr(&self) -> SocketAddr {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)), 1044)
     }
-    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: &[u8]) {}
+    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: Received<'_>) {}
     fn handle_timeout(&mut self, _: Instant) {}
     fn poll_transmit(
         &mut self,
