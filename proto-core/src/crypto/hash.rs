@@ -42,6 +42,51 @@ pub fn digest(hash: HashType, parts: &[&[u8]], out: &mut [u8; MAX_HASH_LEN]) -> 
     })
 }
 
+/// A digest in progress, for inputs that arrive in steps (the KEYINFO_ACK verify data, whose
+/// group master a proxy learns after the rest).
+#[derive(Clone)]
+pub(crate) enum Hasher {
+    Sha1(Sha1),
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    pub(crate) fn new(hash: HashType) -> Result<Self> {
+        Ok(match hash {
+            HashType::Sha1 => Hasher::Sha1(Sha1::new()),
+            HashType::Sha256 => Hasher::Sha256(Sha256::new()),
+            HashType::Sha384 => Hasher::Sha384(Sha384::new()),
+            HashType::Sha512 => Hasher::Sha512(Sha512::new()),
+            other => return Err(Error::UnsupportedHash(other)),
+        })
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha1(d) => d.update(bytes),
+            Hasher::Sha256(d) => d.update(bytes),
+            Hasher::Sha384(d) => d.update(bytes),
+            Hasher::Sha512(d) => d.update(bytes),
+        }
+    }
+
+    /// Writes the digest to the start of `out`; returns its length.
+    pub(crate) fn finish(self, out: &mut [u8; MAX_HASH_LEN]) -> usize {
+        fn put(r: &[u8], out: &mut [u8]) -> usize {
+            out[..r.len()].copy_from_slice(r);
+            r.len()
+        }
+        match self {
+            Hasher::Sha1(d) => put(&d.finalize(), out),
+            Hasher::Sha256(d) => put(&d.finalize(), out),
+            Hasher::Sha384(d) => put(&d.finalize(), out),
+            Hasher::Sha512(d) => put(&d.finalize(), out),
+        }
+    }
+}
+
 /// An HMAC key with its inner and outer pads already hashed, cloned for every message.
 #[derive(Clone)]
 pub(crate) enum KeyedHmac {

@@ -1,6 +1,6 @@
 //! Key derivation (digest §5.4) and the KEYINFO_ACK verify data (§5.5).
 
-use super::hash::{digest, hash_len, MAX_HASH_LEN};
+use super::hash::{hash_len, Hasher, MAX_HASH_LEN};
 use super::prf::prf;
 use super::{Error, Result};
 use crate::wire::{HashType, KeyType, RAND_LEN, VERIFY_DATA_LEN};
@@ -204,14 +204,59 @@ pub fn keyinfo_ack_verify_data(
     verify_data: &VerifyData<'_>,
     client_blob: Option<&[u8]>,
 ) -> Result<[u8; VERIFY_DATA_LEN]> {
-    let gid = verify_data.group_id_bytes();
-    let [addr, r1, r2, pm] = verify_data.parts();
-    let blob = client_blob.unwrap_or(&[]);
-    let mut h = [0u8; MAX_HASH_LEN];
-    let hl = digest(hash, &[&gid, addr, r1, r2, pm, blob, group_master], &mut h)?;
-    let mut out = [0u8; VERIFY_DATA_LEN];
-    prf(hash, group_master, b"client finished", &h[..hl], &mut out)?;
-    Ok(out)
+    KeyInfoAckHasher::new(hash, verify_data, client_blob)?.finish(group_master)
+}
+
+/// [`keyinfo_ack_verify_data`] in two steps: the verify data and the client's key blob are
+/// absorbed when the key exchange is done, the group master when it is known. A proxy, which
+/// plays server to its clients, learns the group master from the server only after they
+/// registered; this keeps a hash state per client instead of its key blob.
+#[derive(Clone)]
+pub struct KeyInfoAckHasher {
+    hash: HashType,
+    state: Hasher,
+}
+
+impl core::fmt::Debug for KeyInfoAckHasher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyInfoAckHasher")
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyInfoAckHasher {
+    /// Absorbs the verify data and, when ANNOUNCE set CLIENT_AUTH, the client's key blob.
+    pub fn new(
+        hash: HashType,
+        verify_data: &VerifyData<'_>,
+        client_blob: Option<&[u8]>,
+    ) -> Result<Self> {
+        let mut state = Hasher::new(hash)?;
+        state.update(&verify_data.group_id_bytes());
+        for part in verify_data.parts() {
+            state.update(part);
+        }
+        state.update(client_blob.unwrap_or(&[]));
+        Ok(KeyInfoAckHasher { hash, state })
+    }
+
+    /// The verify data a KEYINFO_ACK under `group_master` carries.
+    pub fn finish(&self, group_master: &[u8; MASTER_LEN]) -> Result<[u8; VERIFY_DATA_LEN]> {
+        let mut state = self.state.clone();
+        state.update(group_master);
+        let mut h = [0u8; MAX_HASH_LEN];
+        let hl = state.finish(&mut h);
+        let mut out = [0u8; VERIFY_DATA_LEN];
+        prf(
+            self.hash,
+            group_master,
+            b"client finished",
+            &h[..hl],
+            &mut out,
+        )?;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

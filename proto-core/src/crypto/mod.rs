@@ -37,8 +37,8 @@ pub use envelope::{
 };
 pub use hash::{digest, hash_len, MAX_HASH_LEN};
 pub use keys::{
-    key_len, keyinfo_ack_verify_data, master_secret, SessionKeys, VerifyData, MASTER_LEN,
-    MAX_KEY_LEN, SALT_LEN,
+    key_len, keyinfo_ack_verify_data, master_secret, KeyInfoAckHasher, SessionKeys, VerifyData,
+    MASTER_LEN, MAX_KEY_LEN, SALT_LEN,
 };
 pub use prf::prf;
 pub use rsa::{NoRsa, RsaKeys};

@@ -6,7 +6,7 @@ use core::net::{IpAddr, SocketAddr};
 
 use heapless::Vec;
 
-use super::security::{is_aead, weakness, ReplayWindow};
+use super::security::{is_aead, weakness, OwnKey, ReplayWindow, ServerEntry};
 use crate::crypto::{
     announce_signed_parts, keyinfo_ack_verify_data, master_secret, unwrap_group_master,
     verify_announce, CurveId, Drbg, EcPrivateKey, EcPublicKey, Envelope, Fingerprint, KeyBlob,
@@ -17,7 +17,36 @@ use crate::wire::{
     ENC_FLAG_CLIENT_AUTH,
 };
 
-use super::receiver::Config;
+/// What the client's side of the handshake checks an ANNOUNCE against, and the keys it has.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy<'a> {
+    /// Servers to accept (`-S`); empty accepts any.
+    pub servers: &'a [ServerEntry],
+    /// Our EC keys, for client authentication (RSA keys come through the [`RsaKeys`]).
+    pub ec_keys: &'a [EcPrivateKey],
+    /// Refuse unencrypted sessions.
+    pub require_encryption: bool,
+    /// Accept weak sessions.
+    pub allow_weak: bool,
+    /// Whether responses go through a response proxy, and its keys once known.
+    pub proxy: ProxyRoute<'a>,
+}
+
+/// Whether a client answers through a response proxy (`uftpd -R`), whose keys then take the
+/// server's place in the key exchange (digest §7): the premaster is encrypted to the proxy's
+/// RSA key, or agreed with its ECDH key; rand1 and the ANNOUNCE signature stay the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProxyRoute<'a> {
+    /// Responses go to the server.
+    Direct,
+    /// A response proxy whose PROXY_KEY has not come yet: encrypted sessions are refused.
+    Pending,
+    /// A response proxy's key blob and ECDH blob (empty if it has none).
+    Known {
+        key_blob: &'a [u8],
+        dh_blob: &'a [u8],
+    },
+}
 
 /// Largest RSA modulus handled, in bytes (4096 bits).
 pub const MAX_RSA_LEN: usize = 512;
@@ -103,8 +132,8 @@ fn private_addr_bytes(addr: &IpAddr, out: &mut [u8; 16]) -> usize {
 /// Checks an ANNOUNCE against the trust list (`-S`) and the encryption policy, and for an
 /// encrypted one runs the client's side of the key exchange. `Ok(None)`: an acceptable
 /// unencrypted session.
-pub(super) fn negotiate<R: RsaKeys>(
-    config: &Config,
+pub(crate) fn negotiate<R: RsaKeys>(
+    config: &Policy<'_>,
     rsa: &mut R,
     drbg: &mut Drbg,
     h: &HeaderRepr,
@@ -174,6 +203,25 @@ pub(super) fn negotiate<R: RsaKeys>(
         _ => return Err(Refusal::Abort(A::UnsupportedCrypto, None)),
     }
     check_choices(enc)?;
+    // Behind a response proxy the key exchange runs against its keys, which must be of the
+    // server key's kind and size (as uftpd 4.10.2 requires).
+    let (proxy_key, proxy_dh) = match config.proxy {
+        ProxyRoute::Direct => (None, None),
+        ProxyRoute::Pending => return Err(Refusal::Abort(A::ProxyKeyMissing, None)),
+        ProxyRoute::Known { key_blob, dh_blob } => {
+            let incompatible = Refusal::Abort(A::ProxyKeyIncompatible, None);
+            let pk = KeyBlob::parse(key_blob).map_err(|_| incompatible)?;
+            let same = match (pk.kind(), blob.kind()) {
+                (KeyBlobKind::Rsa(p), KeyBlobKind::Rsa(s)) => p.modulus.len() == s.modulus.len(),
+                (KeyBlobKind::Ec(p), KeyBlobKind::Ec(s)) => p.curve == s.curve,
+                _ => false,
+            };
+            if !same {
+                return Err(incompatible);
+            }
+            (Some(pk), Some(dh_blob))
+        }
+    };
     let rsa_bits = blob.rsa().map(|b| b.modulus.len() * 8);
     let weak = weakness(enc.keytype, enc.hashtype, rsa_bits);
     if weak.is_some() && !config.allow_weak {
@@ -187,7 +235,7 @@ pub(super) fn negotiate<R: RsaKeys>(
     let fail = Refusal::Abort(A::KeyExchangeFailed, None);
     match enc.keyextype {
         KeyExchange::Rsa => {
-            let peer = blob.rsa().ok_or(fail)?;
+            let peer = proxy_key.as_ref().unwrap_or(&blob).rsa().ok_or(fail)?;
             let pm: [u8; RSA_PREMASTER_LEN] = drbg.bytes();
             let _ = premaster.extend_from_slice(&pm);
             let _ = keyinfo.resize(MAX_RSA_LEN, 0);
@@ -201,11 +249,20 @@ pub(super) fn negotiate<R: RsaKeys>(
             keyinfo.truncate(n);
         }
         _ => {
-            let dh = KeyBlob::parse(enc.dh_blob)
-                .ok()
-                .and_then(|b| b.ec())
-                .and_then(|b| EcPublicKey::from_blob(&b).ok())
-                .ok_or(Refusal::Abort(A::UnsupportedCrypto, None))?;
+            let ec_public = |bytes: &[u8]| {
+                KeyBlob::parse(bytes)
+                    .ok()
+                    .and_then(|b| b.ec())
+                    .and_then(|b| EcPublicKey::from_blob(&b).ok())
+            };
+            let server_dh =
+                ec_public(enc.dh_blob).ok_or(Refusal::Abort(A::UnsupportedCrypto, None))?;
+            let dh = match proxy_dh {
+                None => server_dh,
+                Some(bytes) => ec_public(bytes)
+                    .filter(|k| k.curve() == server_dh.curve())
+                    .ok_or(Refusal::Abort(A::ProxyKeyIncompatible, None))?,
+            };
             let eph = ephemeral(drbg, dh.curve()).ok_or(fail)?;
             let pm = eph.premaster(&dh).map_err(|_| fail)?;
             let _ = premaster.extend_from_slice(&pm);
@@ -283,7 +340,7 @@ fn ephemeral(drbg: &mut Drbg, curve: CurveId) -> Option<EcPrivateKey> {
 /// CLIENT_KEY's content: our key of the server key's type and size (the 4.x selection rule,
 /// digest §5.2), its blob and its signature over the verify data.
 fn sign_verify_data<R: RsaKeys>(
-    config: &Config,
+    config: &Policy<'_>,
     rsa: &mut R,
     keys: &mut Keys,
     group_id: u32,
@@ -305,36 +362,47 @@ fn sign_verify_data<R: RsaKeys>(
     let n = vd.write(&mut data).map_err(|_| fail)?;
     let _ = keys.signature.resize(MAX_RSA_LEN, 0);
     let _ = keys.own_blob.resize(MAX_BLOB_LEN, 0);
-    match server.kind() {
-        KeyBlobKind::Ec(b) => {
-            let key = config
-                .ec_keys
-                .iter()
-                .find(|k| k.curve() == b.curve)
-                .ok_or(Refusal::Abort(A::NoCompatibleKey, None))?;
-            let bl = key
-                .public_key()
-                .emit_blob(&mut keys.own_blob)
-                .map_err(|_| fail)?;
-            keys.own_blob.truncate(bl);
-            let sl = key
-                .sign(keys.hashtype, &[&data[..n]], &mut keys.signature)
-                .map_err(|_| fail)?;
-            keys.signature.truncate(sl);
-        }
-        KeyBlobKind::Rsa(b) => {
-            let idx = (0..rsa.count())
-                .find(|&i| rsa.modulus_len(i) == Some(b.modulus.len()))
-                .ok_or(Refusal::Abort(A::NoCompatibleKey, None))?;
-            let bl = rsa.public_blob(idx, &mut keys.own_blob).map_err(|_| fail)?;
-            keys.own_blob.truncate(bl);
-            let sl = rsa
-                .sign(idx, keys.hashtype, &[&data[..n]], &mut keys.signature)
-                .map_err(|_| fail)?;
-            keys.signature.truncate(sl);
-        }
+    let key = compatible_key(server, config.ec_keys, rsa)
+        .ok_or(Refusal::Abort(A::NoCompatibleKey, None))?;
+    let bl = own_blob(&key, rsa, &mut keys.own_blob).map_err(|_| fail)?;
+    keys.own_blob.truncate(bl);
+    let sl = match &key {
+        OwnKey::Ec(k) => k.sign(keys.hashtype, &[&data[..n]], &mut keys.signature),
+        OwnKey::Rsa(i) => rsa.sign(*i, keys.hashtype, &[&data[..n]], &mut keys.signature),
     }
+    .map_err(|_| fail)?;
+    keys.signature.truncate(sl);
     Ok(())
+}
+
+/// Our key of the server key's type and size (the 4.x selection rule, digest §5.2): an RSA key
+/// with a modulus of the same length, or an EC key on the same curve; the first that fits.
+pub(crate) fn compatible_key<R: RsaKeys>(
+    server: &KeyBlob<'_>,
+    ec_keys: &[EcPrivateKey],
+    rsa: &R,
+) -> Option<OwnKey> {
+    match server.kind() {
+        KeyBlobKind::Ec(b) => ec_keys
+            .iter()
+            .find(|k| k.curve() == b.curve)
+            .map(|k| OwnKey::Ec(k.clone())),
+        KeyBlobKind::Rsa(b) => (0..rsa.count())
+            .find(|&i| rsa.modulus_len(i) == Some(b.modulus.len()))
+            .map(OwnKey::Rsa),
+    }
+}
+
+/// Writes the public blob of our `key` into `out`; returns its length.
+pub(crate) fn own_blob<R: RsaKeys>(
+    key: &OwnKey,
+    rsa: &R,
+    out: &mut [u8],
+) -> Result<usize, crate::crypto::Error> {
+    match key {
+        OwnKey::Ec(k) => k.public_key().emit_blob(out),
+        OwnKey::Rsa(i) => rsa.public_blob(*i, out),
+    }
 }
 
 /// Takes our KEYINFO entry: the group master, the group keys and the KEYINFO_ACK verify data.

@@ -11,9 +11,13 @@
 mod client_keys;
 pub mod layout;
 pub mod nak;
+pub mod proxy;
 pub mod receiver;
 pub mod security;
 pub mod sender;
+mod server_handshake;
+#[cfg(test)]
+mod test_rsa;
 
 pub use layout::FileLayout;
 

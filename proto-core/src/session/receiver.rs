@@ -82,6 +82,33 @@ pub struct Config {
     pub ec_keys: Vec<EcPrivateKey, MAX_EC_KEYS>,
     /// Entropy for client randoms, premasters and ephemeral ECDH keys (fresh per run).
     pub seed: [u8; 32],
+    /// A response proxy (`-R proxy[/FP]`) that every response goes to, and whose keys the key
+    /// exchange of encrypted sessions runs against (digest §7).
+    pub response_proxy: Option<ResponseProxy>,
+}
+
+/// A response proxy (`uftpd -R proxy[/FP]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseProxy {
+    /// Where responses and KEY_REQ go.
+    pub addr: SocketAddr,
+    /// The fingerprint its key must have. Without one, PROXY_KEY is taken only from `addr`'s
+    /// IP address.
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// How often KEY_REQ is repeated until a PROXY_KEY answers it (uftpd 4.10.2: every 5 s).
+pub const KEY_REQ_INTERVAL: Duration = Duration::from_secs(5);
+/// The largest key blob a PROXY_KEY may carry (RSA-4096).
+const MAX_PROXY_BLOB: usize = 8 + 512;
+/// The largest ECDH blob (P-384).
+const MAX_PROXY_DH_BLOB: usize = 4 + 2 * 48;
+
+/// The response proxy's keys, from its PROXY_KEY.
+#[derive(Debug, Clone)]
+struct ProxyKeyStore {
+    key_blob: Vec<u8, MAX_PROXY_BLOB>,
+    dh_blob: Vec<u8, MAX_PROXY_DH_BLOB>,
 }
 
 impl Config {
@@ -96,6 +123,7 @@ impl Config {
             servers: Vec::new(),
             ec_keys: Vec::new(),
             seed,
+            response_proxy: None,
         }
     }
 }
@@ -249,6 +277,11 @@ pub enum AbortReason {
     TransferTimedOut,
     /// Storage failed while writing or finishing a file.
     WriteFailed,
+    /// An encrypted session came before the response proxy's PROXY_KEY (`-R`).
+    ProxyKeyMissing,
+    /// The response proxy's key is not of the server key's type and size, or its ECDH key is
+    /// not on the server's ECDH curve.
+    ProxyKeyIncompatible,
 }
 
 impl AbortReason {
@@ -273,6 +306,10 @@ impl AbortReason {
             AbortReason::RegistrationTimedOut => "Registration unconfirmed by server",
             AbortReason::TransferTimedOut => "Transfer timed out",
             AbortReason::WriteFailed => "Error writing file",
+            AbortReason::ProxyKeyMissing => "Response proxy set but haven't gotten key yet",
+            AbortReason::ProxyKeyIncompatible => {
+                "Response proxy key not compatible with server key"
+            }
         }
     }
 }
@@ -615,6 +652,11 @@ pub struct Receiver<const SESSIONS: usize, R: RsaKeys = NoRsa> {
     quiet: Deque<(SessionId, u32), ENDED_MEMORY>,
     events: Deque<Event, EVENT_QUEUE>,
     stats: Stats,
+    /// The response proxy's keys, once its PROXY_KEY came.
+    proxy_key: Option<ProxyKeyStore>,
+    /// When the next KEY_REQ is due (a response proxy without a key yet).
+    key_req_at: Option<Instant>,
+    send_key_req: bool,
 }
 
 fn echo(ts: Timestamp, rx: Instant, now: Instant) -> Timestamp {
@@ -655,7 +697,6 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     pub fn with_rsa(config: Config, rsa: R) -> Self {
         let drbg = Drbg::new(&config.seed);
         Receiver {
-            config,
             rsa,
             drbg,
             sessions: [const { None }; SESSIONS],
@@ -664,7 +705,60 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             quiet: Deque::new(),
             events: Deque::new(),
             stats: Stats::default(),
+            proxy_key: None,
+            key_req_at: config.response_proxy.map(|_| Instant::ZERO),
+            send_key_req: false,
+            config,
         }
+    }
+
+    /// The fingerprint of the response proxy's key, once its PROXY_KEY came (`-R`).
+    pub fn response_proxy_key(&self) -> Option<Fingerprint> {
+        self.proxy_key
+            .as_ref()
+            .map(|k| Fingerprint::of(&k.key_blob))
+    }
+
+    /// Where responses of a session announced from `from` go: the response proxy, if any.
+    fn reply_addr(&self, from: SocketAddr) -> SocketAddr {
+        self.config.response_proxy.map_or(from, |p| p.addr)
+    }
+
+    /// PROXY_KEY: the response proxy's keys, taken when the fingerprint matches (or, without
+    /// one, when it comes from the proxy's address) and the signature over the nonce verifies.
+    fn on_proxy_key(&mut self, from: SocketAddr, k: &crate::wire::ProxyKeyRepr<'_>) {
+        let Some(proxy) = self.config.response_proxy else {
+            return self.drop_dgram(DropReason::Unexpected);
+        };
+        let trusted = match proxy.fingerprint {
+            Some(want) => Fingerprint::of(k.key_blob) == want,
+            None => from.ip() == proxy.addr.ip(),
+        };
+        let nonce = k.nonce.to_be_bytes();
+        let verified = trusted
+            && match crate::crypto::KeyBlob::parse(k.key_blob).map(|b| b.kind()) {
+                Ok(crate::crypto::KeyBlobKind::Ec(b)) => crate::crypto::EcPublicKey::from_blob(&b)
+                    .is_ok_and(|key| key.verify(HashType::Sha1, &[&nonce], k.signature).is_ok()),
+                Ok(crate::crypto::KeyBlobKind::Rsa(b)) => self
+                    .rsa
+                    .verify(&b, HashType::Sha1, &[&nonce], k.signature)
+                    .is_ok(),
+                Err(_) => false,
+            };
+        let dh_ok = k.dh_blob.is_empty()
+            || crate::crypto::KeyBlob::parse(k.dh_blob).is_ok_and(|b| b.ec().is_some());
+        if !verified || !dh_ok {
+            return self.drop_dgram(DropReason::Untrusted);
+        }
+        let (mut key_blob, mut dh_blob) = (Vec::new(), Vec::new());
+        if key_blob.extend_from_slice(k.key_blob).is_err()
+            || dh_blob.extend_from_slice(k.dh_blob).is_err()
+        {
+            return self.drop_dgram(DropReason::Untrusted);
+        }
+        self.proxy_key = Some(ProxyKeyStore { key_blob, dh_blob });
+        self.key_req_at = None;
+        self.send_key_req = false;
     }
 
     /// The configuration.
@@ -772,8 +866,10 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             Err(_) => return self.drop_dgram(DropReason::Malformed),
         };
         let header = repr.header;
-        if let Message::Announce(a) = &repr.message {
-            return self.on_announce(now, from, &header, a, bytes, storage);
+        match &repr.message {
+            Message::Announce(a) => return self.on_announce(now, from, &header, a, bytes, storage),
+            Message::ProxyKey(k) => return self.on_proxy_key(from, k),
+            _ => {}
         }
         let id = SessionId {
             group_id: header.group_id,
@@ -1092,15 +1188,23 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             // Closed group without us.
             return;
         }
-        let negotiated = client_keys::negotiate(
-            &self.config,
-            &mut self.rsa,
-            &mut self.drbg,
-            h,
-            a,
-            datagram,
-            from,
-        );
+        let proxy = match (&self.config.response_proxy, &self.proxy_key) {
+            (None, _) => client_keys::ProxyRoute::Direct,
+            (Some(_), None) => client_keys::ProxyRoute::Pending,
+            (Some(_), Some(k)) => client_keys::ProxyRoute::Known {
+                key_blob: &k.key_blob,
+                dh_blob: &k.dh_blob,
+            },
+        };
+        let policy = client_keys::Policy {
+            servers: &self.config.servers,
+            ec_keys: &self.config.ec_keys,
+            require_encryption: self.config.require_encryption,
+            allow_weak: self.config.allow_weak,
+            proxy,
+        };
+        let negotiated =
+            client_keys::negotiate(&policy, &mut self.rsa, &mut self.drbg, h, a, datagram, from);
         let (keys, refuse) = match negotiated {
             Err(Refusal::Quiet(reason, fingerprint)) => {
                 return self.refuse_quietly(id, h, from, reason, fingerprint)
@@ -1123,7 +1227,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         if let Some((reason, detail)) = refuse {
             self.remember_ended(id);
             self.oneshot(Oneshot {
-                dest: from,
+                dest: self.reply_addr(from),
                 session: id,
                 seq: 0,
                 reason,
@@ -1148,10 +1252,11 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             .enc_info
             .as_ref()
             .map(|e| crate::crypto::Fingerprint::of(e.key_blob));
+        let reply = self.reply_addr(from);
         let mut s = Session {
             id,
             server_id: h.src_id,
-            server: from,
+            server: reply,
             private_addr: a.private_addr,
             blocksize: a.blocksize,
             robust: a.robust,
@@ -1184,7 +1289,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         self.event(Event::SessionStarted {
             session: id,
             server_id: h.src_id,
-            server: from,
+            server: reply,
             private_addr: a.private_addr,
             cipher,
             hash,
@@ -1527,6 +1632,10 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
 
     /// Handles every timer that has expired by `now`.
     pub fn handle_timeout<S: Storage>(&mut self, now: Instant, storage: &mut S) {
+        if let Some(at) = self.key_req_at.filter(|&at| now >= at) {
+            self.send_key_req = true;
+            self.key_req_at = Some(at.max(now) + KEY_REQ_INTERVAL);
+        }
         for idx in 0..SESSIONS {
             let Some(s) = self.sessions[idx].as_mut() else {
                 continue;
@@ -1605,11 +1714,8 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
 
     /// The next instant `handle_timeout` wants to run, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions
-            .iter()
-            .flatten()
-            .map(Session::next_deadline)
-            .min()
+        let sessions = self.sessions.iter().flatten().map(Session::next_deadline);
+        sessions.chain(self.key_req_at).min()
     }
 
     /// The next event, if any.
@@ -1625,6 +1731,29 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         storage: &mut S,
     ) -> Option<Transmit> {
         let uid = self.config.uid;
+        if core::mem::take(&mut self.send_key_req) {
+            if let Some(proxy) = self.config.response_proxy {
+                // KEY_REQ, like heartbeats, carries group 0 and seq 0 (digest §2.1).
+                let header = HeaderRepr {
+                    seq: 0,
+                    src_id: uid,
+                    group_id: 0,
+                    group_inst: 0,
+                    grtt: Grtt(0),
+                    gsize: GroupSize(0),
+                };
+                let msg = Message::KeyReq(crate::wire::KeyReqRepr);
+                match emit_datagram(&header, &msg, buf, None) {
+                    Some(len) => {
+                        return Some(Transmit {
+                            dest: proxy.addr,
+                            len,
+                        })
+                    }
+                    None => self.stats.transmit_errors += 1,
+                }
+            }
+        }
         while let Some(o) = self.oneshots.pop_front() {
             let header = HeaderRepr {
                 seq: o.seq,
@@ -1843,7 +1972,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
 
 /// Emits `message` under `header` into `buf`, sealed in an ENCRYPTED envelope when `seal` gives
 /// one (with its IV counter value); returns the datagram length.
-fn emit_datagram(
+pub(super) fn emit_datagram(
     header: &HeaderRepr,
     message: &Message<'_>,
     buf: &mut [u8],

@@ -55,6 +55,7 @@ use crate::wire::{
 
 mod handshake;
 
+pub(crate) use handshake::sign_announce_with;
 use handshake::{PeerKeys, PeerState, ServerKeys};
 
 /// Smallest and largest block size uftp accepts (`-b`, digest §4.3).
