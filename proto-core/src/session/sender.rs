@@ -31,6 +31,18 @@
 //! ([`Event::ClientRegistered`]). A client that fails a check is refused: an ABORT to it and
 //! [`Event::ClientRefused`].
 //!
+//! # Proxies
+//! A proxy (digest §7) registers with a REGISTER that lists the clients it stands for: the
+//! proxy gets an entry of its own (it runs the key exchange of an encrypted session like a
+//! client), and each listed client an entry marked as behind it, active at once and confirmed
+//! by REG_CONF (in encrypted sessions too: that tells the proxy to send its own KEYINFO). From
+//! then on the proxy answers for them: FILEINFO_ACK and COMPLETE list the clients they are for,
+//! a STATUS (whose bitmap is the OR of its clients') answers for all of them, an ABORT names
+//! the client it is for. FILEINFO lists clients only; DONE lists the clients that owe an answer
+//! and the proxies they are behind, as uftp 4.10.2 does. [`Sender::with_proxies`] takes uftp's
+//! `-j` list: proxies with optional key fingerprints, which a closed group (`-H`) needs for its
+//! proxies to be admitted. [`Sender::responders`] counts who actually answers.
+//!
 //! From then on everything the sender multicasts but ANNOUNCE and KEYINFO goes out sealed in
 //! ENCRYPTED under the group keys, sealed in place in the caller's buffer; what clients send
 //! is taken only inside ENCRYPTED, checked against that client's replay window, then opened in
@@ -393,6 +405,10 @@ pub struct Counters {
     pub clients_refused: u64,
     /// Events dropped because the event queue was full (drain events after every call).
     pub events_dropped: u64,
+    /// Responses taken from clients and proxies (REGISTER, CLIENT_KEY, KEYINFO_ACK,
+    /// FILEINFO_ACK, STATUS, COMPLETE, ABORT); one from a proxy counts once, however many
+    /// clients it stands for.
+    pub responses: u64,
 }
 
 /// The session's end.
@@ -419,6 +435,14 @@ pub struct SessionSummary {
 pub enum Event {
     /// A client registered (REGISTER accepted, REG_CONF queued).
     ClientRegistered {
+        /// Its ID.
+        id: u32,
+        /// Where it answers from.
+        addr: SocketAddr,
+    },
+    /// A proxy registered (for the clients its REGISTER lists, each reported with
+    /// [`Event::ClientRegistered`] at the proxy's address).
+    ProxyRegistered {
         /// Its ID.
         id: u32,
         /// Where it answers from.
@@ -498,6 +522,21 @@ pub struct ClientInfo {
     pub rtt: Option<Duration>,
     /// Whether it confirmed the session's end.
     pub done: bool,
+    /// Whether this entry is a proxy (it stands for clients, and is not a receiver itself).
+    pub proxy: bool,
+    /// The proxy this client answers through, if any.
+    pub via: Option<u32>,
+}
+
+/// Who an entry of the client table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A client answering for itself.
+    Client,
+    /// A proxy: it answers for the clients behind it and receives nothing itself.
+    Proxy,
+    /// A client behind the proxy at this index of the table.
+    Behind(u16),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -524,12 +563,16 @@ const EV_LOST: u8 = 2;
 const EV_FILE: u8 = 4;
 const EV_DONE: u8 = 8;
 const EV_REFUSED: u8 = 16;
+const EV_PROXY: u8 = 32;
 
 #[derive(Debug, Clone, Copy)]
 struct Client {
     id: u32,
     addr: Option<SocketAddr>,
     state: ClientState,
+    role: Role,
+    /// A proxy with a client that owes an answer to the round being sent (DONE lists both).
+    owing: bool,
     rtt_us: Option<u64>,
     regconf: bool,
     /// Encrypted sessions: its entry is due in the next KEYINFO.
@@ -555,6 +598,8 @@ impl Client {
             id,
             addr,
             state,
+            role: Role::Client,
+            owing: false,
             rtt_us: None,
             regconf: false,
             keyinfo: false,
@@ -573,6 +618,23 @@ impl Client {
 
     fn active(&self) -> bool {
         self.state == ClientState::Active
+    }
+
+    fn is_proxy(&self) -> bool {
+        self.role == Role::Proxy
+    }
+
+    /// A receiver (a client, direct or behind a proxy), as opposed to a proxy.
+    fn member(&self) -> bool {
+        !self.is_proxy()
+    }
+
+    /// The index of the proxy it is behind.
+    fn via(&self) -> Option<usize> {
+        match self.role {
+            Role::Behind(p) => Some(usize::from(p)),
+            _ => None,
+        }
     }
 
     /// In the current file and still owing it something.
@@ -672,7 +734,7 @@ impl<const CLIENTS: usize> Sender<CLIENTS> {
             id,
             fingerprint: None,
         });
-        Self::build(config, pins, None, NoRsa)
+        Self::build(config, pins, &[], None, NoRsa)
     }
 }
 
@@ -690,12 +752,34 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         security: SenderSecurity,
         rsa: R,
     ) -> Result<Self, ConfigError> {
-        Self::build(config, allowed.iter().copied(), Some(&security), rsa)
+        Self::build(config, allowed.iter().copied(), &[], Some(&security), rsa)
+    }
+
+    /// A sender that expects proxies (uftp's `-j`): `proxies` lists them, each with the
+    /// fingerprint its key must have (which turns client authentication on, as a pinned
+    /// client does). A closed group (`allowed` not empty) admits only the listed proxies;
+    /// an open one admits any, the listed ones with their pins checked. `security` makes the
+    /// session encrypted, as [`Sender::with_security`] does.
+    pub fn with_proxies(
+        config: SenderConfig,
+        allowed: &[ClientPin],
+        proxies: &[ClientPin],
+        security: Option<SenderSecurity>,
+        rsa: R,
+    ) -> Result<Self, ConfigError> {
+        Self::build(
+            config,
+            allowed.iter().copied(),
+            proxies,
+            security.as_ref(),
+            rsa,
+        )
     }
 
     fn build(
         config: SenderConfig,
         allowed: impl Iterator<Item = ClientPin> + Clone,
+        proxies: &[ClientPin],
         security: Option<&SenderSecurity>,
         rsa: R,
     ) -> Result<Self, ConfigError> {
@@ -715,7 +799,10 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             return Err(ConfigError::Grtt);
         }
         let bad = |id: u32| id == 0 || id == u32::MAX;
-        if bad(config.src_id) || allowed.clone().any(|p| bad(p.id)) {
+        if bad(config.src_id)
+            || allowed.clone().any(|p| bad(p.id))
+            || proxies.iter().any(|p| bad(p.id))
+        {
             return Err(ConfigError::BadId);
         }
         if config.public_addr.is_ipv4() != config.private_addr.is_ipv4() {
@@ -726,7 +813,8 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         let sec = match security {
             Some(s) => {
-                let pinned = allowed.clone().any(|p| p.fingerprint.is_some());
+                let pinned = allowed.clone().any(|p| p.fingerprint.is_some())
+                    || proxies.iter().any(|p| p.fingerprint.is_some());
                 Some(ServerKeys::new(s, pinned, &rsa, &config)?)
             }
             None => None,
@@ -741,6 +829,25 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             }
             let mut c = Client::new(pin.id, None, ClientState::Invited);
             c.pin = pin.fingerprint;
+            clients.push(c).map_err(|_| ConfigError::TooManyClients)?;
+            if sec.is_some() {
+                peers
+                    .push(PeerKeys::new())
+                    .map_err(|_| ConfigError::TooManyClients)?;
+            }
+        }
+        for pin in proxies {
+            if clients.iter().any(|c: &Client| c.id == pin.id) {
+                // Listed as a client and as a proxy: a proxy it is.
+                if let Some(c) = clients.iter_mut().find(|c| c.id == pin.id) {
+                    c.role = Role::Proxy;
+                    c.pin = pin.fingerprint.or(c.pin);
+                }
+                continue;
+            }
+            let mut c = Client::new(pin.id, None, ClientState::Invited);
+            c.pin = pin.fingerprint;
+            c.role = Role::Proxy;
             clients.push(c).map_err(|_| ConfigError::TooManyClients)?;
             if sec.is_some() {
                 peers
@@ -850,7 +957,27 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             },
             rtt: c.rtt_us.map(Duration::from_micros),
             done: c.done,
+            proxy: c.is_proxy(),
+            via: c.via().and_then(|p| self.clients.get(p)).map(|p| p.id),
         })
+    }
+
+    /// How many registered entries answer for themselves: clients that talk to the sender
+    /// directly, and proxies (each answering for the clients behind it). Without proxies it
+    /// is the number of registered clients.
+    pub fn responders(&self) -> usize {
+        let registered = |c: &&Client| {
+            c.addr.is_some()
+                && matches!(
+                    c.state,
+                    ClientState::Active | ClientState::Keying | ClientState::Lost(_)
+                )
+        };
+        self.clients
+            .iter()
+            .filter(|c| c.via().is_none())
+            .filter(registered)
+            .count()
     }
 
     /// Bytes a datagram of this session takes at most; `poll_transmit` needs a buffer this big.
@@ -924,19 +1051,25 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             return;
         };
         let encrypted = self.sec.is_some();
+        let dropped = self.counters.dropped;
         match repr.message {
             Message::Register(r) => self.on_register(now_us, from, id, &r),
             Message::ClientKey(k) if encrypted => self.on_client_key(from, id, &k),
-            Message::Abort(_) if encrypted => self.on_plain_abort(now_us, id),
+            Message::Abort(a) if encrypted => self.on_plain_abort(now_us, from, id, a.host),
             Message::FileInfoAck(_) | Message::Status(_) | Message::Complete(_) if encrypted => {
                 self.counters.unexpected_plaintext += 1;
                 self.counters.dropped += 1;
             }
-            Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp),
+            Message::FileInfoAck(a) => {
+                self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp, a.client_ids)
+            }
             Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
-            Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status),
-            Message::Abort(_) => self.on_abort(now_us, id),
+            Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status, c.client_ids),
+            Message::Abort(a) => self.on_abort(now_us, id, a.host),
             _ => self.counters.dropped += 1,
+        }
+        if self.counters.dropped == dropped {
+            self.counters.responses += 1;
         }
         self.progress(now_us);
     }
@@ -993,7 +1126,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         self.files += 1;
         self.bytes += size;
         for c in self.clients.iter_mut() {
-            c.in_file = c.active();
+            c.in_file = c.active() && c.member();
             c.file = FileState::Waiting;
             c.file_id = self.file_id;
             c.silent = 0;
@@ -1108,6 +1241,12 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                     return Some(Event::ClientRegistered { id: c.id, addr });
                 }
             }
+            if c.events & EV_PROXY != 0 {
+                c.events &= !EV_PROXY;
+                if let Some(addr) = c.addr {
+                    return Some(Event::ProxyRegistered { id: c.id, addr });
+                }
+            }
             if c.events & EV_REFUSED != 0 {
                 c.events &= !EV_REFUSED;
                 if let ClientState::Refused(reason) = c.state {
@@ -1157,8 +1296,28 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
     }
 
+    /// Active receivers (clients, direct or behind proxies; proxies are not receivers).
     fn active_count(&self) -> usize {
-        self.clients.iter().filter(|c| c.active()).count()
+        self.clients
+            .iter()
+            .filter(|c| c.active() && c.member())
+            .count()
+    }
+
+    /// Marks the proxies with a client behind them that `owes` something, for lists that name
+    /// both (DONE, as uftp 4.10.2 sends it).
+    fn mark_owing_proxies(&mut self, owes: impl Fn(&Client) -> bool) {
+        for c in self.clients.iter_mut() {
+            c.owing = false;
+        }
+        for j in 0..self.clients.len() {
+            let c = self.clients[j];
+            if let Some(p) = c.via().filter(|_| owes(&c)) {
+                if let Some(proxy) = self.clients.get_mut(p) {
+                    proxy.owing = proxy.active();
+                }
+            }
+        }
     }
 
     /// Counts one more silent round for every client that `owes` an answer to the last one, and
@@ -1176,6 +1335,14 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     }
 
     fn lose(&mut self, i: usize, reason: LostReason) {
+        if self.clients[i].is_proxy() {
+            // The clients behind a proxy go with it.
+            for j in 0..self.clients.len() {
+                if self.clients[j].via() == Some(i) {
+                    self.lose(j, reason);
+                }
+            }
+        }
         let c = &mut self.clients[i];
         if matches!(c.state, ClientState::Lost(_) | ClientState::Refused(_)) {
             return;
@@ -1204,6 +1371,13 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         self.counters.clients_refused += 1;
         self.queue_abort(host, dest, reason.as_str().as_bytes(), false);
+        if self.clients[i].is_proxy() {
+            for j in 0..self.clients.len() {
+                if self.clients[j].via() == Some(i) {
+                    self.lose(j, LostReason::NotRegistered);
+                }
+            }
+        }
     }
 
     fn queue_abort(&mut self, host: u32, dest: SocketAddr, reason: &'static [u8], sealed: bool) {
@@ -1265,11 +1439,18 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 
     fn on_register(&mut self, now_us: u64, from: SocketAddr, id: u32, r: &RegisterRepr<'_>) {
         let in_announce = matches!(self.phase, Phase::Announce { .. });
+        // A REGISTER that lists clients comes from a proxy registering them (digest §7).
+        let proxied = !r.client_ids.is_empty();
         let i = match self.find(id) {
             Some(i) => i,
             None if in_announce && !self.closed && id != 0 && id != u32::MAX => {
                 match self.add_client(id) {
-                    Some(i) => i,
+                    Some(i) => {
+                        if proxied {
+                            self.clients[i].role = Role::Proxy;
+                        }
+                        i
+                    }
                     None => {
                         // Table full: this client cannot take part.
                         self.queue_abort(id, from, b"Too many clients", false);
@@ -1285,7 +1466,26 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 return;
             }
         };
-        match self.clients[i].state {
+        if proxied && !self.clients[i].is_proxy() {
+            // A closed group admits only the proxies it lists (`-j`); an open group's entry
+            // that has not registered yet may turn out to be one.
+            let c = &mut self.clients[i];
+            if !self.closed && c.state == ClientState::Invited && c.role == Role::Client {
+                c.role = Role::Proxy;
+            } else {
+                let reason = b"Specified multiple clients but not a proxy";
+                self.queue_abort(id, from, reason, false);
+                self.counters.dropped += 1;
+                return;
+            }
+        }
+        if self.clients[i].via().is_some() {
+            // Registered through a proxy already: it answers through it.
+            self.counters.dropped += 1;
+            return;
+        }
+        let is_proxy = self.clients[i].is_proxy();
+        let accepted = match self.clients[i].state {
             ClientState::Invited if in_announce => {
                 if let Some(sec) = &self.sec {
                     let Some(peer) = self.peers.get_mut(i) else {
@@ -1301,16 +1501,20 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                     c.addr = Some(from);
                     // KEYINFO at once when no CLIENT_KEY is needed first.
                     c.keyinfo = keyed;
-                    self.measure(now_us, i, r.timestamp);
-                    return;
+                } else {
+                    let c = &mut self.clients[i];
+                    c.state = ClientState::Active;
+                    c.addr = Some(from);
+                    c.regconf = true;
+                    if is_proxy {
+                        c.events |= EV_PROXY;
+                    } else {
+                        c.events |= EV_REGISTERED;
+                        self.registered += 1;
+                    }
                 }
-                let c = &mut self.clients[i];
-                c.state = ClientState::Active;
-                c.addr = Some(from);
-                c.regconf = true;
-                c.events |= EV_REGISTERED;
-                self.registered += 1;
                 self.measure(now_us, i, r.timestamp);
+                true
             }
             ClientState::Keying => {
                 // A repeated REGISTER: its KEYINFO was lost (once it has keys; before that,
@@ -1322,17 +1526,72 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 {
                     self.clients[i].keyinfo = true;
                 }
+                true
             }
-            ClientState::Active if self.sec.is_some() => self.clients[i].keyinfo = true,
+            ClientState::Active if self.sec.is_some() => {
+                self.clients[i].keyinfo = true;
+                true
+            }
             ClientState::Active => {
                 // Its REG_CONF was lost: confirm again.
                 self.clients[i].regconf = true;
+                true
             }
             ClientState::Refused(reason) => {
                 // It missed the ABORT.
                 self.queue_abort(id, from, reason.as_str().as_bytes(), false);
+                false
             }
-            _ => self.counters.dropped += 1,
+            _ => {
+                self.counters.dropped += 1;
+                false
+            }
+        };
+        if accepted && proxied && in_announce {
+            self.add_behind(i, from, r.client_ids);
+        }
+    }
+
+    /// The clients a proxy's REGISTER lists: active at once, behind the proxy, confirmed by
+    /// REG_CONF (which, in an encrypted session, tells the proxy to send them its KEYINFO).
+    fn add_behind(&mut self, p: usize, from: SocketAddr, ids: IdList<'_>) {
+        let rtt = self.clients[p].rtt_us;
+        for id in ids.iter() {
+            if id == 0 || id == u32::MAX || id == self.config.src_id {
+                continue;
+            }
+            let j = match self.find(id) {
+                Some(j) => j,
+                None if !self.closed => match self.add_client(id) {
+                    Some(j) => j,
+                    None => {
+                        self.queue_abort(id, from, b"Too many clients", false);
+                        continue;
+                    }
+                },
+                None => {
+                    self.queue_abort(id, from, b"Client not in host list", false);
+                    continue;
+                }
+            };
+            let c = &mut self.clients[j];
+            if c.is_proxy() {
+                continue;
+            }
+            match c.state {
+                ClientState::Invited => {
+                    c.state = ClientState::Active;
+                    c.events |= EV_REGISTERED;
+                    self.registered += 1;
+                }
+                // Known already (again through this proxy, or moving to it).
+                ClientState::Active => {}
+                _ => continue,
+            }
+            c.role = Role::Behind(p as u16);
+            c.addr = Some(from);
+            c.regconf = true;
+            c.rtt_us = rtt;
         }
     }
 
@@ -1420,16 +1679,22 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             self.counters.dropped += 1;
             return;
         };
+        let dropped = self.counters.dropped;
         match message {
             Message::KeyInfoAck(a) => self.on_keyinfo_ack(i, &a.verify_data),
-            Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp),
+            Message::FileInfoAck(a) => {
+                self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp, a.client_ids)
+            }
             Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
-            Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status),
-            Message::Abort(_) => self.on_abort(now_us, id),
+            Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status, c.client_ids),
+            Message::Abort(a) => self.on_abort(now_us, id, a.host),
             _ => {
                 self.counters.malformed_encrypted += 1;
                 self.counters.dropped += 1;
             }
+        }
+        if self.counters.dropped == dropped {
+            self.counters.responses += 1;
         }
     }
 
@@ -1443,8 +1708,12 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 let c = &mut self.clients[i];
                 c.state = ClientState::Active;
                 c.keyinfo = false;
-                c.events |= EV_REGISTERED;
-                self.registered += 1;
+                if c.is_proxy() {
+                    c.events |= EV_PROXY;
+                } else {
+                    c.events |= EV_REGISTERED;
+                    self.registered += 1;
+                }
                 self.update_grtt();
             }
             ClientState::Keying => {
@@ -1458,8 +1727,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     }
 
     /// A plaintext ABORT in an encrypted session: taken only from a client that has not
-    /// proved it holds the group keys (no KEYINFO_ACK yet), which cannot encrypt it.
-    fn on_plain_abort(&mut self, now_us: u64, id: u32) {
+    /// proved it holds the group keys (no KEYINFO_ACK yet), which cannot encrypt it, or from a
+    /// proxy's address for a client behind it (uftpproxyd sends those in the clear).
+    fn on_plain_abort(&mut self, now_us: u64, from: SocketAddr, id: u32, host: u32) {
         match self.find(id) {
             Some(i)
                 if matches!(
@@ -1470,6 +1740,16 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 self.lose(i, LostReason::Aborted);
                 self.progress(now_us);
             }
+            Some(i)
+                if self.clients[i].is_proxy()
+                    && self.clients[i].addr == Some(from)
+                    && host != 0
+                    && self
+                        .find(host)
+                        .is_some_and(|j| self.clients[j].via() == Some(i)) =>
+            {
+                self.on_abort(now_us, id, host);
+            }
             Some(i) if self.clients[i].active() => {
                 self.counters.unexpected_plaintext += 1;
                 self.counters.dropped += 1;
@@ -1478,15 +1758,65 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
     }
 
-    fn on_fileinfo_ack(&mut self, now_us: u64, id: u32, file_id: u16, ts: Timestamp) {
+    /// The clients a proxy's response lists that are behind it (`None` when `i` is not a
+    /// proxy, or the list names no such client).
+    fn behind(&self, i: usize, ids: &IdList<'_>) -> Option<Vec<u16, CLIENTS>> {
+        if !self.clients[i].is_proxy() {
+            return None;
+        }
+        let mut found = Vec::new();
+        for j in ids.iter().filter_map(|id| self.find(id)) {
+            if self.clients[j].via() == Some(i) {
+                let _ = found.push(j as u16);
+            }
+        }
+        (!found.is_empty()).then_some(found)
+    }
+
+    fn on_fileinfo_ack(
+        &mut self,
+        now_us: u64,
+        id: u32,
+        file_id: u16,
+        ts: Timestamp,
+        ids: IdList<'_>,
+    ) {
         let Some(i) = self.find(id) else {
             self.counters.dropped += 1;
             return;
         };
-        let c = &mut self.clients[i];
-        if !c.active() || !c.in_file || file_id != self.file_id {
+        if !ids.is_empty() {
+            // From a proxy, for the clients it lists; its RTT is theirs.
+            let Some(members) = self.behind(i, &ids) else {
+                self.counters.dropped += 1;
+                return;
+            };
+            if !self.clients[i].active() || file_id != self.file_id {
+                self.counters.dropped += 1;
+                return;
+            }
+            self.measure(now_us, i, ts);
+            let rtt = self.clients[i].rtt_us;
+            for j in members {
+                let j = usize::from(j);
+                if self.ack_file(j, file_id) {
+                    self.clients[j].rtt_us = rtt;
+                }
+            }
+            return;
+        }
+        if !self.ack_file(i, file_id) {
             self.counters.dropped += 1;
             return;
+        }
+        self.measure(now_us, i, ts);
+    }
+
+    /// FILEINFO_ACK for client `i`; false when it does not fit (not in the file, or another).
+    fn ack_file(&mut self, i: usize, file_id: u16) -> bool {
+        let c = &mut self.clients[i];
+        if !c.active() || !c.in_file || file_id != self.file_id {
+            return false;
         }
         c.silent = 0;
         if c.file == FileState::Waiting {
@@ -1494,7 +1824,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             self.file_acked = true;
             self.any_fileinfo_ack = true;
         }
-        self.measure(now_us, i, ts);
+        true
     }
 
     fn on_status(
@@ -1511,8 +1841,16 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         };
         let l = self.layout;
         let c = self.clients[i];
+        // A proxy's STATUS (its clients' bitmaps ORed) answers for the clients behind it.
+        let in_file = if c.is_proxy() {
+            self.clients
+                .iter()
+                .any(|m| m.via() == Some(i) && m.file_pending())
+        } else {
+            c.in_file
+        };
         if !c.active()
-            || !c.in_file
+            || !in_file
             || file_id != self.file_id
             || section >= l.sections
             || naks.len() < l.nak_bitmap_len(section)
@@ -1560,10 +1898,16 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 new += 1;
             }
         }
-        let c = &mut self.clients[i];
-        c.silent = 0;
-        if matches!(self.phase, Phase::Done { .. }) {
-            c.responded = true;
+        let done_phase = matches!(self.phase, Phase::Done { .. });
+        for j in 0..self.clients.len() {
+            let m = &mut self.clients[j];
+            let answers = j == i || (m.via() == Some(i) && m.file_pending());
+            if answers {
+                m.silent = 0;
+                if done_phase {
+                    m.responded = true;
+                }
+            }
         }
         self.stats.status_received += 1;
         self.stats.naks_received += got;
@@ -1573,21 +1917,52 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         self.counters.naks_received += u64::from(got);
     }
 
-    fn on_complete(&mut self, now_us: u64, id: u32, file_id: u16, status: CompleteStatus) {
+    fn on_complete(
+        &mut self,
+        now_us: u64,
+        id: u32,
+        file_id: u16,
+        status: CompleteStatus,
+        ids: IdList<'_>,
+    ) {
         let Some(i) = self.find(id) else {
             self.counters.dropped += 1;
             return;
         };
+        if !ids.is_empty() {
+            // From a proxy, for the clients it lists.
+            let Some(members) = self.behind(i, &ids) else {
+                self.counters.dropped += 1;
+                return;
+            };
+            if !self.clients[i].active() {
+                self.counters.dropped += 1;
+                return;
+            }
+            let mut any = false;
+            for j in members {
+                any |= self.complete(now_us, usize::from(j), file_id, status);
+            }
+            if !any {
+                self.counters.dropped += 1;
+            }
+            return;
+        }
+        if self.clients[i].is_proxy() || !self.complete(now_us, i, file_id, status) {
+            self.counters.dropped += 1;
+        }
+    }
+
+    /// COMPLETE for client `i`; false when it does not fit.
+    fn complete(&mut self, now_us: u64, i: usize, file_id: u16, status: CompleteStatus) -> bool {
         let in_completion = matches!(self.phase, Phase::Completion { .. } | Phase::Linger { .. });
         let c = &mut self.clients[i];
         if !c.active() {
-            self.counters.dropped += 1;
-            return;
+            return false;
         }
         if file_id == 0 {
             if !in_completion {
-                self.counters.dropped += 1;
-                return;
+                return false;
             }
             c.doneconf = true;
             c.silent = 0;
@@ -1599,21 +1974,29 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 // Keep listening a little longer for this late one.
                 *until = (*until).max(now_us + self.grtt_us);
             }
-            return;
+            return true;
         }
         if !c.in_file || file_id != self.file_id {
-            self.counters.dropped += 1;
-            return;
+            return false;
         }
         c.silent = 0;
         c.responded = true;
         if matches!(c.file, FileState::Waiting | FileState::Acked) {
             c.file = FileState::Done(status);
         }
+        true
     }
 
-    fn on_abort(&mut self, now_us: u64, id: u32) {
-        match self.find(id) {
+    /// ABORT from client or proxy `id`; `host` names the client a proxy aborts for (0: the
+    /// proxy gives up, and the clients behind it with it).
+    fn on_abort(&mut self, now_us: u64, id: u32, host: u32) {
+        let target = match self.find(id) {
+            Some(i) if self.clients[i].is_proxy() && host != 0 && host != id => self
+                .find(host)
+                .filter(|&j| self.clients[j].via() == Some(i)),
+            other => other,
+        };
+        match target {
             Some(i)
                 if matches!(
                     self.clients[i].state,
@@ -1643,12 +2026,18 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         // Closed groups wait for every listed client to register (and, encrypted, to finish
         // the handshake).
-        let invited = (self.clients.iter())
-            .any(|c| matches!(c.state, ClientState::Invited | ClientState::Keying));
+        // (A listed proxy that never came does not hold the group up; one in the middle of
+        // its handshake does: its clients need the keys it gets.)
+        let invited = self.clients.iter().any(|c| match c.state {
+            ClientState::Invited => c.member(),
+            ClientState::Keying => true,
+            _ => false,
+        });
         let waiting =
             (self.clients.iter()).any(|c| c.active() && c.in_file && c.file == FileState::Waiting);
         let pending = self.clients.iter().any(|c| c.file_pending());
-        let confirmed = (self.clients.iter()).all(|c| !c.active() || (c.done && !c.doneconf));
+        let confirmed =
+            (self.clients.iter()).all(|c| !c.active() || c.is_proxy() || (c.done && !c.doneconf));
         match self.phase {
             Phase::Announce {
                 round,
@@ -1756,7 +2145,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         let lost = self
             .clients
             .iter()
-            .filter(|c| matches!(c.state, ClientState::Lost(_)))
+            .filter(|c| c.member() && matches!(c.state, ClientState::Lost(_)))
             .count() as u16;
         let summary = SessionSummary {
             outcome,
@@ -1896,7 +2285,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             }
             Phase::Completion { round } => {
                 if round > 0 {
-                    self.count_silence(robust, |c| c.active() && !c.done);
+                    self.count_silence(robust, |c| c.active() && c.member() && !c.done);
                     self.progress(now_us);
                     if !matches!(self.phase, Phase::Completion { .. }) {
                         return;
@@ -1916,10 +2305,14 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 
     fn end_announce(&mut self, now_us: u64) {
         for i in 0..self.clients.len() {
-            if matches!(
-                self.clients[i].state,
-                ClientState::Invited | ClientState::Keying
-            ) {
+            let c = &self.clients[i];
+            // A listed proxy that never came is no loss: it stands for no one.
+            let missing = match c.state {
+                ClientState::Invited => c.member(),
+                ClientState::Keying => true,
+                _ => false,
+            };
+            if missing {
                 self.lose(i, LostReason::NotRegistered);
             }
         }
@@ -1933,7 +2326,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     }
 
     fn header(&mut self) -> HeaderRepr {
-        let gsize = GroupSize::from_count(self.active_count() as u64);
+        // The group size counts proxies too, as uftp 4.10.2's does.
+        let gsize =
+            GroupSize::from_count(self.clients.iter().filter(|c| c.active()).count() as u64);
         let h = HeaderRepr {
             seq: self.seq,
             src_id: self.config.src_id,
@@ -2151,7 +2546,8 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         let timestamp = Timestamp::from_micros(now_us);
         let (dest, result) = match self.phase {
             Phase::Announce { .. } => {
-                if self.closed && !self.clients.iter().any(|c| c.state == ClientState::Invited) {
+                let invited = |c: &mut Client| c.state == ClientState::Invited && c.member();
+                if self.closed && !self.clients.iter_mut().any(invited) {
                     self.round.pending = false;
                     return None;
                 }
@@ -2178,7 +2574,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 });
                 let len = Repr { header, message }.emit(buf).ok()?;
                 let r = if self.closed {
-                    self.append_ids(buf, len, &mut cursor, |c| c.state == ClientState::Invited)?
+                    self.append_ids(buf, len, &mut cursor, invited)?
                 } else {
                     (len, false)
                 };
@@ -2220,14 +2616,17 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                     client_ids: IdList::EMPTY,
                 });
                 let len = self.emit(buf, message)?;
-                let owing = |c: &mut Client| c.file_pending() && !c.responded;
+                self.mark_owing_proxies(|c| c.file_pending() && !c.responded);
+                let owing = |c: &mut Client| (c.file_pending() && !c.responded) || c.owing;
                 (
                     self.private_dest(),
                     self.append_ids(buf, len, &mut cursor, owing)?,
                 )
             }
             Phase::Completion { .. } => {
-                let owing = |c: &mut Client| c.active() && !c.done;
+                let member_owes = |c: &Client| c.active() && c.member() && !c.done;
+                self.mark_owing_proxies(member_owes);
+                let owing = |c: &mut Client| member_owes(c) || c.owing;
                 if !self.clients.iter_mut().any(owing) {
                     self.round.pending = false;
                     return None;

@@ -46,6 +46,8 @@
 mod aggregate;
 mod group;
 pub mod heartbeat;
+#[cfg(test)]
+mod tests;
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
