@@ -8,6 +8,7 @@ pub mod adversary;
 pub mod harness;
 pub mod link;
 pub mod net;
+pub mod proxy;
 pub mod rng;
 
 pub use net::{

@@ -897,7 +897,9 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             // Only the key delivery travels in the clear; an ABORT too, until we hold keys
             // (the server may refuse us before it sends any).
             let clear_ok = match repr.message {
-                Message::KeyInfo(_) => true,
+                // REG_CONF travels in the clear too; in an encrypted session it confirms clients
+                // behind proxies, and others pass it by.
+                Message::KeyInfo(_) | Message::RegConf(_) => true,
                 Message::Abort(_) => !grouped,
                 _ => false,
             };
@@ -1208,6 +1210,11 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         let (keys, refuse) = match negotiated {
             Err(Refusal::Quiet(reason, fingerprint)) => {
                 return self.refuse_quietly(id, h, from, reason, fingerprint)
+            }
+            // Without the response proxy's key yet, this session is not refused for good:
+            // a later ANNOUNCE of it is taken once PROXY_KEY has come.
+            Err(Refusal::Abort(AbortReason::ProxyKeyMissing, _)) => {
+                return self.refuse_quietly(id, h, from, AbortReason::ProxyKeyMissing, None)
             }
             Err(Refusal::Abort(reason, detail)) => (None, Some((reason, detail))),
             Ok(keys) => {

@@ -544,7 +544,7 @@ impl<const CLIENTS: usize> Group<CLIENTS> {
             });
         }
         if upstream {
-            self.on_upstream(cx, now, header, bytes)
+            self.on_upstream(cx, header, bytes)
         } else {
             self.on_downstream(cx, now, header, bytes)
         }
@@ -553,7 +553,6 @@ impl<const CLIENTS: usize> Group<CLIENTS> {
     fn on_upstream<R: RsaKeys>(
         &mut self,
         cx: &mut Context<'_, R>,
-        now: Instant,
         header: &HeaderRepr,
         bytes: &mut [u8],
     ) -> Option<Transmit> {
@@ -566,7 +565,7 @@ impl<const CLIENTS: usize> Group<CLIENTS> {
         let func = Func::from(bytes[1]);
         let consumed = match func {
             Func::KeyInfo if self.sec.is_some() => {
-                self.on_keyinfo(cx, now, header, bytes);
+                self.on_keyinfo(cx, header, bytes);
                 true
             }
             Func::RegConf if self.sec.is_some() => {
@@ -595,7 +594,6 @@ impl<const CLIENTS: usize> Group<CLIENTS> {
     fn on_keyinfo<R: RsaKeys>(
         &mut self,
         cx: &mut Context<'_, R>,
-        now: Instant,
         header: &HeaderRepr,
         bytes: &[u8],
     ) {
@@ -639,7 +637,6 @@ impl<const CLIENTS: usize> Group<CLIENTS> {
                         m.keyinfo = true;
                     }
                 }
-                self.keyinfo_at = Some(now);
             }
         }
         self.send_keyinfo_ack = true;
