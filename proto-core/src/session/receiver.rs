@@ -26,6 +26,13 @@
 //! datagram mutably so that ENCRYPTED bodies can be decrypted in place once keys exist; today it
 //! only reads it.
 //!
+//! # Response proxy
+//! With [`Config::response_proxy`] (`uftpd -R proxy[/FP]`) every response goes to the proxy:
+//! KEY_REQ every [`KEY_REQ_INTERVAL`] until a PROXY_KEY signed by the proxy's key (with the
+//! pinned fingerprint, or from the proxy's address) arrives, and in encrypted sessions the key
+//! exchange runs against the proxy's keys (the server's rand1 and ANNOUNCE signature stay);
+//! an encrypted ANNOUNCE before the proxy's key is passed by until it repeats (digest §7).
+//!
 //! # Not yet
 //!
 //! Encrypted sessions (an ANNOUNCE with EXT_ENC_INFO is refused with ABORT), sync mode and

@@ -1222,9 +1222,6 @@ impl<const CLIENTS: usize> Group<CLIENTS> {
         now: Instant,
         buf: &mut [u8],
     ) -> Option<Transmit> {
-        if self.over.is_some() && self.mode != ProxyMode::Client {
-            return None;
-        }
         while let Some(a) = self.aborts.pop_front() {
             if let Some(t) = self.emit_abort(&a, buf) {
                 return Some(t);

@@ -8,7 +8,7 @@
 //! the signature and adopts the sender's address.
 //!
 //! [`Heartbeat`] is the sending side, a small sans-IO state machine of its own (a client proxy
-//! runs one; a receiver with `-H` could too). [`HeartbeatAuth`] is the answering side of a
+//! runs one; a receiver with `-H` could too). `HeartbeatAuth` is the answering side of a
 //! server proxy.
 
 use core::net::SocketAddr;

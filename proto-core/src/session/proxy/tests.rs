@@ -632,3 +632,547 @@ fn sender_takes_a_proxy_registration_and_its_aggregates_as_uftp_does() {
         (crate::session::sender::Outcome::Completed, 1, 1, 0)
     );
 }
+
+// ------------------------------------------------------------------ whole sessions in memory
+
+mod topology {
+    //! A sender, one proxy and receivers wired together in memory: each datagram is delivered
+    //! at once, unicast by address, multicast to the endpoints that hear the sender's segment.
+
+    use std::collections::{HashMap, VecDeque};
+
+    use super::*;
+    use crate::session::receiver::{Item, Reject, SessionId, Storage};
+    use crate::session::security::{ClientPin, SenderSecurity};
+    use crate::session::sender::{
+        BlockSource, Event as SenderEvent, FileItem, ReadError, Sender, SenderConfig,
+        SessionSummary,
+    };
+    use crate::wire::FileType;
+
+    pub const SERVER: &str = "10.1.0.1:40000";
+    pub const PROXY: &str = "10.1.0.10:1044";
+
+    pub fn content(len: usize) -> StdVec<u8> {
+        (0..len).map(|i| (i * 31 + i / 253) as u8).collect()
+    }
+
+    pub struct Source {
+        pub data: StdVec<u8>,
+        pub map: StdVec<u8>,
+    }
+
+    impl BlockSource for Source {
+        fn read_block(&mut self, _: u16, offset: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+            let at = offset as usize;
+            buf.copy_from_slice(self.data.get(at..at + buf.len()).ok_or(ReadError)?);
+            Ok(())
+        }
+        fn resend_map(&mut self) -> &mut [u8] {
+            &mut self.map
+        }
+    }
+
+    /// A file being received: its name, its bytes and its block map.
+    type OpenFile = (StdVec<u8>, StdVec<u8>, StdVec<u8>);
+
+    #[derive(Default)]
+    pub struct Store {
+        pub files: HashMap<StdVec<u8>, StdVec<u8>>,
+        open: Option<OpenFile>,
+    }
+
+    impl Storage for Store {
+        fn open(&mut self, item: &Item<'_>) -> Result<(), Reject> {
+            self.open = Some((
+                item.name.to_vec(),
+                vec![0; item.size as usize],
+                vec![0; item.layout.bitmap_len()],
+            ));
+            Ok(())
+        }
+        fn block_map(&mut self, _: SessionId) -> Option<&mut [u8]> {
+            self.open.as_mut().map(|o| o.2.as_mut_slice())
+        }
+        fn write(&mut self, _: SessionId, _: u16, offset: u64, data: &[u8]) -> Result<(), Reject> {
+            let o = self.open.as_mut().ok_or(Reject::Io)?;
+            let at = offset as usize;
+            o.1[at..at + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+        fn finish(&mut self, _: SessionId, _: u16) -> Result<(), Reject> {
+            let (name, data, _) = self.open.take().ok_or(Reject::Io)?;
+            self.files.insert(name, data);
+            Ok(())
+        }
+        fn discard(&mut self, _: SessionId, _: u16) {
+            self.open = None;
+        }
+        fn free_space(&mut self, _: SessionId) -> Option<u64> {
+            None
+        }
+    }
+
+    pub type Rx = Receiver<2, TestRsa>;
+
+    /// Who hears multicast: the sender's segment, or the proxy's (a client proxy's receivers
+    /// hear only what it re-multicasts).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Segment {
+        Sender,
+        Proxy,
+    }
+
+    pub struct World {
+        pub now: Instant,
+        pub sender: Sender<16, TestRsa>,
+        pub source: Source,
+        pub proxy: TestProxy,
+        /// The segment the proxy multicasts to.
+        pub proxy_segment: Segment,
+        pub receivers: StdVec<(SocketAddr, Segment, Rx, Store)>,
+        pub sender_events: StdVec<SenderEvent>,
+        pub proxy_events: StdVec<Event>,
+        /// Every datagram sent: from, to, bytes.
+        pub wire: StdVec<(SocketAddr, SocketAddr, StdVec<u8>)>,
+        queue: VecDeque<(SocketAddr, SocketAddr, StdVec<u8>)>,
+        file: StdVec<u8>,
+        started: bool,
+    }
+
+    impl World {
+        pub fn new(
+            sender: Sender<16, TestRsa>,
+            proxy: TestProxy,
+            proxy_segment: Segment,
+            file: StdVec<u8>,
+        ) -> Self {
+            World {
+                now: at(0),
+                sender,
+                source: Source {
+                    data: file.clone(),
+                    map: StdVec::new(),
+                },
+                proxy,
+                proxy_segment,
+                receivers: StdVec::new(),
+                sender_events: StdVec::new(),
+                proxy_events: StdVec::new(),
+                wire: StdVec::new(),
+                queue: VecDeque::new(),
+                file,
+                started: false,
+            }
+        }
+
+        pub fn add(&mut self, addr: SocketAddr, segment: Segment, rx: Rx) {
+            self.receivers.push((addr, segment, rx, Store::default()));
+        }
+
+        fn send(&mut self, from: SocketAddr, to: SocketAddr, bytes: StdVec<u8>) {
+            self.wire.push((from, to, bytes.clone()));
+            self.queue.push_back((from, to, bytes));
+        }
+
+        fn pump(&mut self) {
+            let now = self.now;
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            loop {
+                while self.sender.wants_file() {
+                    if self.started {
+                        self.sender.finish_session(now).unwrap();
+                    } else {
+                        self.started = true;
+                        let item = FileItem {
+                            name: b"file.bin",
+                            ftype: FileType::Regular,
+                            size: self.file.len() as u64,
+                            mtime: 1,
+                            link: &[],
+                        };
+                        self.sender.start_file(now, item).unwrap();
+                        self.source.map = vec![0; self.sender.layout().bitmap_len()];
+                    }
+                }
+                while let Some(t) = self.sender.poll_transmit(now, &mut buf, &mut self.source) {
+                    let b = buf[..t.len].to_vec();
+                    self.send(addr(SERVER), t.dest, b);
+                }
+                while let Some(e) = self.sender.poll_event() {
+                    self.sender_events.push(e);
+                }
+                while let Some(t) = self.proxy.poll_transmit(now, &mut buf) {
+                    let b = buf[..t.len].to_vec();
+                    self.send(addr(PROXY), t.dest, b);
+                }
+                while let Some(e) = self.proxy.poll_event() {
+                    self.proxy_events.push(e);
+                }
+                for i in 0..self.receivers.len() {
+                    let (a, _, rx, store) = &mut self.receivers[i];
+                    let a = *a;
+                    let mut out = StdVec::new();
+                    while let Some(t) = rx.poll_transmit(now, &mut buf, store) {
+                        out.push((t.dest, buf[..t.len].to_vec()));
+                    }
+                    while rx.poll_event().is_some() {}
+                    for (d, b) in out {
+                        self.send(a, d, b);
+                    }
+                }
+                let Some((from, to, bytes)) = self.queue.pop_front() else {
+                    break;
+                };
+                self.deliver(from, to, bytes);
+            }
+        }
+
+        fn deliver(&mut self, from: SocketAddr, to: SocketAddr, bytes: StdVec<u8>) {
+            let now = self.now;
+            if !to.ip().is_multicast() {
+                if to == addr(SERVER) {
+                    let mut b = bytes;
+                    self.sender
+                        .handle_datagram(now, from, &mut b, &mut self.source);
+                } else if to == addr(PROXY) {
+                    let mut b = bytes;
+                    if let Some(t) = self.proxy.handle_datagram(now, from, &mut b) {
+                        b.truncate(t.len);
+                        self.send(addr(PROXY), t.dest, b);
+                    }
+                } else if let Some(r) = self.receivers.iter_mut().find(|r| r.0 == to) {
+                    let mut b = bytes;
+                    r.2.handle_datagram(now, from, &mut b, &mut r.3);
+                }
+                return;
+            }
+            let segment = if from == addr(SERVER) {
+                Segment::Sender
+            } else if from == addr(PROXY) {
+                self.proxy_segment
+            } else {
+                return;
+            };
+            if from != addr(PROXY) && segment == Segment::Sender {
+                let mut b = bytes.clone();
+                if let Some(t) = self.proxy.handle_datagram(now, from, &mut b) {
+                    b.truncate(t.len);
+                    self.send(addr(PROXY), t.dest, b);
+                }
+            }
+            for r in self.receivers.iter_mut().filter(|r| r.1 == segment) {
+                let mut b = bytes.clone();
+                r.2.handle_datagram(now, from, &mut b, &mut r.3);
+            }
+        }
+
+        /// Runs until the sender is done; returns its summary.
+        pub fn run(&mut self) -> SessionSummary {
+            for _ in 0..200_000 {
+                self.pump();
+                if let Some(s) = self.sender_events.iter().find_map(|e| match e {
+                    SenderEvent::SessionDone(s) => Some(*s),
+                    _ => None,
+                }) {
+                    return s;
+                }
+                let next = [self.sender.poll_timeout(), self.proxy.poll_timeout()]
+                    .into_iter()
+                    .chain(self.receivers.iter().map(|r| r.2.poll_timeout()))
+                    .flatten()
+                    .min()
+                    .expect("something to wait for");
+                self.now = self.now.max(next);
+                let now = self.now;
+                self.sender.handle_timeout(now);
+                self.proxy.handle_timeout(now);
+                for r in self.receivers.iter_mut() {
+                    r.2.handle_timeout(now, &mut r.3);
+                }
+            }
+            panic!("session did not end");
+        }
+
+        pub fn all_received(&self) -> bool {
+            self.receivers
+                .iter()
+                .all(|r| r.3.files.get(&b"file.bin"[..]) == Some(&self.file))
+        }
+    }
+
+    pub fn sender_config(unicast: bool) -> SenderConfig {
+        let mut c = SenderConfig::new(
+            0x0a01_0001,
+            0x7777_0001,
+            addr("230.4.4.1:1044"),
+            addr("230.5.5.7:1044"),
+        );
+        c.unicast = unicast;
+        c.blocksize = 1000;
+        c.rate = None;
+        c.grtt_init = Duration::from_millis(20);
+        c.grtt_min = Duration::from_millis(10);
+        c
+    }
+
+    pub fn security(keyex: crate::wire::KeyExchange, key: OwnKey) -> SenderSecurity {
+        use crate::wire::{HashType, KeyType, SigType};
+        SenderSecurity {
+            keytype: KeyType::Aes256Cbc,
+            hashtype: HashType::Sha256,
+            sigtype: SigType::Hmac,
+            keyex,
+            ecdh_curve: crate::crypto::CurveId::P256,
+            client_auth: false,
+            key,
+            seed: [0x42; 32],
+        }
+    }
+
+    pub fn pins(ids: &[u32]) -> StdVec<ClientPin> {
+        ids.iter()
+            .map(|&id| ClientPin {
+                id,
+                fingerprint: None,
+            })
+            .collect()
+    }
+}
+
+use topology::{Segment, World, PROXY, SERVER};
+
+fn rx_addr(i: u32) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 2, 0, 10 + i as u8)), 1044)
+}
+
+fn rx_id(i: u32) -> u32 {
+    0x0a02_0000 + i
+}
+
+#[test]
+fn response_proxy_with_rsa_key_exchange_as_in_the_capture() {
+    use crate::session::sender::Sender;
+    use crate::wire::KeyExchange;
+    // As proxy-response, with RSA keys of one size on the server and the proxy (1024 bits
+    // here; the capture's were ephemeral RSA-512): the clients encrypt their premaster to the
+    // proxy's key, the proxy its own to the server's.
+    let sec = topology::security(KeyExchange::Rsa, OwnKey::Rsa(0));
+    let sender = Sender::with_proxies(
+        topology::sender_config(false),
+        &[],
+        &[],
+        Some(sec),
+        TestRsa::load(&["srv_rsa1024.pem"]),
+    )
+    .unwrap();
+    let p = proxy(ProxyMode::Response, PX1, &["c2_rsa1024.pem"]);
+    let mut w = World::new(sender, p, Segment::Sender, topology::content(12_345));
+    for i in 0..3 {
+        let mut c = receiver::Config::new(rx_id(i), [i as u8 + 1; 32]);
+        c.allow_weak = true;
+        c.response_proxy = Some(ResponseProxy {
+            addr: addr(PROXY),
+            fingerprint: None,
+        });
+        w.add(
+            rx_addr(i),
+            Segment::Sender,
+            Receiver::with_rsa(c, TestRsa::load(&[])),
+        );
+    }
+    let s = w.run();
+    assert_eq!(
+        (s.outcome, s.registered, s.completed),
+        (crate::session::sender::Outcome::Completed, 3, 3)
+    );
+    assert!(w.all_received());
+    assert_eq!(w.sender.responders(), 1);
+    // What went between them has uftpproxyd's shape.
+    let reg = w
+        .wire
+        .iter()
+        .find(|(f, t, b)| *f == addr(PROXY) && *t == addr(SERVER) && b[1] == 2)
+        .expect("the proxy's REGISTER");
+    // 16 + 44 + a 128-byte premaster + 3 client IDs.
+    assert_eq!(reg.2.len(), HEADER_LEN + 44 + 128 + 12);
+    let conf = w
+        .wire
+        .iter()
+        .find(|(f, _, b)| *f == addr(SERVER) && b[1] == 4)
+        .expect("REG_CONF");
+    let Message::RegConf(rc) = Repr::parse(&conf.2).unwrap().message else {
+        panic!()
+    };
+    assert_eq!(
+        rc.client_ids.len(),
+        3,
+        "REG_CONF names the proxied clients only"
+    );
+    let ki = w
+        .wire
+        .iter()
+        .find(|(f, _, b)| *f == addr(PROXY) && b[1] == 5)
+        .expect("the proxy's KEYINFO");
+    let r = Repr::parse(&ki.2).unwrap();
+    let Message::KeyInfo(k) = r.message else {
+        panic!()
+    };
+    // In the server's name with seq 0, and the counter after the proxy's KEYINFO_ACK (as the
+    // captured keyinfo-response-proxy.bin: 2).
+    assert_eq!(
+        (r.header.src_id, r.header.seq, k.iv_ctr),
+        (0x0a01_0001, 0, 2)
+    );
+    assert_eq!(k.entries.len(), 3);
+    assert_eq!(ki.1, addr("230.5.5.7:1044"));
+}
+
+#[test]
+fn client_proxy_with_client_authentication_both_ways_and_pins() {
+    use crate::crypto::{CurveId, EcPrivateKey};
+    use crate::session::sender::Sender;
+    use crate::wire::KeyExchange;
+    let ec = |n: u8| {
+        let mut s = [0x33u8; 32];
+        s[31] = n;
+        EcPrivateKey::from_scalar(CurveId::P256, &s).unwrap()
+    };
+    let blob_fp = |k: &EcPrivateKey| {
+        let mut b = [0u8; 100];
+        let n = k.public_key().emit_blob(&mut b).unwrap();
+        Fingerprint::of(&b[..n])
+    };
+    let proxy_key = ec(9);
+    let mut sec = topology::security(KeyExchange::EcdhEcdsa, OwnKey::Ec(ec(1)));
+    sec.keytype = crate::wire::KeyType::Aes128Gcm;
+    sec.sigtype = crate::wire::SigType::AuthEnc;
+    sec.client_auth = true;
+    // Closed group: four clients, and the proxy admitted by -j with its key pinned.
+    let allowed = topology::pins(&[rx_id(0), rx_id(1), rx_id(2), rx_id(3)]);
+    let jlist = [ClientPin {
+        id: PX2,
+        fingerprint: Some(blob_fp(&proxy_key)),
+    }];
+    let sender = Sender::with_proxies(
+        topology::sender_config(false),
+        &allowed,
+        &jlist,
+        Some(sec),
+        TestRsa::load(&[]),
+    )
+    .unwrap();
+    let mut config = ProxyConfig::new(PX2, ProxyMode::Client, [8; 32]);
+    config.keys.push(OwnKey::Ec(proxy_key.clone())).unwrap();
+    // -C: two clients pinned by key, the third listed without a fingerprint, the fourth
+    // pinned to another key than its own.
+    for i in 0..4 {
+        let fingerprint = match i {
+            0 | 1 => Some(blob_fp(&ec(20 + i as u8))),
+            2 => None,
+            _ => Some(blob_fp(&ec(99))),
+        };
+        config
+            .clients
+            .push(ClientPin {
+                id: rx_id(i),
+                fingerprint,
+            })
+            .unwrap();
+    }
+    let p: TestProxy = Proxy::with_rsa(config, TestRsa::load(&[])).unwrap();
+    let mut w = World::new(sender, p, Segment::Proxy, topology::content(30_000));
+    for i in 0..4 {
+        let mut c = receiver::Config::new(rx_id(i), [i as u8 + 1; 32]);
+        c.ec_keys.push(ec(20 + i as u8)).unwrap();
+        w.add(
+            rx_addr(i),
+            Segment::Proxy,
+            Receiver::with_rsa(c, TestRsa::load(&[])),
+        );
+    }
+    // Receiver 3's key is not the one -C pins: the proxy refuses it, and the sender, which
+    // lists it, loses it as never registered.
+    let s = w.run();
+    assert_eq!(
+        (s.outcome, s.registered, s.completed, s.lost),
+        (crate::session::sender::Outcome::Completed, 3, 3, 1)
+    );
+    for r in &w.receivers[..3] {
+        assert_eq!(
+            r.3.files.get(&b"file.bin"[..]),
+            Some(&topology::content(30_000))
+        );
+    }
+    assert!(w.receivers[3].3.files.is_empty());
+    assert!(w.proxy_events.iter().any(|e| matches!(
+        e,
+        Event::ClientRefused {
+            client_id,
+            reason: RefuseReason::FingerprintMismatch,
+            ..
+        } if *client_id == rx_id(3)
+    )));
+    // The receivers saw the proxy's key in the ANNOUNCE (re-signed by it), not the server's.
+    let ann = w
+        .wire
+        .iter()
+        .find(|(f, _, b)| *f == addr(PROXY) && b[1] == 1)
+        .unwrap();
+    let Message::Announce(a) = Repr::parse(&ann.2).unwrap().message else {
+        panic!()
+    };
+    let enc = a.enc_info.unwrap();
+    assert_eq!(Fingerprint::of(enc.key_blob), blob_fp(&proxy_key));
+    let ek = crate::crypto::EcPublicKey::from_blob(
+        &crate::crypto::KeyBlob::parse(enc.key_blob)
+            .unwrap()
+            .ec()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(crate::crypto::verify_announce(&ek, &ann.2).is_ok());
+    // The sender checked the proxy's CLIENT_KEY against -j's pin, and counts one responder.
+    assert_eq!(w.sender.responders(), 1);
+    assert_eq!(w.sender.counters().clients_refused, 0);
+}
+
+#[test]
+fn client_proxy_re_signs_an_ecdh_rsa_announce_with_its_rsa_key() {
+    use crate::session::sender::Sender;
+    use crate::wire::KeyExchange;
+    let sender = Sender::with_proxies(
+        topology::sender_config(false),
+        &[],
+        &[],
+        Some(topology::security(KeyExchange::EcdhRsa, OwnKey::Rsa(0))),
+        TestRsa::load(&["srv_rsa1024.pem"]),
+    )
+    .unwrap();
+    let p = proxy(ProxyMode::Client, PX2, &["c2_rsa1024.pem"]);
+    let proxy_fp = p.key_fingerprint().unwrap();
+    let mut w = World::new(sender, p, Segment::Proxy, topology::content(5_000));
+    for i in 0..2 {
+        let mut c = receiver::Config::new(rx_id(i), [i as u8 + 7; 32]);
+        c.allow_weak = true;
+        // Behind a client proxy a server list names the server's ID with the proxy's key.
+        c.servers
+            .push(crate::session::security::ServerEntry {
+                id: 0x0a01_0001,
+                addr: None,
+                fingerprint: Some(proxy_fp),
+            })
+            .unwrap();
+        w.add(
+            rx_addr(i),
+            Segment::Proxy,
+            Receiver::with_rsa(c, TestRsa::load(&[])),
+        );
+    }
+    let s = w.run();
+    assert_eq!(
+        (s.outcome, s.registered, s.completed),
+        (crate::session::sender::Outcome::Completed, 2, 2)
+    );
+    assert!(w.all_received());
+}
