@@ -9,4 +9,5 @@ pub fn vectors_dir() -> PathBuf {
 }
 
 pub mod netns;
+pub mod routed;
 pub mod tree;
