@@ -313,10 +313,7 @@ impl<const CLIENTS: usize> Group<CLIENTS> {
         if relays && a.public_addr.is_unspecified() {
             // Unicast mode: there is no group to re-multicast to (uftpproxyd would send to
             // 0.0.0.0); the server should talk to its clients directly.
-            return Err(Refused::Abort(
-                AbortReason::UnsupportedCrypto,
-                Some("unicast mode"),
-            ));
+            return Err(Refused::Silently(DropReason::Unexpected));
         }
         let sec = match (mode, &a.enc_info) {
             (ProxyMode::Client | ProxyMode::Response, _) => {

@@ -1176,3 +1176,156 @@ fn client_proxy_re_signs_an_ecdh_rsa_announce_with_its_rsa_key() {
     );
     assert!(w.all_received());
 }
+
+#[test]
+fn status_from_several_clients_goes_up_as_one_full_or_ed_bitmap_and_aborts_name_the_client() {
+    use crate::wire::{AbortRepr, HeaderRepr, RegisterRepr, StatusRepr, Timestamp};
+    let a = pcap("proxy-chain.pcap");
+    let upstream = a[&9].from;
+    let mut p = proxy(ProxyMode::Client, PX2, &[]);
+    feed(&mut p, at(0), upstream, &a[&9].payload);
+    let group = 0x7a36_4b9c;
+    let from_client = |id: u32, message: Message<'_>| {
+        let header = HeaderRepr {
+            src_id: id,
+            group_id: group,
+            ..HeaderRepr::default()
+        };
+        let repr = Repr { header, message };
+        let mut b = vec![0; repr.buffer_len()];
+        repr.emit(&mut b).unwrap();
+        b
+    };
+    for i in 0..3 {
+        let reg = from_client(
+            rx_id(i),
+            Message::Register(RegisterRepr {
+                timestamp: Timestamp::from_micros(5),
+                rand2: [0; 32],
+                keyinfo: &[],
+                client_ids: crate::wire::IdList::EMPTY,
+            }),
+        );
+        feed(&mut p, at(1), rx_addr(i), &reg);
+    }
+    let grtt = Duration::from_micros(Grtt(0x7f).as_micros());
+    p.handle_timeout(at(1) + grtt);
+    let out = drain(&mut p, at(1) + grtt);
+    let Message::Register(r) = Repr::parse(&out[0].1).unwrap().message else {
+        panic!()
+    };
+    assert_eq!(r.client_ids.len(), 3);
+    // Three STATUS for section 0 of file 1 (a 3-block section: 1-byte bitmaps), one for
+    // another section: two aggregates, each with a full 1000-byte bitmap.
+    let t0 = at(100);
+    for (i, bits) in [(0u32, 0b001u8), (1, 0b100), (2, 0b001)] {
+        let st = from_client(
+            rx_id(i),
+            Message::Status(StatusRepr {
+                file_id: 1,
+                section: 0,
+                tfmcc: None,
+                naks: &[bits],
+            }),
+        );
+        feed(&mut p, t0, rx_addr(i), &st);
+    }
+    let st = from_client(
+        rx_id(1),
+        Message::Status(StatusRepr {
+            file_id: 1,
+            section: 1,
+            tfmcc: None,
+            naks: &[0x80, 0x01],
+        }),
+    );
+    feed(&mut p, t0, rx_addr(1), &st);
+    assert!(drain(&mut p, t0).is_empty(), "held for one GRTT");
+    p.handle_timeout(t0 + grtt);
+    let out = drain(&mut p, t0 + grtt);
+    assert_eq!(out.len(), 2);
+    for (dest, bytes) in &out {
+        assert_eq!(*dest, upstream);
+        let r = Repr::parse(bytes).unwrap();
+        assert_eq!(r.header.src_id, PX2);
+        let Message::Status(s) = r.message else {
+            panic!()
+        };
+        assert_eq!(s.naks.len(), 1000);
+        let set: StdVec<usize> = s.nak_indexes().collect();
+        match s.section {
+            0 => assert_eq!(set, vec![0, 2]),
+            1 => assert_eq!(set, vec![7, 8]),
+            other => panic!("section {other}"),
+        }
+    }
+    // A client's ABORT goes up as the proxy's, naming the client.
+    let ab = from_client(
+        rx_id(2),
+        Message::Abort(AbortRepr {
+            flags: 0,
+            host: 0,
+            reason: b"Disk full",
+        }),
+    );
+    feed(&mut p, t0 + grtt, rx_addr(2), &ab);
+    let out = drain(&mut p, t0 + grtt);
+    let r = Repr::parse(&out[0].1).unwrap();
+    let Message::Abort(a) = r.message else {
+        panic!()
+    };
+    assert_eq!(
+        (r.header.src_id, a.host, a.reason),
+        (PX2, rx_id(2), &b"Disk full"[..])
+    );
+    assert_eq!(p.groups().next().unwrap().clients, 2);
+}
+
+#[test]
+fn a_closed_group_admits_only_the_proxies_of_its_j_list() {
+    use crate::session::security::ClientPin;
+    use crate::session::sender::{Sender, SenderConfig};
+    let a = pcap("proxy-chain.pcap");
+    let mut config = SenderConfig::new(
+        0x0a63_0001,
+        0x7a36_4b9c,
+        addr("230.4.4.1:1044"),
+        addr("230.5.5.183:1044"),
+    );
+    config.blocksize = 1000;
+    let c4 = [ClientPin {
+        id: 0x0a63_0005,
+        fingerprint: None,
+    }];
+    let px2 = [ClientPin {
+        id: PX2,
+        fingerprint: None,
+    }];
+    let mut src = OneFile {
+        data: StdVec::new(),
+        map: StdVec::new(),
+    };
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let from = a[&11].from;
+    for (jlist, admitted) in [(&[][..], false), (&px2[..], true)] {
+        let mut tx: Sender<8> =
+            Sender::with_proxies(config, &c4, jlist, None, crate::crypto::NoRsa).unwrap();
+        while tx.poll_transmit(at(0), &mut buf, &mut src).is_some() {}
+        let mut reg = a[&11].payload.clone();
+        tx.handle_datagram(at(1), from, &mut reg, &mut src);
+        let t = tx.poll_transmit(at(1), &mut buf, &mut src).unwrap();
+        let r = Repr::parse(&buf[..t.len]).unwrap();
+        match r.message {
+            Message::RegConf(rc) if admitted => {
+                let mut got = ids(&rc.client_ids);
+                got.sort();
+                assert_eq!(got, vec![0x0a63_0005, PX2]);
+            }
+            Message::Abort(ab) if !admitted => {
+                assert_eq!((t.dest, ab.host), (from, PX2));
+                assert_eq!(ab.reason, b"Client not in host list");
+            }
+            other => panic!("{other:?} (admitted {admitted})"),
+        }
+    }
+}
