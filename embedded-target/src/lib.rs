@@ -1,8 +1,26 @@
-//! Receiver firmware for Cortex-M boards.
+//! uftp-rs receiver firmware for Cortex-M boards with Ethernet (embassy), and its host-run form.
 //!
-//! For now this crate only proves that the wire codec links into a `no_std` image for
-//! `thumbv7em-none-eabihf`; the embassy receive task arrives with the firmware issue.
+//! [`receive::serve`] runs proto-core's receiver over an embassy-net stack and stores what it
+//! receives as an update image through [`flash_storage::FlashStorage`], on any
+//! [`NorFlash`](embedded_storage::nor_flash::NorFlash), for embassy-boot to swap in. The board
+//! programs (`src/bin/nucleo-*.rs`) put it on the STM32's Ethernet MAC and flash; the host run
+//! (`src/bin/uftp-firmware-host.rs`) on a Linux TAP device and a [`file_flash::FileFlash`].
+//!
+//! No heap: everything lives in `static`s sized at compile time, like proto-core itself.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-pub use proto_core::wire;
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+#[macro_use]
+pub mod fmt;
+#[cfg(feature = "board")]
+pub mod board;
+#[cfg(feature = "std")]
+pub mod file_flash;
+pub mod flash_storage;
+#[cfg(test)]
+mod ram_flash;
+pub mod receive;

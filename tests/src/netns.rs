@@ -132,10 +132,84 @@ impl Host {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// A TAP device on a testbed's bridge, for a user-space network stack (the firmware's host run)
+/// that opens it by name from inside the bridge namespace and brings its own addresses.
+#[derive(Debug, Clone)]
+pub struct Tap {
+    /// The bridge namespace, where the device lives and its user must run.
+    pub ns: String,
+    /// The device's name.
+    pub ifname: String,
+}
+
+impl Tap {
+    /// A command that runs `prog` inside the TAP device's namespace.
+    pub fn command(&self, prog: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns]).arg(prog);
+        cmd
+    }
+
+    /// Drops `percent`% of the UDP datagrams the bridge forwards to this device (nftables,
+    /// random; the bridge family, since no kernel IP stack sits behind a TAP), replacing any
+    /// earlier rule. 0 removes it.
+    pub fn set_loss(&self, percent: u32) {
+        let table = format!("uftploss_{}", self.ifname);
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "nft", "delete", "table", "bridge", &table,
+            ])
+            .stderr(Stdio::null())
+            .status();
+        if percent == 0 {
+            return;
+        }
+        let rules = format!(
+            "table bridge {table} {{\n  chain forward {{\n    type filter hook forward priority 0;\n    \
+             oifname \"{}\" meta l4proto udp numgen random mod 100 < {percent} counter drop\n  \
+             }}\n}}\n",
+            self.ifname
+        );
+        let path = std::env::temp_dir().join(format!("uftp-rs-{}-{}.nft", self.ns, self.ifname));
+        std::fs::write(&path, rules).expect("nft rules file");
+        sh(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.ns,
+                "nft",
+                "-f",
+                path.to_str().expect("utf-8 path"),
+            ],
+        );
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// Datagrams the loss rule has dropped so far (0 without a loss rule).
+    pub fn dropped(&self) -> u64 {
+        let table = format!("uftploss_{}", self.ifname);
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "nft", "list", "table", "bridge", &table,
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.split_whitespace()
+            .skip_while(|w| *w != "packets")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
 /// A bridge and `hosts` hosts on it; deleted on drop.
 #[derive(Debug)]
 pub struct Testbed {
     namespaces: Vec<String>,
+    /// The namespace holding the bridge `br0`.
+    bridge: String,
     /// The hosts, in creation order: by convention `hosts[0]` is the sender.
     pub hosts: Vec<Host>,
     /// A scratch directory for this testbed's files and logs.
@@ -156,12 +230,13 @@ impl Testbed {
         let dir = std::env::temp_dir().join(format!("uftp-rs-test-{prefix}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
+        let br_ns = format!("{prefix}-br");
         let mut bed = Testbed {
             namespaces: Vec::new(),
+            bridge: br_ns.clone(),
             hosts: Vec::new(),
             dir,
         };
-        let br_ns = format!("{prefix}-br");
         bed.add_ns(&br_ns);
         sh(
             "ip",
@@ -246,6 +321,22 @@ impl Testbed {
     fn add_ns(&mut self, ns: &str) {
         sh("ip", &["netns", "add", ns]);
         self.namespaces.push(ns.to_string());
+    }
+
+    /// Adds a TAP device `ifname` (at most 15 bytes) to the bridge, up; it goes with the
+    /// bridge namespace when the testbed is dropped.
+    pub fn add_tap(&self, ifname: &str) -> Tap {
+        let ns = self.bridge.as_str();
+        sh(
+            "ip",
+            &["-n", ns, "tuntap", "add", "dev", ifname, "mode", "tap"],
+        );
+        sh("ip", &["-n", ns, "link", "set", ifname, "master", "br0"]);
+        sh("ip", &["-n", ns, "link", "set", ifname, "up"]);
+        Tap {
+            ns: ns.to_string(),
+            ifname: ifname.to_string(),
+        }
     }
 
     /// Host `i` (0 is the sender by convention).

@@ -48,7 +48,8 @@ fn show(cmd: &Command) -> String {
     s
 }
 
-fn cargo() -> Command {
+/// A cargo command (the one running xtask).
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
@@ -149,19 +150,16 @@ pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
         "-p",
         "proto-core",
     ]))?;
-    run(cargo().args([
-        "build",
-        "--release",
-        "--target",
-        FIRMWARE_TARGET,
-        "-p",
-        "embedded-target",
-    ]))?;
+    // The firmware crate is its own workspace: its checks, then both boards' release images
+    // with their flash and RAM footprint (over budget or an allocator linked fails).
+    let (fw_passed, fw_failed) = crate::firmware::check()?;
+    crate::firmware::build_boards()?;
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     crate::fuzz::fuzz(fuzz_seconds, &[])?;
     let (passed, failed) = test_workspace()?;
+    let (passed, failed) = (passed + fw_passed, failed + fw_failed);
     eprintln!("ci: all checks passed");
     // The closing line CI reads: the totals over every test binary.
     println!("tests: {passed} passed, {failed} failed");
@@ -170,12 +168,20 @@ pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
 
 /// Runs `cargo test --workspace`, echoing its output, and adds up its `test result:` lines.
 fn test_workspace() -> Result<(u64, u64)> {
-    use std::io::{BufRead, BufReader};
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"])
-        .current_dir(root())
-        .stdout(std::process::Stdio::piped());
-    eprintln!("$ {}", show(&cmd));
+    cmd.args(["test", "--workspace"]).current_dir(root());
+    run_counting_tests(&mut cmd)
+}
+
+/// Runs a `cargo test` command (in the directory it names, else the workspace root), echoing
+/// its output, and adds up its `test result:` lines: (passed, failed).
+pub fn run_counting_tests(cmd: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(root());
+    }
+    cmd.stdout(std::process::Stdio::piped());
+    eprintln!("$ {}", show(cmd));
     let mut child = cmd.spawn().context("could not start cargo test")?;
     let (mut passed, mut failed) = (0u64, 0u64);
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {

@@ -5,6 +5,7 @@ use anyhow::{bail, Result};
 
 mod ci;
 mod demo;
+mod firmware;
 mod fuzz;
 mod vectors;
 
@@ -16,8 +17,11 @@ jobs:
                          multicast), a file and a directory tree, every copy checked
   setup                  install what the tests need when missing (apt packages, the
                          thumbv7em-none-eabihf target, cargo-fuzz)
-  ci [--fuzz-seconds N]  setup, then everything CI checks: fmt, clippy, firmware build,
-                         docs, each fuzz target for N s (20), the tests
+  ci [--fuzz-seconds N]  setup, then everything CI checks: fmt, clippy, the firmware
+                         (its checks and both boards' images), docs, each fuzz target
+                         for N s (20), the tests
+  firmware               build the release firmware of both boards for
+                         thumbv7em-none-eabihf and print flash and static RAM use
   fuzz [--seconds N] [TARGET...]
                          run the fuzz targets (all by default) for N s each (60)
   vectors                capture golden vectors from the real uftp 4.10.2 (root; see
@@ -35,6 +39,7 @@ fn main() -> Result<()> {
         "demo" => demo::main(args),
         "setup" => ci::setup(),
         "ci" => ci::ci(args),
+        "firmware" => firmware::main(args),
         "fuzz" => fuzz::main(args),
         "vectors" => vectors::main(args),
         other => bail!("unknown job `{other}`\n{USAGE}"),

@@ -109,6 +109,8 @@ macro_rules! curve_ops {
 }
 
 curve_ops!(ops256, p256, 32);
+// P-384 is a feature (on by default): the firmware leaves its ~115 KiB of field arithmetic out.
+#[cfg(feature = "p384")]
 curve_ops!(ops384, p384, 48);
 
 fn unsupported(curve: CurveId) -> Error {
@@ -175,6 +177,7 @@ pub enum EcPrivateKey {
     /// P-256.
     P256(p256::SecretKey),
     /// P-384.
+    #[cfg(feature = "p384")]
     P384(p384::SecretKey),
 }
 
@@ -191,6 +194,7 @@ impl EcPrivateKey {
     pub fn from_scalar(curve: CurveId, scalar: &[u8]) -> Result<Self> {
         match curve {
             CurveId::P256 => ops256::secret(scalar).map(EcPrivateKey::P256),
+            #[cfg(feature = "p384")]
             CurveId::P384 => ops384::secret(scalar).map(EcPrivateKey::P384),
             other => Err(unsupported(other)),
         }
@@ -200,6 +204,7 @@ impl EcPrivateKey {
     pub fn curve(&self) -> CurveId {
         match self {
             EcPrivateKey::P256(_) => CurveId::P256,
+            #[cfg(feature = "p384")]
             EcPrivateKey::P384(_) => CurveId::P384,
         }
     }
@@ -208,6 +213,7 @@ impl EcPrivateKey {
     pub fn public_key(&self) -> EcPublicKey {
         match self {
             EcPrivateKey::P256(k) => EcPublicKey::P256(k.public_key()),
+            #[cfg(feature = "p384")]
             EcPrivateKey::P384(k) => EcPublicKey::P384(k.public_key()),
         }
     }
@@ -218,9 +224,12 @@ impl EcPrivateKey {
             (EcPrivateKey::P256(k), EcPublicKey::P256(p)) => {
                 Ok(Sha1::digest(ops256::shared_x(k, p)).into())
             }
+            #[cfg(feature = "p384")]
             (EcPrivateKey::P384(k), EcPublicKey::P384(p)) => {
                 Ok(Sha1::digest(ops384::shared_x(k, p)).into())
             }
+            // Without P-384 there is one curve and nothing to mismatch.
+            #[cfg_attr(not(feature = "p384"), allow(unreachable_patterns))]
             _ => Err(Error::CurveMismatch),
         }
     }
@@ -239,6 +248,7 @@ impl EcPrivateKey {
                 let (r, s) = ops256::sign(k, &prehash::<{ ops256::FIELD }>(hash, parts)?)?;
                 write_signature(curve, &r, &s, out)
             }
+            #[cfg(feature = "p384")]
             EcPrivateKey::P384(k) => {
                 let (r, s) = ops384::sign(k, &prehash::<{ ops384::FIELD }>(hash, parts)?)?;
                 write_signature(curve, &r, &s, out)
@@ -253,6 +263,7 @@ pub enum EcPublicKey {
     /// P-256.
     P256(p256::PublicKey),
     /// P-384.
+    #[cfg(feature = "p384")]
     P384(p384::PublicKey),
 }
 
@@ -262,6 +273,7 @@ impl EcPublicKey {
     pub fn from_blob(blob: &EcBlob<'_>) -> Result<Self> {
         match blob.curve {
             CurveId::P256 => ops256::public(blob.x(), blob.y()).map(EcPublicKey::P256),
+            #[cfg(feature = "p384")]
             CurveId::P384 => ops384::public(blob.x(), blob.y()).map(EcPublicKey::P384),
             other => Err(unsupported(other)),
         }
@@ -271,6 +283,7 @@ impl EcPublicKey {
     pub fn curve(&self) -> CurveId {
         match self {
             EcPublicKey::P256(_) => CurveId::P256,
+            #[cfg(feature = "p384")]
             EcPublicKey::P384(_) => CurveId::P384,
         }
     }
@@ -279,6 +292,7 @@ impl EcPublicKey {
     pub fn blob_len(&self) -> usize {
         match self {
             EcPublicKey::P256(_) => 4 + 2 * ops256::FIELD,
+            #[cfg(feature = "p384")]
             EcPublicKey::P384(_) => 4 + 2 * ops384::FIELD,
         }
     }
@@ -293,6 +307,7 @@ impl EcPublicKey {
                 xy[..p.len()].copy_from_slice(&p);
                 &xy[..p.len()]
             }
+            #[cfg(feature = "p384")]
             EcPublicKey::P384(k) => {
                 let mut p = [0u8; 2 * ops384::FIELD];
                 ops384::xy(k, &mut p);
@@ -315,6 +330,7 @@ impl EcPublicKey {
                 let (r, s) = read_signature::<{ ops256::FIELD }>(CurveId::P256, signature)?;
                 ops256::verify(k, &prehash(hash, parts)?, &r, &s)
             }
+            #[cfg(feature = "p384")]
             EcPublicKey::P384(k) => {
                 let (r, s) = read_signature::<{ ops384::FIELD }>(CurveId::P384, signature)?;
                 ops384::verify(k, &prehash(hash, parts)?, &r, &s)
