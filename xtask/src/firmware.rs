@@ -93,7 +93,7 @@ pub fn build_boards() -> Result<()> {
         reports.push((bin, elf, report));
     }
     println!(
-        "{:<15} {:>9} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9} {:>12}",
+        "{:<15} {:>8} {:>8} {:>6} {:>8} {:>20} {:>8} {:>8} {:>20}",
         "firmware",
         ".text",
         ".rodata",
@@ -107,7 +107,7 @@ pub fn build_boards() -> Result<()> {
     let mut over = Vec::new();
     for (bin, elf, f) in &reports {
         println!(
-            "{:<15} {:>9} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9} {:>12}",
+            "{:<15} {:>8} {:>8} {:>6} {:>8} {:>20} {:>8} {:>8} {:>20}",
             bin,
             f.text,
             f.rodata,
