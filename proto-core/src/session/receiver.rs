@@ -561,6 +561,8 @@ struct Session {
     blocksize: u16,
     robust: u8,
     grtt: Duration,
+    /// The GRTT of the ANNOUNCE that opened the session (its announce rounds' pace).
+    announce_grtt: Duration,
     phase: Phase,
     max_seq: u16,
     my_seq: u16,
@@ -582,7 +584,14 @@ struct Session {
 
 impl Session {
     fn idle_timeout(&self) -> Duration {
-        (self.grtt * u32::from(self.robust)).max(MIN_TIMEOUT)
+        let t = (self.grtt * u32::from(self.robust)).max(MIN_TIMEOUT);
+        if self.file.is_some() {
+            return t;
+        }
+        // Registered, no file yet: the server may still be announcing to clients that have not
+        // registered, at the pace of the GRTT it announced with, however small the GRTT it
+        // advertises since it measured ours. Wait a whole announce phase at that pace.
+        t.max(self.announce_grtt * 3 * u32::from(self.robust))
     }
 
     fn long_timeout(&self) -> Duration {
@@ -1275,6 +1284,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             blocksize: a.blocksize,
             robust: a.robust,
             grtt,
+            announce_grtt: grtt,
             phase: Phase::Registering,
             max_seq: h.seq,
             my_seq: 0,
@@ -2221,6 +2231,41 @@ mod tests {
         assert_eq!(r.header.src_id, UID);
         assert_eq!(r.header.group_id, GROUP);
         r
+    }
+
+    #[test]
+    fn a_registered_client_waits_out_the_announce_phase_at_its_pace() {
+        // The server announced with GRTT 0.5 s (rounds 1.5 s apart), then measured our RTT and
+        // advertises 10 ms: the next round (for clients not yet registered) may still be over
+        // a second away, and that silence must not time us out before the first FILEINFO.
+        let mut b = Bench::new();
+        let mut buf = [0u8; 9000];
+        let mut h = header(0);
+        h.grtt = Grtt::from_micros(500_000);
+        let len = Repr {
+            header: h,
+            message: Message::Announce(announce(&[])),
+        }
+        .emit(&mut buf)
+        .unwrap();
+        b.rx.handle_datagram(ms(0), server(), &mut buf[..len], &mut b.mem);
+        let _ = b.out(ms(0));
+        b.seq = 1;
+        b.send(
+            ms(1),
+            Message::RegConf(RegConfRepr {
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        b.timeout(ms(2_000));
+        assert_eq!(
+            b.rx.active_sessions(),
+            1,
+            "timed out during the announce phase"
+        );
+        // ... but not forever: ROBUST rounds at that pace, and it is over.
+        b.timeout(ms(40_000));
+        assert_eq!(b.rx.active_sessions(), 0);
     }
 
     #[test]
