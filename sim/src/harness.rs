@@ -138,6 +138,10 @@ pub struct SenderNode<const CLIENTS: usize> {
     next_file: usize,
     /// Every event it produced, in order.
     pub events: Vec<SenderEvent>,
+    /// When each of `events` was drained.
+    pub event_times: Vec<Instant>,
+    /// The file ID each file was sent under, in the order sent.
+    pub file_ids: Vec<(u16, String)>,
     /// What the harness saw on the wire.
     pub watch: SenderWatch,
     tracks: HashMap<u16, FileTrack>,
@@ -162,6 +166,8 @@ impl<const CLIENTS: usize> SenderNode<CLIENTS> {
             files,
             next_file: 0,
             events: Vec::new(),
+            event_times: Vec::new(),
+            file_ids: Vec::new(),
             watch: SenderWatch::default(),
             tracks: HashMap::new(),
         }
@@ -188,6 +194,8 @@ impl<const CLIENTS: usize> SenderNode<CLIENTS> {
             files,
             next_file: 0,
             events: Vec::new(),
+            event_times: Vec::new(),
+            file_ids: Vec::new(),
             watch: SenderWatch::default(),
             tracks: HashMap::new(),
         }
@@ -209,6 +217,7 @@ impl<const CLIENTS: usize> SenderNode<CLIENTS> {
                 link: &[],
             };
             let file_id = self.sender.start_file(now, item).expect("start file");
+            self.file_ids.push((file_id, f.name.clone()));
             let layout = self.sender.layout();
             self.source.seeds.insert(file_id, f.seed);
             self.source.resend = vec![0; layout.bitmap_len()];
@@ -223,6 +232,7 @@ impl<const CLIENTS: usize> SenderNode<CLIENTS> {
         }
         while let Some(e) = self.sender.poll_event() {
             self.events.push(e);
+            self.event_times.push(now);
         }
     }
 
@@ -281,15 +291,22 @@ impl<const CLIENTS: usize> Node for SenderNode<CLIENTS> {
     fn addr(&self) -> SocketAddr {
         self.addr
     }
+    // Events are drained when `poll_transmit` has nothing more to send (the network calls it
+    // after every input), or at once when the session is over (nothing more is polled then).
+    // Each drain walks the client table; the event queue holds the few events a turn makes.
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Received<'_>) {
         self.watch_in(datagram.bytes);
         self.sender
             .handle_datagram(now, from, datagram.bytes, &mut self.source);
-        self.feed(now);
+        if self.sender.is_finished() {
+            self.feed(now);
+        }
     }
     fn handle_timeout(&mut self, now: Instant) {
         self.sender.handle_timeout(now);
-        self.feed(now);
+        if self.sender.is_finished() || self.sender.wants_file() {
+            self.feed(now);
+        }
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if self.sender.wants_file() {
@@ -298,8 +315,6 @@ impl<const CLIENTS: usize> Node for SenderNode<CLIENTS> {
         let t = self.sender.poll_transmit(now, buf, &mut self.source);
         match t {
             Some(t) => self.watch_out(&buf[..t.len]),
-            // Events are drained once the datagrams of this turn are out (each drain walks
-            // the client table; the event queue holds the few a turn can produce).
             None => self.feed(now),
         }
         t

@@ -5,11 +5,16 @@
 #![forbid(unsafe_code)]
 
 pub mod adversary;
+pub mod cli;
 pub mod harness;
 pub mod link;
 pub mod net;
+pub mod plot;
 pub mod proxy;
+pub mod report;
 pub mod rng;
+pub mod run;
+pub mod scenario;
 
 pub use net::{
     ContentCheck, GilbertElliott, LinkConfig, NetStats, Network, Node, Received, Role, SenderLink,

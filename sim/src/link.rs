@@ -88,6 +88,17 @@ impl LinkConfig {
         }
     }
 
+    /// This link with the class part (delay, rate, queue, MTU) of `other`.
+    pub(crate) fn with_class_of(self, other: &LinkConfig) -> LinkConfig {
+        LinkConfig {
+            delay: other.delay,
+            rate: other.rate,
+            queue: other.queue,
+            mtu: other.mtu,
+            ..self
+        }
+    }
+
     /// Whether anything but a fixed delay can happen to a datagram on this link.
     pub(crate) fn varies(&self) -> bool {
         self.jitter > Duration::ZERO || self.reorder_ppm > 0 || self.dup_ppm > 0

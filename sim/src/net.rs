@@ -258,6 +258,8 @@ struct Leaf {
     down_flag: bool,
     /// Its index in the network (orders what leaves send).
     index: usize,
+    /// Its downstream path has nothing but independent loss.
+    plain_down: bool,
 }
 
 impl Leaf {
@@ -384,14 +386,24 @@ impl Worker {
                 leaf.inbox.clear();
                 break;
             }
-            let t_log = window.get(wi).map(|e| e.0);
-            let t_in = leaf.inbox.peek().map(|p| p.0.at);
+            const NONE: u64 = u64::MAX;
+            let t_log = window.get(wi).map_or(NONE, |e| e.0.as_micros());
+            let t_in = leaf.inbox.peek().map_or(NONE, |p| p.0.at.as_micros());
+            let t_timer = leaf.timer.map_or(NONE, Instant::as_micros);
             // Deliveries before timers at the same instant; the class log before the inbox.
-            let (t, which) = [(t_log, 0u8), (t_in, 1), (leaf.timer, 2)]
-                .into_iter()
-                .filter_map(|(t, w)| t.map(|t| (t, w)))
-                .min()
-                .unwrap_or((view.horizon, 3));
+            let (mut t, mut which) = (t_log, 0u8);
+            if t_in < t {
+                (t, which) = (t_in, 1);
+            }
+            if t_timer < t {
+                (t, which) = (t_timer, 2);
+            }
+            let t = if t == NONE {
+                which = 3;
+                view.horizon
+            } else {
+                Instant::from_micros(t)
+            };
             if leaf.crash < view.horizon && leaf.crash <= t {
                 leaf.down_flag = true;
                 leaf.node.set_down();
@@ -409,6 +421,15 @@ impl Worker {
                         continue;
                     }
                     let d = &window[k].1;
+                    if leaf.plain_down {
+                        // Only independent loss on this path: one draw, no copies.
+                        if leaf.rng.chance_ppm(leaf.down.loss_ppm) {
+                            self.stats.lost += 1;
+                        } else {
+                            self.deliver_log(t, leaf, leaf.class, k, d, view);
+                        }
+                        continue;
+                    }
                     match leaf.down_state.fate(t, &leaf.down, &mut leaf.rng) {
                         Fate::Lost => self.stats.lost += 1,
                         Fate::Deliver(copies) => {
@@ -687,6 +708,12 @@ impl Network {
                     crash: Instant::from_micros(u64::MAX),
                     down_flag: false,
                     index,
+                    plain_down: down
+                        == LinkConfig {
+                            loss_ppm: down.loss_ppm,
+                            ..LinkConfig::default()
+                        }
+                        .with_class_of(&down),
                 });
                 Slot::Leaf(k)
             }

@@ -7,6 +7,7 @@ mod ci;
 mod demo;
 mod firmware;
 mod fuzz;
+mod sim;
 mod vectors;
 
 const USAGE: &str = "usage: cargo xtask <job>
@@ -24,6 +25,8 @@ jobs:
                          thumbv7em-none-eabihf and print flash and static RAM use
   fuzz [--seconds N] [TARGET...]
                          run the fuzz targets (all by default) for N s each (60)
+  sim [options]          simulate one sender and many receivers on a lossy multicast
+                         network with the real state machines (--help for the options)
   vectors                capture golden vectors from the real uftp 4.10.2 (root; see
                          tests/vectors/README.md)
 ";
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
         "ci" => ci::ci(args),
         "firmware" => firmware::main(args),
         "fuzz" => fuzz::main(args),
+        "sim" => sim::main(args),
         "vectors" => vectors::main(args),
         other => bail!("unknown job `{other}`\n{USAGE}"),
     }
