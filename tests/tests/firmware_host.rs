@@ -5,7 +5,8 @@
 //! partition has the source's SHA-256, the firmware logs that same digest, and embassy-boot's
 //! state partition is marked for swap. Encrypted runs (ECDH-ECDSA on P-256 with AES-256-GCM)
 //! from both senders go to a firmware that refuses unencrypted sessions and pins the server key
-//! by fingerprint.
+//! by fingerprint; an unencrypted session to that firmware is refused with an ABORT and leaves
+//! nothing stored or marked.
 //!
 //! The TAP device sits on the testbed's bridge, in the bridge namespace; the firmware brings its
 //! own address (10.77.0.100, so UID 0x0A4D0064). Needs root, `ip`, `nft`, `/dev/net/tun` and the
@@ -252,6 +253,38 @@ fn keygen(path: &Path) -> String {
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
         .to_string()
+}
+
+/// A firmware that takes encrypted sessions only (`-E`) refuses an unencrypted one with an
+/// ABORT: nothing is stored, nothing is marked for swap.
+#[test]
+fn an_unencrypted_session_is_refused_by_a_firmware_that_requires_encryption() {
+    let _lock = serial();
+    let bed = Testbed::new(1);
+    let tap = bed.add_tap("fwtap0");
+    let image = bed.path("update.bin");
+    write_pattern(&image, 64 << 10, 99);
+    let fw = Firmware::start(&bed, &tap, &strings(&["-E"]));
+    let (_, log) = send(&bed, Sender::Debian, &[], &image);
+    let fw_log = fw.proc.log_text();
+    let context = format!("--- uftp:\n{log}\n--- firmware:\n{fw_log}");
+    assert!(
+        fw_log.contains("refused server 0x0A4D0001 at 10.77.0.1: No unencrypted transfers allowed"),
+        "no refusal logged\n{context}"
+    );
+    assert!(
+        log.contains("No unencrypted transfers allowed"),
+        "the sender got no ABORT\n{context}"
+    );
+    assert!(
+        !fw_log.contains("image stored"),
+        "an image was stored\n{context}"
+    );
+    let flash = std::fs::read(&fw.flash).expect("flash file");
+    assert!(
+        flash[..WRITE_SIZE].iter().all(|&b| b != SWAP_MAGIC),
+        "the state partition is marked for swap\n{context}"
+    );
 }
 
 #[test]
