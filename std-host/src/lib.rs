@@ -6,5 +6,6 @@
 pub mod dump;
 pub mod ifaddr;
 pub mod keys;
+pub mod proxy;
 pub mod receiver;
 pub mod sender;

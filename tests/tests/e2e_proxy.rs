@@ -65,10 +65,6 @@ const HB_INTERVAL: &str = "1";
 /// Which implementation runs a program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Imp {
-    #[expect(
-        dead_code,
-        reason = "our programs join the matrix as proxy support lands (issue 8)"
-    )]
     Ours,
     Debian,
 }
@@ -457,7 +453,17 @@ fn capture(
     let pcap = bed.path(&format!("{name}.pcap"));
     let mut dump = host.command("tcpdump");
     // -Z root: Debian's tcpdump otherwise drops to its own user, who cannot write here.
-    dump.args(["-Z", "root", "-U", "-n", "-i", &host.ifname]);
+    // --immediate-mode: otherwise packets wait in the kernel's capture blocks, and those still
+    // waiting when tcpdump is stopped are counted "received by filter" but never written.
+    dump.args([
+        "-Z",
+        "root",
+        "-U",
+        "--immediate-mode",
+        "-n",
+        "-i",
+        &host.ifname,
+    ]);
     if let Some(n) = count {
         dump.args(["-c", &n.to_string()]);
     }
@@ -587,6 +593,8 @@ fn run(case: Case) {
     assert!(dropped > 0, "the loss rules dropped nothing: {}", context());
 
     // Everything the sender heard came from the proxy facing it, under the aggregator's ID.
+    // The last datagrams (the COMPLETEs) came just before the sender exited.
+    sleep(Duration::from_millis(300));
     at_sender.stop();
     let heard = udp_datagrams(&std::fs::read(&sender_pcap).expect("capture"));
     assert!(
@@ -691,6 +699,7 @@ fn run(case: Case) {
 }
 
 const D: Imp = Imp::Debian;
+const O: Imp = Imp::Ours;
 
 fn tunnel(sender: Imp, server: Imp, client: Imp, receivers: Imp, encrypted: bool) {
     run(Case {
@@ -757,4 +766,56 @@ fn response_proxy_debian_everywhere() {
 #[test]
 fn response_proxy_encrypted_debian_everywhere() {
     response(D, D, D, true);
+}
+
+// --- Our uftpproxyd in one position, Debian's in the other, between Debian's uftp and uftpd. ---
+
+#[test]
+fn tunnel_our_server_proxy_debian_client_proxy() {
+    tunnel(D, O, D, D, false);
+}
+
+#[test]
+fn tunnel_debian_server_proxy_our_client_proxy() {
+    tunnel(D, D, O, D, false);
+}
+
+#[test]
+fn tunnel_encrypted_our_server_proxy_debian_client_proxy() {
+    tunnel(D, O, D, D, true);
+}
+
+#[test]
+fn tunnel_encrypted_debian_server_proxy_our_client_proxy() {
+    tunnel(D, D, O, D, true);
+}
+
+#[test]
+fn heartbeat_tunnel_our_server_proxy_debian_client_proxy() {
+    heartbeat_tunnel(D, O, D, D, false);
+}
+
+#[test]
+fn heartbeat_tunnel_debian_server_proxy_our_client_proxy() {
+    heartbeat_tunnel(D, D, O, D, false);
+}
+
+#[test]
+fn heartbeat_tunnel_encrypted_our_server_proxy_debian_client_proxy() {
+    heartbeat_tunnel(D, O, D, D, true);
+}
+
+#[test]
+fn heartbeat_tunnel_encrypted_debian_server_proxy_our_client_proxy() {
+    heartbeat_tunnel(D, D, O, D, true);
+}
+
+#[test]
+fn response_proxy_ours_between_debian_ends() {
+    response(D, O, D, false);
+}
+
+#[test]
+fn response_proxy_encrypted_ours_between_debian_ends() {
+    response(D, O, D, true);
 }

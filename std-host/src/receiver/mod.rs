@@ -76,10 +76,10 @@ impl Log {
 
 /// A network interface to listen on.
 #[derive(Debug, Clone)]
-struct Iface {
-    name: String,
-    index: u32,
-    ipv4: Option<Ipv4Addr>,
+pub(crate) struct Iface {
+    pub(crate) name: String,
+    pub(crate) index: u32,
+    pub(crate) ipv4: Option<Ipv4Addr>,
 }
 
 fn sys_ifaces() -> Vec<(String, u32, u32)> {
@@ -109,7 +109,7 @@ fn iface_ipv4(name: &str) -> Option<Ipv4Addr> {
     crate::ifaddr::ipv4_of(name)
 }
 
-fn choose_ifaces(wanted: &[String]) -> Result<Vec<Iface>, String> {
+pub(crate) fn choose_ifaces(wanted: &[String]) -> Result<Vec<Iface>, String> {
     const IFF_UP: u32 = 0x1;
     const IFF_LOOPBACK: u32 = 0x8;
     const IFF_MULTICAST: u32 = 0x1000;
@@ -147,7 +147,12 @@ fn choose_ifaces(wanted: &[String]) -> Result<Vec<Iface>, String> {
         .collect()
 }
 
-fn join(sock: &UdpSocket, group: IpAddr, ifaces: &[Iface], leave: bool) -> io::Result<()> {
+pub(crate) fn join(
+    sock: &UdpSocket,
+    group: IpAddr,
+    ifaces: &[Iface],
+    leave: bool,
+) -> io::Result<()> {
     let s = SockRef::from(sock);
     for i in ifaces {
         let r = match group {
@@ -173,7 +178,7 @@ fn join(sock: &UdpSocket, group: IpAddr, ifaces: &[Iface], leave: bool) -> io::R
 }
 
 /// Maps an address as received on a dual-stack socket back to plain IPv4.
-fn unmap(a: SocketAddr) -> SocketAddr {
+pub(crate) fn unmap(a: SocketAddr) -> SocketAddr {
     match a {
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => SocketAddr::from((v4, v6.port())),
@@ -682,7 +687,7 @@ fn refusal_text(
 }
 
 #[allow(unsafe_code)]
-fn nice(priority: i32) {
+pub(crate) fn nice(priority: i32) {
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, priority);

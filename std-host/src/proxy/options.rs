@@ -1,0 +1,807 @@
+//! `uftpproxyd`'s command line, with uftp 4.10.2's option letters and meanings (`man
+//! uftpproxyd`, protocol digest §8.3), plus one long option of our own, `--allow-weak`. Options
+//! this implementation does not carry out, and options that have no effect in the chosen mode,
+//! are refused by name with one line that says why, never ignored.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use proto_core::crypto::Fingerprint;
+use proto_core::session::security::{ClientPin, ServerEntry};
+
+use crate::keys::{KeySpec, NamedCurve};
+use crate::receiver::options::parse_server_list;
+
+/// uftp's port.
+pub const DEFAULT_PORT: u16 = 1044;
+/// uftpproxyd's log file when it runs as a daemon without `-L`.
+pub const DEFAULT_LOGFILE: &str = "/tmp/uftpproxyd.log";
+/// How many clients a client proxy's list (`-C`) may name.
+pub const MAX_CLIENT_LIST: usize = 1024;
+
+/// Which of uftpproxyd's modes to run in (exactly one of `-s`, `-c`, `-r`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `-s dest`: a server proxy forwarding to this downstream proxy (name or address; the
+    /// port is `-q`'s).
+    ServerTo(String),
+    /// `-s fp=FP`: a server proxy that adopts the address of whoever sends heartbeats signed by
+    /// the key with this fingerprint.
+    ServerByHeartbeat(Fingerprint),
+    /// `-c`: a client proxy.
+    Client,
+    /// `-r`: a response proxy.
+    Response,
+}
+
+impl Mode {
+    /// The mode's name in uftpproxyd's terms.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::ServerTo(_) | Mode::ServerByHeartbeat(_) => "server proxy",
+            Mode::Client => "client proxy",
+            Mode::Response => "response proxy",
+        }
+    }
+
+    fn is_server(&self) -> bool {
+        matches!(self, Mode::ServerTo(_) | Mode::ServerByHeartbeat(_))
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `-s`, `-c` or `-r`.
+    pub mode: Mode,
+    /// `-d`: stay in the foreground and log to standard error.
+    pub foreground: bool,
+    /// `-p`: the UDP port to listen on.
+    pub port: u16,
+    /// `-q`: the downstream proxy's port (server proxy) or the clients' (client and response
+    /// proxies).
+    pub dest_port: u16,
+    /// `-t`: multicast TTL.
+    pub ttl: u32,
+    /// `-Q`: DSCP of outgoing packets.
+    pub dscp: u8,
+    /// `-N`: nice value.
+    pub priority: Option<i32>,
+    /// `-O`: the interface multicast goes out of (name or address).
+    pub out_interface: Option<String>,
+    /// `-I`: interfaces to listen on (server and response proxies) or to report as (client
+    /// proxy); empty means every multicast-capable one.
+    pub interfaces: Vec<String>,
+    /// `-M`: public multicast addresses to listen on (server and response proxies).
+    pub public_addrs: Vec<IpAddr>,
+    /// `-U`: our UID; `None`: the IPv4 address of the first interface.
+    pub uid: Option<u32>,
+    /// `-x`: log level 0–5.
+    pub log_level: u8,
+    /// `-L`: log file (`None`: standard error with `-d`, [`DEFAULT_LOGFILE`] without).
+    pub logfile: Option<PathBuf>,
+    /// `-P`: PID file.
+    pub pidfile: Option<PathBuf>,
+    /// `-B`: socket buffer sizes.
+    pub bufsize: usize,
+    /// `-H`: proxies to send heartbeats to (`host[:port]`, port 1044 by default), resolved.
+    pub heartbeat_hosts: Vec<SocketAddr>,
+    /// `-h`: heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// `-C`: the file the client list came from.
+    pub client_list: Option<PathBuf>,
+    /// `-C`: clients a client proxy accepts (`ID[|FP]`).
+    pub clients: Vec<ClientPin>,
+    /// `-S`: the file the server list came from.
+    pub server_list: Option<PathBuf>,
+    /// `-S`: servers accepted (`ID|IP[|FP]`); empty accepts any.
+    pub servers: Vec<ServerEntry>,
+    /// `-k`: private key files (read; or written with `-K`'s keys when they do not exist).
+    pub keyfiles: Vec<PathBuf>,
+    /// `-K`: keys to generate (`rsa:BITS`, `ec:CURVE`).
+    pub keygen: Vec<KeySpec>,
+    /// `-e` (or `-r:curve`): the curve of a response proxy's long-lived ECDH key.
+    pub ecdh_curve: Option<NamedCurve>,
+    /// `--allow-weak`: take part in weak sessions (CBC, SHA-1, RSA under 2048 bits), logged as
+    /// such.
+    pub allow_weak: bool,
+}
+
+/// Options of uftp 4.10.2's `uftpproxyd` that take a value and are not implemented, with what
+/// they do (for the refusal message).
+const UNSUPPORTED_WITH_VALUE: &[(char, &str)] =
+    &[('g', "log rolling size"), ('n', "log rolling count")];
+
+/// Flags of uftp 4.10.2's `uftpproxyd` not implemented.
+const UNSUPPORTED_FLAGS: &[(char, &str)] = &[('m', "Windows system key store")];
+
+/// Letters that take a value.
+const WITH_VALUE: &str = "spqtQNOUxHhgnBLPCSkKeIM";
+
+/// Usage text.
+pub const USAGE: &str = "usage: uftpproxyd { -s { dest | fp=fingerprint } | -c | -r[:curve] } \
+[ -d ] [ -p port ] [ -t ttl ] [ -Q dscp ] [ -N priority ] [ -O out_multi_interface ] [ -U UID ] \
+[ -q dest_port ] [ -x log_level ] [ -H hb_server[:port][,...] ] [ -h hb_interval ] \
+[ -B udp_buf_size ] [ -L logfile ] [ -P pidfile ] [ -C clientlist_file ] [ -S serverlist_file ] \
+[ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -e ecdh_curve ] \
+[ -I interface[,interface...] ] [ -M pub_mcast_addr[,pub_mcast_addr...] ] [ --allow-weak ]";
+
+fn parse_u32_auto(s: &str) -> Option<u32> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|p| !p.is_empty())
+}
+
+/// A curve this build computes on, by uftp's name for it.
+fn curve(v: &str, what: &str) -> Result<NamedCurve, String> {
+    match NamedCurve::from_name(v) {
+        Some(c @ (NamedCurve::Prime256v1 | NamedCurve::Secp384r1)) => Ok(c),
+        Some(c) => Err(format!(
+            "{what}: EC curve {} is not supported here (prime256v1 and secp384r1 are)",
+            c.name()
+        )),
+        None => Err(format!("{what}: unknown EC curve `{v}`")),
+    }
+}
+
+/// Resolves `host[:port]` (a name, an IPv4 address, or an IPv6 address, bracketed when a port
+/// follows) with `default_port` when none is given.
+pub fn resolve(spec: &str, default_port: u16) -> Result<SocketAddr, String> {
+    if let Ok(ip) = spec.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    if let Ok(sa) = spec.parse::<SocketAddr>() {
+        if sa.port() == 0 {
+            return Err(format!("invalid port in `{spec}`"));
+        }
+        return Ok(sa);
+    }
+    let (host, port) = match spec.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (
+            h,
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("invalid port in `{spec}`"))?,
+        ),
+        _ => (spec, default_port),
+    };
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{host}` has no address"))
+}
+
+/// Parses a client list (`-C`, `man uftpproxyd`): one client a line, `ID[|FINGERPRINT]`, the ID
+/// in hex (`0x00001111`) or dotted IPv4 form. Blank lines and `#` comments are skipped. `file`
+/// names the source in errors.
+pub fn parse_client_list(file: &str, text: &str) -> Result<Vec<ClientPin>, String> {
+    let mut out: Vec<ClientPin> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let at = || format!("{file}:{}", n + 1);
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (id, fp) = match line.split_once('|') {
+            Some((id, fp)) => (id.trim(), Some(fp.trim()).filter(|f| !f.is_empty())),
+            None => (line, None),
+        };
+        let id = crate::sender::options::parse_id(id)
+            .ok_or_else(|| format!("{}: invalid client ID {id:?}", at()))?;
+        let fingerprint = match fp {
+            Some(fp) => Some(Fingerprint::parse(fp).map_err(|_| {
+                format!(
+                    "{}: invalid fingerprint {fp:?} (20 ':'-separated hex bytes)",
+                    at()
+                )
+            })?),
+            None => None,
+        };
+        if out.iter().any(|c| c.id == id) {
+            return Err(format!("{}: client 0x{id:08X} listed twice", at()));
+        }
+        if out.len() == MAX_CLIENT_LIST {
+            return Err(format!("{}: more than {MAX_CLIENT_LIST} clients", at()));
+        }
+        out.push(ClientPin { id, fingerprint });
+    }
+    Ok(out)
+}
+
+fn read_list(letter: char, path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("-{letter}: cannot read {}: {e}", path.display()))
+}
+
+impl Options {
+    /// Parses the arguments after the program name, getopt style (`-p 1044`, `-p1044`, `-cd`).
+    /// Errors are one line, ready to print after `uftpproxyd: `.
+    pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
+        let mut b = Builder::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            if let Some(long) = arg.strip_prefix("--") {
+                match long {
+                    "allow-weak" => b.allow_weak = true,
+                    _ => return Err(format!("unknown option --{long}\n{USAGE}")),
+                }
+                continue;
+            }
+            let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
+                return Err(format!("unexpected argument `{arg}`\n{USAGE}"));
+            };
+            for (i, c) in flags.char_indices() {
+                let rest = &flags[i + c.len_utf8()..];
+                // `-r:curve` (the man page's form; 4.10.2's getopt refuses it).
+                if c == 'r' {
+                    b.set_mode('r', Mode::Response)?;
+                    if let Some(cv) = rest.strip_prefix(':') {
+                        b.set_ecdh(curve(cv, "-r")?, "-r:curve")?;
+                        break;
+                    }
+                    continue;
+                }
+                if !WITH_VALUE.contains(c) {
+                    b.flag(c)?;
+                    continue;
+                }
+                let v = if rest.is_empty() {
+                    args.next()
+                        .ok_or_else(|| format!("option -{c} needs a value\n{USAGE}"))?
+                } else {
+                    rest.to_string()
+                };
+                b.value(c, &v)?;
+                break;
+            }
+        }
+        b.finish()
+    }
+}
+
+/// The options as they are being read; [`Builder::finish`] checks what depends on the mode.
+#[derive(Debug, Default)]
+struct Builder {
+    mode: Option<(char, Mode)>,
+    foreground: bool,
+    port: Option<u16>,
+    dest_port: Option<u16>,
+    ttl: Option<u32>,
+    dscp: Option<u8>,
+    priority: Option<i32>,
+    out_interface: Option<String>,
+    interfaces: Vec<String>,
+    public_addrs: Option<Vec<IpAddr>>,
+    uid: Option<u32>,
+    log_level: Option<u8>,
+    logfile: Option<PathBuf>,
+    pidfile: Option<PathBuf>,
+    bufsize: Option<usize>,
+    heartbeat_hosts: Vec<String>,
+    heartbeat_interval: Option<Duration>,
+    client_list: Option<PathBuf>,
+    server_list: Option<PathBuf>,
+    keyfiles: Vec<PathBuf>,
+    keygen: Vec<KeySpec>,
+    ecdh_curve: Option<(NamedCurve, &'static str)>,
+    allow_weak: bool,
+}
+
+impl Builder {
+    fn set_mode(&mut self, letter: char, mode: Mode) -> Result<(), String> {
+        if let Some((prev, _)) = &self.mode {
+            return Err(format!(
+                "-{prev} and -{letter}: exactly one of -s, -c or -r may be given"
+            ));
+        }
+        self.mode = Some((letter, mode));
+        Ok(())
+    }
+
+    fn set_ecdh(&mut self, c: NamedCurve, how: &'static str) -> Result<(), String> {
+        if let Some((_, prev)) = self.ecdh_curve {
+            return Err(format!("{prev} and {how} both give the ECDH curve"));
+        }
+        self.ecdh_curve = Some((c, how));
+        Ok(())
+    }
+
+    fn flag(&mut self, c: char) -> Result<(), String> {
+        if let Some((_, what)) = UNSUPPORTED_FLAGS.iter().find(|(l, _)| *l == c) {
+            return Err(format!("-{c} ({what}) is not supported"));
+        }
+        match c {
+            'c' => self.set_mode('c', Mode::Client)?,
+            'd' => self.foreground = true,
+            _ => return Err(format!("unknown option -{c}\n{USAGE}")),
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, c: char, v: &str) -> Result<(), String> {
+        if let Some((_, what)) = UNSUPPORTED_WITH_VALUE.iter().find(|(l, _)| *l == c) {
+            return Err(format!("-{c} ({what}) is not supported"));
+        }
+        let port = |v: &str| {
+            v.parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("invalid port `{v}` for -{c}"))
+        };
+        match c {
+            's' => {
+                let mode = match v.strip_prefix("fp=") {
+                    Some(fp) => Mode::ServerByHeartbeat(Fingerprint::parse(fp).map_err(|_| {
+                        format!("-s fp=: invalid fingerprint `{fp}` (20 ':'-separated hex bytes)")
+                    })?),
+                    None if v.is_empty() => return Err("-s needs a destination".into()),
+                    None => Mode::ServerTo(v.to_string()),
+                };
+                self.set_mode('s', mode)?;
+            }
+            'p' => self.port = Some(port(v)?),
+            'q' => self.dest_port = Some(port(v)?),
+            't' => {
+                self.ttl = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|t| (1..=255).contains(t))
+                        .ok_or_else(|| format!("invalid TTL `{v}` for -t (1-255)"))?,
+                )
+            }
+            'Q' => {
+                self.dscp = Some(
+                    parse_u32_auto(v)
+                        .filter(|&d| d < 64)
+                        .ok_or_else(|| format!("invalid DSCP `{v}` for -Q (0-63)"))?
+                        as u8,
+                )
+            }
+            'N' => {
+                self.priority = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|p: &i32| (-20..=19).contains(p))
+                        .ok_or_else(|| format!("invalid priority `{v}` for -N (-20..19)"))?,
+                )
+            }
+            'O' => self.out_interface = Some(v.to_string()),
+            'I' => {
+                self.interfaces = list(v).map(String::from).collect();
+                if self.interfaces.is_empty() {
+                    return Err("-I needs at least one interface".into());
+                }
+            }
+            'M' => {
+                let addrs = list(v)
+                    .map(|a| {
+                        a.parse::<IpAddr>()
+                            .ok()
+                            .filter(IpAddr::is_multicast)
+                            .ok_or_else(|| format!("invalid multicast address `{a}` for -M"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if addrs.is_empty() {
+                    return Err("-M needs at least one address".into());
+                }
+                self.public_addrs = Some(addrs);
+            }
+            'U' => {
+                self.uid = Some(
+                    crate::sender::options::parse_id(v)
+                        .ok_or_else(|| format!("invalid UID `{v}` for -U (0x1..0xfffffffe)"))?,
+                )
+            }
+            'x' => {
+                self.log_level = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&l| l <= 5)
+                        .ok_or_else(|| format!("invalid log level `{v}` for -x (0-5)"))?,
+                )
+            }
+            'L' => self.logfile = Some(PathBuf::from(v)),
+            'P' => self.pidfile = Some(PathBuf::from(v)),
+            'B' => {
+                self.bufsize = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|b| (65_536..=104_857_600).contains(b))
+                        .ok_or_else(|| {
+                            format!("invalid buffer size `{v}` for -B (65536-104857600)")
+                        })?,
+                )
+            }
+            'H' => {
+                self.heartbeat_hosts = list(v).map(String::from).collect();
+                if self.heartbeat_hosts.is_empty() {
+                    return Err("-H needs at least one host".into());
+                }
+            }
+            'h' => {
+                let secs: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| {
+                        format!("invalid heartbeat interval `{v}` for -h (1-86400 seconds)")
+                    })?;
+                self.heartbeat_interval = Some(Duration::from_secs(secs));
+            }
+            'C' => self.client_list = Some(PathBuf::from(v)),
+            'S' => self.server_list = Some(PathBuf::from(v)),
+            'k' => {
+                self.keyfiles = list(v).map(PathBuf::from).collect();
+                if self.keyfiles.is_empty() {
+                    return Err("-k needs at least one key file".into());
+                }
+            }
+            'K' => {
+                self.keygen = list(v)
+                    .map(|spec| {
+                        let k = spec.parse::<KeySpec>().map_err(|e| format!("-K: {e}"))?;
+                        match k {
+                            KeySpec::Ec(c) => curve(c.name(), "-K").map(KeySpec::Ec),
+                            KeySpec::Rsa(_) => Ok(k),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?;
+                if self.keygen.is_empty() {
+                    return Err("-K needs at least one key spec (rsa:BITS or ec:CURVE)".into());
+                }
+            }
+            'e' => {
+                let c = curve(v, "-e")?;
+                self.set_ecdh(c, "-e")?;
+            }
+            _ => return Err(format!("unknown option -{c}\n{USAGE}")),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Options, String> {
+        let Some((_, mode)) = self.mode else {
+            return Err(format!("one of -s, -c or -r must be given\n{USAGE}"));
+        };
+        // What has no effect in this mode is refused rather than ignored.
+        let only = |given: bool, opt: &str, modes: &str, ok: bool| -> Result<(), String> {
+            if given && !ok {
+                return Err(format!(
+                    "{opt} applies to {modes} only, not to a {}",
+                    mode.name()
+                ));
+            }
+            Ok(())
+        };
+        let server = mode.is_server();
+        only(
+            self.out_interface.is_some(),
+            "-O",
+            "client and response proxies (the interface they multicast on)",
+            !server,
+        )?;
+        only(
+            self.public_addrs.is_some(),
+            "-M",
+            "server and response proxies (the client proxy multicasts to the session's addresses)",
+            mode != Mode::Client,
+        )?;
+        only(
+            self.client_list.is_some(),
+            "-C",
+            "client proxies",
+            mode == Mode::Client,
+        )?;
+        only(
+            self.ecdh_curve.is_some(),
+            "-e",
+            "response proxies (-r)",
+            mode == Mode::Response,
+        )?;
+        if matches!(mode, Mode::ServerByHeartbeat(_)) && !self.heartbeat_hosts.is_empty() {
+            return Err(
+                "-H: a server proxy waiting for heartbeats (-s fp=) does not send any itself"
+                    .into(),
+            );
+        }
+        if self.heartbeat_interval.is_some() && self.heartbeat_hosts.is_empty() {
+            return Err("-h sets the heartbeat interval: give -H with the hosts too".into());
+        }
+        if !self.keyfiles.is_empty()
+            && !self.keygen.is_empty()
+            && self.keyfiles.len() != self.keygen.len()
+        {
+            return Err(format!(
+                "-k and -K must list as many items ({} key files, {} key specs): each generated \
+                 key is written to its key file",
+                self.keyfiles.len(),
+                self.keygen.len()
+            ));
+        }
+        let heartbeat_hosts = self
+            .heartbeat_hosts
+            .iter()
+            .map(|h| resolve(h, DEFAULT_PORT).map_err(|e| format!("-H: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let clients = match &self.client_list {
+            Some(p) => {
+                let list = parse_client_list(&p.display().to_string(), &read_list('C', p)?)?;
+                if list.is_empty() {
+                    return Err(format!(
+                        "-C: {} lists no client (every client would be refused)",
+                        p.display()
+                    ));
+                }
+                list
+            }
+            None => Vec::new(),
+        };
+        let servers = match &self.server_list {
+            Some(p) => {
+                let list = parse_server_list(&p.display().to_string(), &read_list('S', p)?)
+                    .map_err(|e| format!("-S: {e}"))?;
+                if list.is_empty() {
+                    return Err(format!(
+                        "-S: {} lists no server (every session would be refused)",
+                        p.display()
+                    ));
+                }
+                list
+            }
+            None => Vec::new(),
+        };
+        Ok(Options {
+            mode,
+            foreground: self.foreground,
+            port: self.port.unwrap_or(DEFAULT_PORT),
+            dest_port: self.dest_port.unwrap_or(DEFAULT_PORT),
+            ttl: self.ttl.unwrap_or(1),
+            dscp: self.dscp.unwrap_or(0),
+            priority: self.priority,
+            out_interface: self.out_interface,
+            interfaces: self.interfaces,
+            public_addrs: self
+                .public_addrs
+                .unwrap_or_else(|| vec![IpAddr::from([230, 4, 4, 1])]),
+            uid: self.uid,
+            log_level: self.log_level.unwrap_or(2),
+            logfile: self.logfile,
+            pidfile: self.pidfile,
+            bufsize: self.bufsize.unwrap_or(262_144),
+            heartbeat_hosts,
+            heartbeat_interval: self.heartbeat_interval.unwrap_or(Duration::from_secs(20)),
+            client_list: self.client_list,
+            clients,
+            server_list: self.server_list,
+            servers,
+            keyfiles: self.keyfiles,
+            keygen: self.keygen,
+            ecdh_curve: self.ecdh_curve.map(|(c, _)| c),
+            allow_weak: self.allow_weak,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Options, String> {
+        Options::parse(s.split_whitespace().map(String::from))
+    }
+
+    const FP: &str = "66:1E:C9:1D:FC:99:DB:60:B0:1A:F0:8F:CA:F4:28:27:A6:BE:94:BC";
+
+    #[test]
+    fn modes() {
+        let o = p("-s 10.78.2.1 -d").unwrap();
+        assert_eq!(o.mode, Mode::ServerTo("10.78.2.1".into()));
+        assert!(o.foreground);
+        let o = p(&format!("-s fp={FP}")).unwrap();
+        assert_eq!(
+            o.mode,
+            Mode::ServerByHeartbeat(Fingerprint::parse(FP).unwrap())
+        );
+        assert_eq!(p("-cd").unwrap().mode, Mode::Client);
+        assert_eq!(p("-r").unwrap().mode, Mode::Response);
+        let o = p("-r:secp384r1").unwrap();
+        assert_eq!(
+            (o.mode, o.ecdh_curve),
+            (Mode::Response, Some(NamedCurve::Secp384r1))
+        );
+        let o = p("-r -e prime256v1").unwrap();
+        assert_eq!(o.ecdh_curve, Some(NamedCurve::Prime256v1));
+        for (args, needle) in [
+            ("-d", "one of -s, -c or -r must be given"),
+            ("-c -r", "exactly one of -s, -c or -r"),
+            ("-s 10.0.0.1 -c", "exactly one"),
+            ("-s fp=AB:CD", "invalid fingerprint"),
+            ("-r:prime256v1 -e prime256v1", "both give the ECDH curve"),
+            ("-r:secp521r1", "not supported here"),
+            ("-r -e curve25519", "unknown EC curve"),
+        ] {
+            let e = p(args).unwrap_err();
+            assert!(e.contains(needle), "{args}: {e}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_uftpproxyds() {
+        let o = p("-c").unwrap();
+        assert_eq!((o.port, o.dest_port, o.ttl, o.dscp), (1044, 1044, 1, 0));
+        assert_eq!(o.public_addrs, [IpAddr::from([230, 4, 4, 1])]);
+        assert_eq!(o.log_level, 2);
+        assert_eq!(o.bufsize, 262_144);
+        assert_eq!(o.heartbeat_interval, Duration::from_secs(20));
+        assert!(!o.foreground && !o.allow_weak);
+        assert!(o.keyfiles.is_empty() && o.keygen.is_empty() && o.uid.is_none());
+    }
+
+    #[test]
+    fn letters_follow_uftpproxyd() {
+        let o = p(
+            "-s proxy.invalid -d -p 2000 -q 2001 -t 8 -Q 0x2e -N 5 -U 0x0a000002 -x 4 -L /l \
+             -P /p -B 1048576 -I eth0,10.0.0.1 -M 230.4.4.9,232.1.1.1 --allow-weak",
+        )
+        .unwrap();
+        assert_eq!(o.mode, Mode::ServerTo("proxy.invalid".into()));
+        assert_eq!((o.port, o.dest_port, o.ttl, o.dscp), (2000, 2001, 8, 46));
+        assert_eq!(o.priority, Some(5));
+        assert_eq!(o.uid, Some(0x0a00_0002));
+        assert_eq!(o.log_level, 4);
+        assert_eq!(o.logfile, Some(PathBuf::from("/l")));
+        assert_eq!(o.pidfile, Some(PathBuf::from("/p")));
+        assert_eq!(o.bufsize, 1_048_576);
+        assert_eq!(o.interfaces, ["eth0", "10.0.0.1"]);
+        assert_eq!(o.public_addrs.len(), 2);
+        assert!(o.allow_weak);
+        let o = p("-c -O veth1 -H 10.0.0.1,10.0.0.2:2000,[fd00::1]:3000 -h 2 -U 10.0.0.7").unwrap();
+        assert_eq!(o.out_interface.as_deref(), Some("veth1"));
+        assert_eq!(
+            o.heartbeat_hosts,
+            [
+                "10.0.0.1:1044".parse().unwrap(),
+                "10.0.0.2:2000".parse().unwrap(),
+                "[fd00::1]:3000".parse().unwrap()
+            ]
+        );
+        assert_eq!(o.heartbeat_interval, Duration::from_secs(2));
+        assert_eq!(o.uid, Some(0x0a00_0007));
+        let o = p("-c -k /a.pem,/b.pem -K rsa:2048,ec:secp384r1").unwrap();
+        assert_eq!(
+            o.keyfiles,
+            [PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
+        );
+        assert_eq!(
+            o.keygen,
+            [KeySpec::Rsa(2048), KeySpec::Ec(NamedCurve::Secp384r1)]
+        );
+    }
+
+    #[test]
+    fn unsupported_and_misplaced_options_say_so() {
+        for (args, needle) in [
+            ("-c -g 10", "-g (log rolling size) is not supported"),
+            ("-c -n 3", "-n (log rolling count) is not supported"),
+            ("-c -m", "-m (Windows system key store) is not supported"),
+            (
+                "-s 10.0.0.1 -O eth0",
+                "-O applies to client and response proxies",
+            ),
+            (
+                "-c -M 230.4.4.2",
+                "-M applies to server and response proxies",
+            ),
+            ("-r -C /x", "-C applies to client proxies only"),
+            ("-c -e prime256v1", "-e applies to response proxies"),
+            (
+                &format!("-s fp={FP} -H 10.0.0.1"),
+                "does not send any itself",
+            ),
+            ("-c -h 5", "give -H"),
+            ("-c -k /a.pem,/b.pem -K rsa:2048", "as many items"),
+            ("-c -K ec:secp521r1", "not supported here"),
+            ("-c -p 0", "invalid port"),
+            ("-c -q x", "invalid port"),
+            ("-c -t 0", "invalid TTL"),
+            ("-c -Q 64", "invalid DSCP"),
+            ("-c -x 6", "invalid log level"),
+            ("-c -B 1000", "invalid buffer size"),
+            ("-c -U 0", "invalid UID"),
+            ("-c -h 0 -H 10.0.0.1", "invalid heartbeat interval"),
+            ("-r -M 10.0.0.1", "multicast"),
+            ("-c -H 10.0.0.1:0", "invalid port"),
+            ("-c -Z", "unknown option -Z"),
+            ("-c --allow-everything", "unknown option --allow-everything"),
+            ("-c -p", "needs a value"),
+            ("-c stray", "unexpected argument"),
+            ("-c -S /nonexistent/servers", "cannot read"),
+            ("-c -C /nonexistent/clients", "cannot read"),
+        ] {
+            let e = p(args).unwrap_err();
+            assert!(e.contains(needle), "{args}: {e}");
+        }
+    }
+
+    #[test]
+    fn client_list_lines() {
+        let text = format!("# clients\n0x00001111|{FP}\n\n 0x00002222 \n10.0.0.3|\n");
+        let list = parse_client_list("clients", &text).unwrap();
+        assert_eq!(
+            list,
+            [
+                ClientPin {
+                    id: 0x1111,
+                    fingerprint: Some(Fingerprint::parse(FP).unwrap()),
+                },
+                ClientPin {
+                    id: 0x2222,
+                    fingerprint: None,
+                },
+                ClientPin {
+                    id: 0x0A00_0003,
+                    fingerprint: None,
+                },
+            ]
+        );
+        for (text, needle) in [
+            ("0x1|AB:CD\n", "clients:1: invalid fingerprint"),
+            ("# x\nnot-an-id\n", "clients:2: invalid client ID"),
+            ("0x1\n0x1|\n", "listed twice"),
+        ] {
+            let e = parse_client_list("clients", text).unwrap_err();
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn lists_are_read_at_parse_time() {
+        let dir = std::env::temp_dir().join(format!("uftpproxyd-lists-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (clients, servers) = (dir.join("clients"), dir.join("servers"));
+        std::fs::write(&clients, format!("0x0A4D0002|{FP}\n")).unwrap();
+        std::fs::write(&servers, "0x0A4D0001|10.77.0.1\n").unwrap();
+        let o = p(&format!(
+            "-c -C {} -S {}",
+            clients.display(),
+            servers.display()
+        ))
+        .unwrap();
+        assert_eq!(o.clients.len(), 1);
+        assert_eq!(o.servers.len(), 1);
+        assert_eq!(o.client_list.as_deref(), Some(clients.as_path()));
+        std::fs::write(&clients, "# nobody\n").unwrap();
+        assert!(p(&format!("-c -C {}", clients.display()))
+            .unwrap_err()
+            .contains("lists no client"));
+        std::fs::write(&servers, "0x1|nowhere\n").unwrap();
+        assert!(p(&format!("-r -S {}", servers.display()))
+            .unwrap_err()
+            .contains("invalid IP address"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn resolve_takes_names_addresses_and_ports() {
+        assert_eq!(
+            resolve("10.0.0.1", 1044).unwrap(),
+            "10.0.0.1:1044".parse().unwrap()
+        );
+        assert_eq!(
+            resolve("fd00::1", 1044).unwrap(),
+            "[fd00::1]:1044".parse().unwrap()
+        );
+        assert_eq!(resolve("localhost:2000", 1044).unwrap().port(), 2000);
+        assert!(resolve("no-such-host.invalid", 1044)
+            .unwrap_err()
+            .contains("cannot resolve"));
+    }
+}
