@@ -381,8 +381,11 @@ impl Worker {
         let window = view.windows[leaf.class];
         let mut wi = 0;
         let mut same_instant_timers = 0u32;
+        // A node goes down by the network's crash or by its owner between runs, never while
+        // it handles something: looking once is enough.
+        leaf.down_flag |= leaf.node.is_down();
         loop {
-            if leaf.is_down() {
+            if leaf.down_flag {
                 leaf.inbox.clear();
                 break;
             }
@@ -765,7 +768,8 @@ impl Network {
         }
     }
 
-    /// The bytes node 0 sent in each `bucket` of virtual time since [`START`].
+    /// The bytes node 0 put on the wire (with IP and UDP headers) in each `bucket` of virtual
+    /// time since [`START`].
     pub fn sender_timeline(&self) -> (Duration, &[u64]) {
         (self.timeline_bucket, &self.timeline)
     }
@@ -903,7 +907,7 @@ impl Network {
             if self.timeline.len() <= bucket {
                 self.timeline.resize(bucket + 1, 0);
             }
-            self.timeline[bucket] += len;
+            self.timeline[bucket] += len + IP_UDP_OVERHEAD;
             let l = self.sender_link;
             match self.sender_state.pass(
                 now.as_micros() * 1000,

@@ -327,10 +327,15 @@ fn collect<const CAP: usize>(
         .sum();
     let stats = net.stats;
     let wire_bytes = stats.sender_bytes + IP_UDP_OVERHEAD * stats.sender_datagrams;
+    // At most about 500 buckets, each a whole number of the network's.
     let (bucket, sent) = net.sender_timeline();
-    let bucket_s = bucket.as_secs_f64();
+    let fine = sent
+        .len()
+        .max((completion_s / bucket.as_secs_f64()).ceil() as usize);
+    let merge = fine.div_ceil(500).max(1);
+    let bucket_s = bucket.as_secs_f64() * merge as f64;
+    let buckets = fine.div_ceil(merge);
     finish_times.sort_by(f64::total_cmp);
-    let buckets = sent.len().max((completion_s / bucket_s).ceil() as usize);
     let completed_over_time = (0..buckets)
         .map(|b| {
             let end = (b + 1) as f64 * bucket_s;
@@ -338,7 +343,10 @@ fn collect<const CAP: usize>(
         })
         .collect();
     let sender_bps = (0..buckets)
-        .map(|b| sent.get(b).copied().unwrap_or(0) as f64 * 8.0 / bucket_s)
+        .map(|b| {
+            let bytes: u64 = sent.iter().skip(b * merge).take(merge).sum();
+            bytes as f64 * 8.0 / bucket_s
+        })
         .collect();
     let classes = (sc.classes.iter().zip(sc.class_ranges()).zip(class_done))
         .map(|((c, r), done)| {

@@ -62,7 +62,7 @@ fn busy_scenario(seed: u64) -> Scenario {
     };
     let mut wan = ClassSpec {
         name: "wan".into(),
-        count: Some(8),
+        count: Some(6),
         share: 1.0,
         down: LinkConfig {
             jitter: Duration::from_millis(4),
@@ -75,6 +75,11 @@ fn busy_scenario(seed: u64) -> Scenario {
         up: LinkConfig::lossy(3.0, Duration::from_millis(30)),
     };
     sim::scenario::set_loss(&mut wan.down, 0.05, 6.0);
+    let late = ClassSpec {
+        name: "late".into(),
+        count: Some(2),
+        ..lan.clone()
+    };
     Scenario {
         seed,
         receivers: 32,
@@ -88,7 +93,7 @@ fn busy_scenario(seed: u64) -> Scenario {
                 size: 999,
             },
         ],
-        classes: vec![lan, wan],
+        classes: vec![lan, wan, late],
         events: vec![
             EventSpec {
                 at: Duration::from_millis(400),
@@ -107,9 +112,9 @@ fn busy_scenario(seed: u64) -> Scenario {
             EventSpec {
                 at: Duration::from_secs(30),
                 action: Action::Join,
-                class: Some("wan".into()),
+                class: Some("late".into()),
                 count: None,
-                fraction: Some(0.25),
+                fraction: Some(1.0),
             },
         ],
         ..Scenario::default()
@@ -144,6 +149,7 @@ fn classes_and_events_do_what_the_scenario_says() {
     assert_eq!(r.lost, 3, "the sender lost the crashed and the departed");
     assert_eq!(r.classes[0].completed, 22);
     assert_eq!(r.classes[1].completed, 5);
+    assert_eq!(r.classes[2].completed, 0);
     assert_eq!(r.bad_blocks, 0);
     // Bursts, duplication and jitter happened, and the bursts cost repairs.
     assert!(r.network.duplicated > 0);
