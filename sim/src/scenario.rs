@@ -17,7 +17,7 @@
 //! [sender]
 //! rate = "100Mbit"         # the sender's fixed rate, uftp -R ("none": unpaced)
 //! blocksize = 1300         # uftp -b
-//! grtt = "50ms"            # uftp -r init:min:max (uftp's 0.5 s: see below)
+//! grtt = "500ms"           # uftp -r init:min:max
 //! grtt_min = "10ms"
 //! grtt_max = "15s"
 //! robust = 20              # uftp -s
@@ -52,11 +52,6 @@
 //! class = "wan"            # whose receivers (default: every class)
 //! count = 10               # the first `count` of them, or `fraction = "10%"` (default: all)
 //! ```
-//!
-//! The initial GRTT defaults to 50 ms, not uftp's 0.5 s: with 0.5 s, a receiver confirmed by
-//! REG_CONF (which carries the first measured GRTT, e.g. 20 ms, so a 1 s transfer timeout)
-//! hears nothing more until the second ANNOUNCE round 1.5 s after the first, and aborts. The
-//! simulator shows it with `grtt = "500ms"`.
 //!
 //! Sizes take `B`, `kB`/`MB`/`GB` (powers of 1000) and `K`/`M`/`G` or `KiB`/`MiB`/`GiB`
 //! (powers of 1024). Rates are bits per second with `k`/`M`/`G` (powers of 1000) and an
@@ -128,7 +123,7 @@ impl Default for SenderSpec {
         SenderSpec {
             rate: Some(100_000_000 / 8),
             blocksize: 1300,
-            grtt: Duration::from_millis(50),
+            grtt: Duration::from_millis(500),
             grtt_min: Duration::from_millis(10),
             grtt_max: Duration::from_secs(15),
             robust: 20,
