@@ -2012,8 +2012,12 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 
     /// Moves the state machine on from what has been received (no timers).
     fn progress(&mut self, now_us: u64) {
+        // This runs for every datagram received, and each condition walks the client table: only
+        // the one the phase needs is computed, and each walk stops as soon as it can.
         let past_announce = !matches!(self.phase, Phase::Announce { .. } | Phase::Finished);
-        if past_announce && self.active_count() == 0 && !matches!(self.phase, Phase::Linger { .. })
+        if past_announce
+            && !matches!(self.phase, Phase::Linger { .. })
+            && !self.clients.iter().any(|c| c.active() && c.member())
         {
             if matches!(
                 self.phase,
@@ -2028,27 +2032,31 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         // the handshake).
         // (A listed proxy that never came does not hold the group up; one in the middle of
         // its handshake does: its clients need the keys it gets.)
-        let invited = self.clients.iter().any(|c| match c.state {
-            ClientState::Invited => c.member(),
-            ClientState::Keying => true,
-            _ => false,
-        });
-        let waiting =
-            (self.clients.iter()).any(|c| c.active() && c.in_file && c.file == FileState::Waiting);
-        let pending = self.clients.iter().any(|c| c.file_pending());
-        let confirmed =
-            (self.clients.iter()).all(|c| !c.active() || c.is_proxy() || (c.done && !c.doneconf));
+        let invited = |s: &Self| {
+            s.clients.iter().any(|c| match c.state {
+                ClientState::Invited => c.member(),
+                ClientState::Keying => true,
+                _ => false,
+            })
+        };
+        let waiting = |s: &Self| {
+            (s.clients.iter()).any(|c| c.active() && c.in_file && c.file == FileState::Waiting)
+        };
+        let pending = |s: &Self| s.clients.iter().any(|c| c.file_pending());
+        let confirmed = |s: &Self| {
+            (s.clients.iter()).all(|c| !c.active() || c.is_proxy() || (c.done && !c.doneconf))
+        };
         match self.phase {
             Phase::Announce {
                 round,
                 late_until: None,
-            } if self.closed && !invited => {
+            } if self.closed && !invited(self) => {
                 let late_until = Some(now_us + self.grtt_us);
                 self.phase = Phase::Announce { round, late_until };
             }
-            Phase::FileInfo { .. } if !waiting => self.after_fileinfo(now_us),
-            Phase::Data { .. } | Phase::Done { .. } if !pending => self.file_done(now_us),
-            Phase::Completion { .. } if confirmed => {
+            Phase::FileInfo { .. } if !waiting(self) => self.after_fileinfo(now_us),
+            Phase::Data { .. } | Phase::Done { .. } if !pending(self) => self.file_done(now_us),
+            Phase::Completion { .. } if confirmed(self) => {
                 let until = now_us + self.grtt_us;
                 self.phase = Phase::Linger { until };
             }

@@ -69,6 +69,8 @@ impl<'a> Message<'a> {
     /// Parses a message body whose type the header gave as `func`.
     ///
     /// For every type but ENCRYPTED the body starts with its own type byte, which must agree.
+    // Inlined: the receiver parses every FILESEG, and a call returns the 168-byte enum by copy.
+    #[inline]
     pub fn parse(func: u8, body: &'a [u8]) -> Result<Self> {
         let kind = Func::from(func);
         if !matches!(kind, Func::Encrypted | Func::Unknown(_)) {
@@ -230,6 +232,8 @@ pub struct Repr<'a> {
 
 impl<'a> Repr<'a> {
     /// Parses a UDP payload. Nothing panics on any input.
+    // Inlined, as `Message::parse`.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let packet = HeaderPacket::new_checked(bytes)?;
         let header = HeaderRepr::parse(&packet)?;
