@@ -5,8 +5,11 @@
 //! situation UFTP's server and client proxies tunnel across.
 //!
 //! Addresses: network A is `10.78.1.0/24`, network B `10.78.2.0/24`; the router is `.254` on
-//! both; hosts are `.1`, `.2`, … in creation order, with a default route through the router and
-//! the multicast range on their one interface. Everything is deleted on drop, also when a test
+//! both; hosts are `.1`, `.2`, … in creation order, with a route to `10.78.0.0/16` through the
+//! router and the multicast range on their one interface. There is no default route: a program
+//! that looks a name up (Debian's `uftpd` resolves every server's address) must fail at once,
+//! not send the query to the router, whose rate-limited ICMP errors leave some lookups waiting
+//! for the resolver's timeout of several seconds while the session goes by. Everything is deleted on drop, also when a test
 //! panics; processes are stopped by PID through [`Proc`](crate::netns::Proc).
 
 use std::path::PathBuf;
@@ -173,7 +176,7 @@ impl RoutedTestbed {
                 &ns,
                 "route",
                 "add",
-                "default",
+                "10.78.0.0/16",
                 "via",
                 &format!("{net}.254"),
             ],

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use proto_core::crypto::EcPrivateKey;
 use proto_core::session::receiver::{
-    AbortReason, Config, DropReason, Event, Receiver, SessionId, SessionResult,
+    AbortReason, Config, DropReason, Event, Receiver, ResponseProxy, SessionId, SessionResult,
 };
 use proto_core::session::security::MAX_EC_KEYS;
 use proto_core::time::Instant;
@@ -338,6 +338,21 @@ pub fn run(opts: Options) -> Result<(), String> {
             .push(*s)
             .map_err(|_| "-S: too many servers".to_string())?;
     }
+    if let Some((host, fingerprint)) = &opts.response_proxy {
+        // The proxy listens on the UFTP port, as we do.
+        let addr =
+            crate::proxy::options::resolve(host, opts.port).map_err(|e| format!("-R: {e}"))?;
+        if addr.is_ipv6() && !v6 {
+            return Err(format!(
+                "-R: {addr} is IPv6, but no -M address is (the socket is IPv4)"
+            ));
+        }
+        config.response_proxy = Some(ResponseProxy {
+            addr,
+            fingerprint: *fingerprint,
+        });
+    }
+    let config_proxy = config.response_proxy;
     let mut rx: Box<Receiver<MAX_SESSIONS, HostRsa>> =
         Box::new(Receiver::with_rsa(config, keys.rsa));
     log.line(
@@ -374,6 +389,20 @@ pub fn run(opts: Options) -> Result<(), String> {
     for line in &keys.lines {
         log.line(1, line);
     }
+    if let Some(p) = &config_proxy {
+        log.line(
+            1,
+            &format!(
+                "responses go to the response proxy at {} ({}); asking for its key",
+                p.addr,
+                p.fingerprint.map_or_else(
+                    || "its key taken from that address".to_string(),
+                    |fp| format!("its key must have fingerprint {fp}")
+                )
+            ),
+        );
+    }
+    let mut proxy_key = None;
     let start = std::time::Instant::now();
     let now = || Instant::from_micros(start.elapsed().as_micros() as u64);
     let mut inbuf = vec![0u8; 65536];
@@ -415,6 +444,15 @@ pub fn run(opts: Options) -> Result<(), String> {
         }
         while let Some(ev) = rx.poll_event() {
             handle_event(&ev, &sock, &ifaces, &mut private, &storage, &mut log);
+        }
+        if rx.response_proxy_key() != proxy_key {
+            proxy_key = rx.response_proxy_key();
+            if let (Some(fp), Some(p)) = (proxy_key, &config_proxy) {
+                log.line(
+                    2,
+                    &format!("Received PROXY_KEY from {}: key fingerprint {fp}", p.addr),
+                );
+            }
         }
         storage.forget_ended();
     }

@@ -53,6 +53,9 @@ pub struct Options {
     pub servers: Vec<ServerEntry>,
     /// `--allow-weak`: accept weak sessions (CBC, SHA-1, RSA under 2048 bits), logged as such.
     pub allow_weak: bool,
+    /// `-R proxy[/FP]`: the response proxy every response goes to (name or address; our port
+    /// `-p`), and the fingerprint its key must have.
+    pub response_proxy: Option<(String, Option<Fingerprint>)>,
 }
 
 impl Default for Options {
@@ -78,6 +81,7 @@ impl Default for Options {
             server_list: None,
             servers: Vec::new(),
             allow_weak: false,
+            response_proxy: None,
         }
     }
 }
@@ -87,7 +91,6 @@ impl Default for Options {
 const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
     ('T', "temp directory (restart support)"),
     ('A', "backup directories"),
-    ('R', "response proxy"),
     ('s', "post-receive script"),
     ('c', "cache size"),
     ('h', "heartbeat interval"),
@@ -107,7 +110,8 @@ const UNSUPPORTED_FLAGS: &[(char, &str)] = &[
 pub const USAGE: &str = "usage: uftpd -d [ -p port ] [ -M pub_addr[,pub_addr...] ] \
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
 [ -L logfile ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
-[ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] [ --allow-weak ]";
+[ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
+[ -R proxy[/fingerprint] ] [ --allow-weak ]";
 
 /// Parses a server list (`-S`, `man uftpd`): one server a line, `ID|IP[|FP]`, the ID in hex
 /// (`0x11112222`) or dotted IPv4 form, the address the server's ANNOUNCEs come from, and
@@ -289,6 +293,21 @@ impl Options {
                 }
             }
             'S' => self.server_list = Some(PathBuf::from(v)),
+            'R' => {
+                let (host, fp) = match v.split_once('/') {
+                    Some((h, fp)) => (
+                        h,
+                        Some(Fingerprint::parse(fp).map_err(|_| {
+                            format!("-R: invalid fingerprint `{fp}` (20 ':'-separated hex bytes)")
+                        })?),
+                    ),
+                    None => (v, None),
+                };
+                if host.is_empty() {
+                    return Err("-R needs the response proxy's name or address".into());
+                }
+                self.response_proxy = Some((host.to_string(), fp));
+            }
             't' => self.temp_names = true,
             'q' => self.no_dns = true,
             'p' => {
@@ -384,10 +403,6 @@ mod tests {
 
     #[test]
     fn unsupported_and_bad_options_say_so() {
-        assert_eq!(
-            p("-d -R proxy").unwrap_err(),
-            "-R (response proxy) is not supported yet"
-        );
         assert!(p("-d -T /tmp/t").unwrap_err().contains("-T"));
         assert!(p("-d -m").unwrap_err().contains("not supported yet"));
         assert!(p("-p 1044").unwrap_err().contains("daemon mode"));
@@ -490,5 +505,28 @@ mod tests {
             .unwrap_err()
             .contains("lists no server"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn response_proxy_with_and_without_fingerprint() {
+        let fp = "66:1E:C9:1D:FC:99:DB:60:B0:1A:F0:8F:CA:F4:28:27:A6:BE:94:BC";
+        assert_eq!(
+            p("-d -R 10.0.0.9").unwrap().response_proxy,
+            Some(("10.0.0.9".to_string(), None))
+        );
+        assert_eq!(
+            p(&format!("-d -R proxy.example/{fp}"))
+                .unwrap()
+                .response_proxy,
+            Some((
+                "proxy.example".to_string(),
+                Some(Fingerprint::parse(fp).unwrap())
+            ))
+        );
+        assert!(p("-d -R 10.0.0.9/AB")
+            .unwrap_err()
+            .contains("invalid fingerprint"));
+        assert!(p("-d -R /AB").unwrap_err().contains("-R"));
+        assert_eq!(p("-d").unwrap().response_proxy, None);
     }
 }

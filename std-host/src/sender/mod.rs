@@ -25,8 +25,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use items::Item;
 use options::Options;
-use proto_core::crypto::{CurveId, RsaKeys};
-use proto_core::session::security::{is_aead, OwnKey, SenderSecurity};
+use proto_core::crypto::{CurveId, NoRsa, RsaKeys};
+use proto_core::session::security::{is_aead, ClientPin, OwnKey, SenderSecurity};
 use proto_core::wire::{KeyExchange, SigType};
 
 use crate::keys::{load_or_generate, HostRsa, PrivateKey};
@@ -518,9 +518,35 @@ pub fn main(args: Vec<String>) -> i32 {
         let flag = interrupted.clone();
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     }
+    if !o.proxies.is_empty() {
+        log!(
+            log,
+            2,
+            "proxies expected (-j): {}",
+            o.proxies
+                .iter()
+                .map(|p| format!("0x{:08X}", p.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let Some(security) = security else {
-        let hosts: Vec<u32> = o.hosts.iter().map(|h| h.id).collect();
-        let sender = match Sender::<MAX_CLIENTS>::new(cfg, &hosts) {
+        // Unencrypted: nobody has a key to check a fingerprint against (as uftp, pins unused).
+        let unpinned = |pins: &[ClientPin]| -> Vec<ClientPin> {
+            pins.iter()
+                .map(|p| ClientPin {
+                    id: p.id,
+                    fingerprint: None,
+                })
+                .collect()
+        };
+        let sender = match Sender::<MAX_CLIENTS>::with_proxies(
+            cfg,
+            &unpinned(&o.hosts),
+            &unpinned(&o.proxies),
+            None,
+            NoRsa,
+        ) {
             Ok(s) => Box::new(s),
             Err(e) => {
                 eprintln!("uftp: {e}");
@@ -542,10 +568,11 @@ pub fn main(args: Vec<String>) -> i32 {
     for line in &security.lines {
         log!(log, 1, "{line}");
     }
-    let sender = match Sender::<MAX_CLIENTS, HostRsa>::with_security(
+    let sender = match Sender::<MAX_CLIENTS, HostRsa>::with_proxies(
         cfg,
         &o.hosts,
-        security.security,
+        &o.proxies,
+        Some(security.security),
         security.rsa,
     ) {
         Ok(s) => Box::new(s),
@@ -854,6 +881,9 @@ impl<R: RsaKeys> Driver<'_, R> {
             Event::ClientRegistered { id, addr } => {
                 clients.entry(id).or_default().addr = Some(addr);
                 log!(self.log, 2, "client 0x{id:08X} registered from {addr}");
+            }
+            Event::ProxyRegistered { id, addr } => {
+                log!(self.log, 2, "proxy 0x{id:08X} registered from {addr}");
             }
             Event::ClientRefused { id, reason } => {
                 clients.entry(id).or_default().refused = Some(reason);

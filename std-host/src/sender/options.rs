@@ -62,6 +62,9 @@ pub struct Options {
     pub uid: Option<u32>,
     /// `-H`: closed group, with the key fingerprints `-H @file` pins (`ID|FP` lines).
     pub hosts: Vec<ClientPin>,
+    /// `-j`: proxies expected to answer for clients (`ID[|FP]` lines); in a closed group, the
+    /// only proxies admitted.
+    pub proxies: Vec<ClientPin>,
     /// `-L`.
     pub logfile: Option<PathBuf>,
     /// `-x` (0–5).
@@ -126,6 +129,7 @@ impl Default for Options {
             blocksize: 1300,
             uid: None,
             hosts: Vec::new(),
+            proxies: Vec::new(),
             logfile: None,
             log_level: 2,
             timestamps: false,
@@ -192,7 +196,6 @@ impl Options {
 /// Options uftp 4.10.2 has that this implementation refuses for now, with what they do.
 const NOT_YET: &[(char, &str, bool)] = &[
     ('y', "Windows system key store", false),
-    ('j', "proxy list", true),
     ('C', "congestion control", true),
     ('W', "transmit weight", true),
     ('N', "NAK percentage limit", true),
@@ -208,7 +211,7 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('n', "log rolling", true),
 ];
 
-const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekK";
+const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKj";
 const FLAGS: &str = "lTqoc";
 
 /// Long options (ours; uftp 4.10.2 has none).
@@ -370,8 +373,14 @@ fn key_spec(v: &str, keyex: KeyExchange) -> Result<KeySpec, UsageError> {
 
 /// `-H @file`: one client per line, `ID` or `ID|FP`; blank lines and `#` comments skipped.
 fn host_file(file: &str) -> Result<Vec<ClientPin>, UsageError> {
+    pin_file("-H", "host", file)
+}
+
+/// Reads a list of `ID[|FINGERPRINT]` lines (`-H @file`, `-j file`); `opt` and `what` name it
+/// in errors.
+fn pin_file(opt: &str, what: &str, file: &str) -> Result<Vec<ClientPin>, UsageError> {
     let text = std::fs::read_to_string(file)
-        .map_err(|e| UsageError(format!("-H: cannot read {file}: {e}")))?;
+        .map_err(|e| UsageError(format!("{opt}: cannot read {file}: {e}")))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -380,12 +389,13 @@ fn host_file(file: &str) -> Result<Vec<ClientPin>, UsageError> {
         }
         let mut fields = line.split('|').map(str::trim);
         let id = fields.next().unwrap_or_default();
-        let id = parse_id(id)
-            .ok_or_else(|| UsageError(format!("-H {file}:{}: invalid host ID {id:?}", n + 1)))?;
+        let id = parse_id(id).ok_or_else(|| {
+            UsageError(format!("{opt} {file}:{}: invalid {what} ID {id:?}", n + 1))
+        })?;
         let fingerprint = match fields.next().filter(|f| !f.is_empty()) {
             Some(fp) => Some(Fingerprint::parse(fp).map_err(|_| {
                 UsageError(format!(
-                    "-H {file}:{}: invalid fingerprint {fp:?} (20 ':'-separated hex bytes)",
+                    "{opt} {file}:{}: invalid fingerprint {fp:?} (20 ':'-separated hex bytes)",
                     n + 1
                 ))
             })?),
@@ -488,6 +498,14 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
                     Some(_) => {}
                     None => o.hosts.push(pin),
                 }
+            }
+        }
+        'j' => {
+            for pin in pin_file("-j", "proxy", v)? {
+                if o.proxies.iter().any(|p| p.id == pin.id) {
+                    return err(format!("-j {v}: proxy 0x{:08X} listed twice", pin.id));
+                }
+                o.proxies.push(pin);
             }
         }
         'Y' => {
@@ -785,6 +803,43 @@ mod tests {
             .unwrap_err()
             .0
             .contains("invalid host ID"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn proxy_list() {
+        let dir = std::env::temp_dir().join(format!("uftp-proxies-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("proxies");
+        let fp = "66:1E:C9:1D:FC:99:DB:60:B0:1A:F0:8F:CA:F4:28:27:A6:BE:94:BC";
+        std::fs::write(&file, format!("# proxies\n0x0B000001\n10.0.0.9|{fp}\n")).unwrap();
+        let path = file.display().to_string();
+        let o = p(&["-H", "0x1,0x2", "-j", &path, "f"]).unwrap();
+        assert_eq!(
+            o.proxies,
+            [
+                ClientPin {
+                    id: 0x0B00_0001,
+                    fingerprint: None
+                },
+                ClientPin {
+                    id: 0x0A00_0009,
+                    fingerprint: Some(Fingerprint::parse(fp).unwrap())
+                },
+            ]
+        );
+        std::fs::write(&file, "0x1\n0x1\n").unwrap();
+        assert!(p(&["-j", &path, "f"])
+            .unwrap_err()
+            .0
+            .contains("listed twice"));
+        std::fs::write(&file, "nope\n").unwrap();
+        let e = p(&["-j", &path, "f"]).unwrap_err().0;
+        assert!(e.contains("-j") && e.contains("invalid proxy ID"), "{e}");
+        assert!(p(&["-j", "/nonexistent/proxies", "f"])
+            .unwrap_err()
+            .0
+            .contains("-j: cannot read"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
