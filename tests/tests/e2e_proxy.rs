@@ -39,6 +39,9 @@
 //! KEYINFO, got REG_CONF", then every ENCRYPTED packet fails) — about one run in five with ten
 //! receivers.
 //!
+//! Last, our proxy as a daemon (no `-d`): the command returns 0 once the proxy runs, which
+//! writes its PID and log files and ends on SIGTERM.
+//!
 //! The sender (either) sends with `-H` (the receivers) and `-j` (the aggregating proxy); every
 //! Debian receiver and proxy gets an EC key on the server key's curve (4.10.2 refuses a server
 //! otherwise), and the Debian response proxy an ECDH key (`-e prime256v1`: without one, 4.10.2's
@@ -922,4 +925,81 @@ fn response_proxy_ours_everywhere() {
 #[test]
 fn response_proxy_encrypted_ours_everywhere() {
     response(O, O, O, true);
+}
+
+// --- Our uftpproxyd as a daemon. ---
+
+/// Without `-d`, our proxy forks once its socket and keys are ready: the command exits 0, the
+/// daemon writes its PID file (`-P`) and its log (`-L`), and SIGTERM ends it (exit 6 in 4.10.2's
+/// terms, logged) and removes the PID file.
+#[test]
+fn our_proxy_runs_as_a_daemon() {
+    let _lock = serial();
+    let bed = RoutedTestbed::new(0, 1);
+    let host = &bed.b[0];
+    let (log, pidfile) = (bed.path("daemon.log"), bed.path("daemon.pid"));
+    let mut start = Proc::spawn(
+        "our uftpproxyd (parent)",
+        {
+            let mut c = host.command(our_binary("uftpproxyd"));
+            c.args(["-c", "-U", &uid_arg(host), "-I", &host.ifname, "-L"])
+                .arg(&log)
+                .arg("-P")
+                .arg(&pidfile);
+            c
+        },
+        &bed.path("daemon-parent.log"),
+    );
+    assert_eq!(
+        start.wait(Duration::from_secs(10)),
+        0,
+        "the parent's exit code; its output:\n{}",
+        start.log_text()
+    );
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .expect("PID file")
+        .trim()
+        .parse()
+        .expect("a PID");
+    let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    // Stops the daemon by its PID if the test fails before it does.
+    struct Daemon(u32);
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            if std::path::Path::new(&format!("/proc/{}", self.0)).exists() {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &self.0.to_string()])
+                    .status();
+            }
+        }
+    }
+    let _daemon = Daemon(pid);
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening on port")
+    {
+        assert!(alive(), "the daemon {pid} died");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the daemon logs nothing"
+        );
+        sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let t0 = Instant::now();
+    while alive() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the daemon {pid} ignores SIGTERM"
+        );
+        sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("Exiting on signal 15"), "{text}");
+    assert!(!pidfile.exists(), "the PID file is left behind");
 }
