@@ -1,7 +1,8 @@
 //! Deterministic simulator of lossy multicast networks driving the proto-core state machines.
 //!
-//! Everything runs on virtual time, single-threaded, from one seed: the same seed gives the same
-//! run, datagram for datagram.
+//! Everything runs on virtual time from one seed: the same scenario and seed give the same run,
+//! datagram for datagram, on one thread or several (see [`net`]). [`run::run`] runs a
+//! [`scenario::Scenario`]; `cargo xtask sim` is its command line ([`cli`]).
 #![forbid(unsafe_code)]
 
 pub mod adversary;

@@ -67,7 +67,9 @@ pub struct Report {
     pub unfinished: u32,
     /// Blocks any receiver stored that were not the file's (a failure of the run).
     pub bad_blocks: u64,
-    /// Blocks checked byte by byte (the other stores reused a check of the same datagram).
+    /// Blocks checked byte by byte (the other stores reused a check of the same datagram). Not
+    /// in the JSON: receivers stepped on two threads at once may both check a datagram first.
+    #[serde(skip)]
     pub full_checks: u64,
     /// What the network did.
     pub network: NetworkReport,

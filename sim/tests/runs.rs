@@ -51,11 +51,11 @@ fn must_run(sc: &Scenario, threads: usize) -> Outcome {
 }
 
 /// Two classes (one bursty, jittery and duplicating), a lossy return path and every kind of
-/// event: what the determinism tests run.
-fn busy_scenario(seed: u64) -> Scenario {
+/// event: what the determinism tests run. `lan` receivers on the LAN.
+fn busy_scenario(seed: u64, lan_receivers: u32) -> Scenario {
     let lan = ClassSpec {
         name: "lan".into(),
-        count: Some(24),
+        count: Some(lan_receivers),
         share: 1.0,
         down: LinkConfig::lossy(2.0, Duration::from_millis(2)),
         up: LinkConfig::lossy(1.0, Duration::from_millis(2)),
@@ -82,7 +82,7 @@ fn busy_scenario(seed: u64) -> Scenario {
     };
     Scenario {
         seed,
-        receivers: 32,
+        receivers: lan_receivers + 8,
         files: vec![
             FileSpec {
                 name: "a.bin".into(),
@@ -125,13 +125,14 @@ fn busy_scenario(seed: u64) -> Scenario {
 fn the_same_seed_gives_byte_identical_json_on_one_thread_or_two() {
     let s = seed(5);
     let _guard = SeedOnFailure(s);
-    let sc = busy_scenario(s);
+    // Enough receivers that epochs are stepped on both threads.
+    let sc = busy_scenario(s, 400);
     let a = must_run(&sc, 1).report.to_json();
     let b = must_run(&sc, 1).report.to_json();
     assert_eq!(a, b, "same seed, same JSON");
     let c = must_run(&sc, 2).report.to_json();
     assert_eq!(a, c, "two threads, same JSON");
-    let other = must_run(&busy_scenario(s + 1), 1).report.to_json();
+    let other = must_run(&busy_scenario(s + 1, 400), 1).report.to_json();
     assert_ne!(a, other, "another seed, another run");
 }
 
@@ -139,7 +140,7 @@ fn the_same_seed_gives_byte_identical_json_on_one_thread_or_two() {
 fn classes_and_events_do_what_the_scenario_says() {
     let s = seed(7);
     let _guard = SeedOnFailure(s);
-    let sc = busy_scenario(s);
+    let sc = busy_scenario(s, 24);
     let r = must_run(&sc, 1).report;
     // 1 crashed, 2 left, 2 joined after the announcements: none of them finished; every other
     // receiver did (must_run checked each, block by block).
