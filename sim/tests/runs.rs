@@ -247,3 +247,42 @@ fn the_calibration_run_is_expressible_and_reports_time_and_repairs() {
     let err = parse_args(["--frobnicate"].map(String::from), None).unwrap_err();
     assert!(err.contains("--frobnicate"), "{err}");
 }
+
+#[test]
+fn the_example_scenarios_parse_and_options_override_them() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let cal = parse_args(["--scenario".into(), path("calibration.toml")], None)
+        .unwrap()
+        .scenario;
+    assert_eq!((cal.receivers, cal.files[0].size), (4, 50 << 20));
+    assert_eq!(cal.sender.rate, Some(5_000_000));
+    assert_eq!(cal.classes[0].down.loss_ppm, 30_000);
+    assert_eq!(cal.classes[0].up.loss_ppm, 0);
+    let lan_wan = parse_args(["--scenario".into(), path("lan-wan.toml")], None)
+        .unwrap()
+        .scenario;
+    assert_eq!(lan_wan.class_ranges(), vec![0..1800, 1800..2000]);
+    assert_eq!(lan_wan.events.len(), 2);
+    // The command line wins over the file; the class shares are kept.
+    let small = parse_args(
+        [
+            "--scenario".into(),
+            path("lan-wan.toml"),
+            "--receivers".into(),
+            "50".into(),
+            "--size".into(),
+            "300000".into(),
+            "--seed".into(),
+            "3".into(),
+        ],
+        Some("99".into()),
+    )
+    .unwrap()
+    .scenario;
+    assert_eq!(small.class_ranges(), vec![0..45, 45..50]);
+    assert_eq!((small.seed, small.files[0].size), (3, 300_000));
+    let r = must_run(&small, 1).report;
+    assert_eq!(r.crashed, 5);
+    assert_eq!(r.late, 3);
+}
