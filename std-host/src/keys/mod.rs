@@ -313,6 +313,25 @@ pub fn load_or_generate(
     }
 }
 
+/// The `-k file,…` / `-K spec,…` lists of a receiver or proxy paired up for
+/// [`load_or_generate`]: files alone, specs alone, or both item by item (the option parsers
+/// check that both lists have as many items). Neither: one P-256 key for this run.
+pub fn key_pairs<'a>(
+    files: &'a [PathBuf],
+    specs: &[KeySpec],
+) -> Vec<(Option<&'a Path>, Option<KeySpec>)> {
+    match (files.is_empty(), specs.is_empty()) {
+        (true, true) => vec![(None, Some(KeySpec::Ec(NamedCurve::Prime256v1)))],
+        (false, true) => files.iter().map(|f| (Some(f.as_path()), None)).collect(),
+        (true, false) => specs.iter().map(|&k| (None, Some(k))).collect(),
+        (false, false) => files
+            .iter()
+            .zip(specs)
+            .map(|(f, &k)| (Some(f.as_path()), Some(k)))
+            .collect(),
+    }
+}
+
 /// One line of `uftp_keymgt`'s listing: `FILE: RSA, 1024 bits, fingerprint: AA:…`.
 pub fn keymgt_line(file: &str, key: &PrivateKey) -> String {
     format!(

@@ -33,7 +33,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use options::{Mode, Options};
 
-use crate::keys::{load_or_generate, HostRsa, KeySpec, NamedCurve, PrivateKey};
+use crate::keys::{load_or_generate, HostRsa, KeySpec, PrivateKey};
 use crate::receiver::{choose_ifaces, join, unmap, Iface, Log};
 
 /// Sessions a proxy follows at once, as uftpproxyd 4.x.
@@ -89,22 +89,7 @@ struct OwnKeys {
 }
 
 fn own_keys(opts: &Options) -> Result<OwnKeys, String> {
-    let pairs: Vec<(Option<&std::path::Path>, Option<KeySpec>)> =
-        match (opts.keyfiles.is_empty(), opts.keygen.is_empty()) {
-            (true, true) => vec![(None, Some(KeySpec::Ec(NamedCurve::Prime256v1)))],
-            (false, true) => opts
-                .keyfiles
-                .iter()
-                .map(|f| (Some(f.as_path()), None))
-                .collect(),
-            (true, false) => opts.keygen.iter().map(|&k| (None, Some(k))).collect(),
-            (false, false) => opts
-                .keyfiles
-                .iter()
-                .zip(&opts.keygen)
-                .map(|(f, &k)| (Some(f.as_path()), Some(k)))
-                .collect(),
-        };
+    let pairs = crate::keys::key_pairs(&opts.keyfiles, &opts.keygen);
     let mut rsa = Vec::new();
     let mut keys = Vec::new();
     let mut fingerprints = Vec::new();
