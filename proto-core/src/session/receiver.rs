@@ -1,7 +1,9 @@
 //! The receiving side of UFTP 4 (`uftpd`'s protocol logic), sans-IO and allocation-free.
 //!
 //! A [`Receiver`] follows up to `SESSIONS` concurrent sessions (one per server group). It speaks
-//! the unencrypted protocol of the digest: ANNOUNCE → REGISTER (§1.2, §1.3, timers §1.5) →
+//! the protocol of the digest, unencrypted or encrypted (§5: the handshake is in
+//! `client_keys.rs`; after it every response is sealed and every server message must arrive in
+//! an ENCRYPTED that authenticates and passes the replay window): ANNOUNCE → REGISTER (§1.2, §1.3, timers §1.5) →
 //! REG_CONF; FILEINFO → FILEINFO_ACK or COMPLETE (§3.7, §4.2); FILESEG; DONE → STATUS/COMPLETE
 //! (§4.2); DONE(file 0) → COMPLETE(file 0) → DONE_CONF; ABORT both ways; the MAXMISORDER rule
 //! on `seq` (§2.1); GRTT taken from every server header.
@@ -23,8 +25,7 @@
 //!
 //! `poll_transmit` takes the storage too: a STATUS bitmap is built from the block map at the
 //! moment it is sent, so that the receiver keeps no copy of it. `handle_datagram` takes the
-//! datagram mutably so that ENCRYPTED bodies can be decrypted in place once keys exist; today it
-//! only reads it.
+//! datagram mutably so that ENCRYPTED bodies are decrypted in place.
 //!
 //! # Response proxy
 //! With [`Config::response_proxy`] (`uftpd -R proxy[/FP]`) every response goes to the proxy:
@@ -35,8 +36,8 @@
 //!
 //! # Not yet
 //!
-//! Encrypted sessions (an ANNOUNCE with EXT_ENC_INFO is refused with ABORT), sync mode and
-//! TFMCC (both refused with ABORT), restarts with partial files (a restart is received afresh).
+//! `-w keyex` (per-packet signatures), DES/3DES, sync mode and TFMCC (all refused with ABORT),
+//! restarts with partial files (a restart is received afresh).
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
