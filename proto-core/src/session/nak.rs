@@ -22,7 +22,9 @@ pub fn clear(map: &mut [u8], i: usize) {
 
 /// Number of set bits among the first `bits`.
 pub fn count(map: &[u8], bits: usize) -> usize {
-    (0..bits).filter(|&i| get(map, i)).count()
+    let whole = (bits / 8).min(map.len());
+    let ones: usize = map[..whole].iter().map(|b| b.count_ones() as usize).sum();
+    ones + (whole * 8..bits).filter(|&i| get(map, i)).count()
 }
 
 /// The first set bit at or after `from`, below `bits`.
@@ -73,6 +75,9 @@ mod tests {
         assert_eq!(next_set(&m, 18, 24), None);
         assert_eq!(next_clear(&m, 3, 24), Some(4));
         assert_eq!(count(&m, 24), 2);
+        assert_eq!(count(&m, 17), 1);
+        assert_eq!(count(&[0xff, 0xff], 12), 12);
+        assert_eq!(count(&[0xff], 12), 8);
         clear(&mut m, 3);
         assert_eq!(next_set(&m, 0, 17), None);
     }

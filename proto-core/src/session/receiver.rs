@@ -34,10 +34,16 @@
 //! exchange runs against the proxy's keys (the server's rand1 and ANNOUNCE signature stay);
 //! an encrypted ANNOUNCE before the proxy's key is passed by until it repeats (digest §7).
 //!
+//! # Restarts
+//!
+//! In a restarted session (group instance above 0, digest §1.6) a regular file the [`Storage`]
+//! kept from an earlier instance ([`Storage::resumed`]) is answered with FILEINFO_ACK's PARTIAL
+//! flag (or COMPLETE when every block is there), and the server's first DONE at once with
+//! STATUS for the missing blocks only.
+//!
 //! # Not yet
 //!
-//! `-w keyex` (per-packet signatures), DES/3DES, sync mode and TFMCC (all refused with ABORT),
-//! restarts with partial files (a restart is received afresh).
+//! `-w keyex` (per-packet signatures), DES/3DES, sync mode and TFMCC (all refused with ABORT).
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
@@ -54,7 +60,7 @@ use crate::wire::{
     FileInfoAckRepr, FileInfoRepr, FileSegRepr, FileType, FreeSpaceInfoRepr, Func, GroupSize, Grtt,
     HashType, HeaderRepr, IdList, KeyInfoAckRepr, KeyInfoRepr, KeyType, Message, RegisterRepr,
     Repr, StatusRepr, Timestamp, ABORT_FLAG_CURRENT_FILE, ANNOUNCE_FLAG_SYNC_MODE,
-    ANNOUNCE_FLAG_SYNC_PREVIEW, HEADER_LEN, VERSION,
+    ANNOUNCE_FLAG_SYNC_PREVIEW, FILEINFO_ACK_FLAG_PARTIAL, HEADER_LEN, VERSION,
 };
 
 /// How many public addresses a [`Config`] can list.
@@ -219,7 +225,18 @@ impl Reject {
 /// [`discard`](Storage::discard) (forget it; leave nothing under the final name). A session has
 /// at most one regular file open at a time. Directories, symlinks and deletions are carried out
 /// entirely within `open`. [`session_ended`](Storage::session_ended) comes once per session that
-/// was started, after its last file.
+/// was started, after its last file; [`session_failed`](Storage::session_failed) comes just
+/// before it when the session did not complete.
+///
+/// # Restarts
+/// A session re-run for the clients that failed it (uftp's `-F`, digest §1.6) keeps the group
+/// ID and raises the group instance. In such a session (instance above 0), the core asks
+/// [`resumed`](Storage::resumed) after opening each regular file: a storage that kept the
+/// blocks of that very file from an earlier instance (uftpd's `-T`) fills the block map with
+/// them and says so, and the receiver then answers FILEINFO_ACK with the PARTIAL flag and NAKs
+/// only what is missing (or COMPLETE, when nothing is). Such a storage keeps the temporary of
+/// a file it [`discard`](Storage::discard)s, out of sight of the destination, for that later
+/// instance; the others delete it.
 pub trait Storage {
     /// Prepares an item. For a regular file: create its temporary and make a zeroed block map of
     /// at least `item.layout.bitmap_len()` bytes ready for the session. For the other kinds: do
@@ -238,12 +255,27 @@ pub trait Storage {
     ) -> Result<(), Reject>;
     /// Every block is stored: make the file durable and visible under its final name.
     fn finish(&mut self, session: SessionId, file_id: u16) -> Result<(), Reject>;
-    /// Forget the open file: nothing may remain under its final name or as a temporary.
+    /// Forget the open file: nothing may remain under its final name, nor as a temporary,
+    /// except one kept for a restart of the session (see [Restarts](Storage#restarts)).
     fn discard(&mut self, session: SessionId, file_id: u16);
     /// Free bytes in the primary destination, for `@FREESPACE` queries (`None`: unknown).
     fn free_space(&mut self, session: SessionId) -> Option<u64>;
     /// The session is over; release what was kept for it.
     fn session_ended(&mut self, session: SessionId) {
+        let _ = session;
+    }
+    /// A restarted session (group instance above 0) opened the regular file `item`: `true` if
+    /// the blocks of this very file (same name, size, modification time and block size) were
+    /// kept from an earlier instance of the session and the block map now marks them; `false`
+    /// (the default) and the core clears the block map.
+    fn resumed(&mut self, item: &Item<'_>) -> bool {
+        let _ = item;
+        false
+    }
+    /// The session ended without completing (aborted by either side, or timed out): called
+    /// before [`session_ended`](Storage::session_ended), after the unfinished file (if any)
+    /// was discarded. A storage that keeps restart state keeps it for a later instance.
+    fn session_failed(&mut self, session: SessionId) {
         let _ = session;
     }
 }
@@ -545,6 +577,11 @@ struct File {
     send_ack: bool,
     send_complete: bool,
     freespace: Option<u64>,
+    /// Blocks kept from an earlier instance of a restarted session (FILEINFO_ACK's PARTIAL).
+    resumed: bool,
+    /// A resumed file answers the server's first DONE at once, without the 1×GRTT NAK delay
+    /// (digest §1.6); cleared by that DONE or the first FILESEG.
+    quick_status: bool,
 }
 
 impl File {
@@ -859,6 +896,9 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 reason,
                 seal,
             });
+        }
+        if result != SessionResult::Completed {
+            storage.session_failed(s.id);
         }
         storage.session_ended(s.id);
         self.remember_ended(s.id);
@@ -1391,6 +1431,8 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             send_ack: false,
             send_complete: true,
             freespace: None,
+            resumed: false,
+            quick_status: false,
         };
         let kind = match fi.ftype {
             FileType::Regular => Some(ItemKind::Regular),
@@ -1425,10 +1467,16 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 if kind != ItemKind::Regular {
                     return Ok(());
                 }
-                let need = file.layout.bitmap_len();
+                let resumed = session.group_inst != 0 && storage.resumed(&item);
+                let (need, blocks) = (file.layout.bitmap_len(), file.layout.blocks);
                 match storage.block_map(session) {
                     Some(m) if m.len() >= need => {
-                        m[..need].fill(0);
+                        if resumed {
+                            file.received = nak::count(m, blocks as usize) as u32;
+                            file.resumed = file.received > 0;
+                        } else {
+                            m[..need].fill(0);
+                        }
                         Ok(())
                     }
                     _ => {
@@ -1449,10 +1497,11 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             kind: fi.ftype,
             size: fi.size,
         });
-        if fi.ftype == FileType::Regular && file.layout.blocks > 0 {
+        if fi.ftype == FileType::Regular && file.layout.blocks > 0 && !file.complete() {
             file.state = FileState::Receiving;
             file.send_ack = true;
             file.send_complete = false;
+            file.quick_status = file.resumed;
         } else {
             if fi.ftype == FileType::Regular {
                 if let Err(reason) = storage.finish(session, fi.file_id) {
@@ -1512,6 +1561,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         if seg.data.len() != f.layout.block_len(block) {
             return self.drop_dgram(DropReason::BadBlock);
         }
+        f.quick_status = false;
         if newest && seg.section > f.last_section {
             // A new section began: NAK what is missing before it, 1×GRTT from now (§4.2).
             let to = seg.section - 1;
@@ -1603,6 +1653,12 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             FileState::Receiving if f.complete() && listed => self.finish_file(idx, storage),
             FileState::Receiving => {
                 let to = d.section.min(f.layout.sections.saturating_sub(1));
+                // A resumed file's first DONE comes before any data: answer it at once.
+                let delay = if core::mem::take(&mut f.quick_status) {
+                    Duration::ZERO
+                } else {
+                    grtt
+                };
                 match f.nak.as_mut() {
                     Some(t) => {
                         t.to = t.to.max(to);
@@ -1610,7 +1666,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                     }
                     None => {
                         f.nak = Some(NakTimer {
-                            at: now + grtt,
+                            at: now + delay,
                             from: f.last_section.min(to),
                             to,
                             requested: listed,
@@ -1926,7 +1982,11 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 let f = s.file.as_ref()?;
                 Message::FileInfoAck(FileInfoAckRepr {
                     file_id: f.file_id,
-                    flags: 0,
+                    flags: if f.resumed {
+                        FILEINFO_ACK_FLAG_PARTIAL
+                    } else {
+                        0
+                    },
                     timestamp: echo(f.info_ts, f.info_rx, now),
                     client_ids: IdList::EMPTY,
                 })
@@ -2059,6 +2119,11 @@ mod tests {
         opens: usize,
         discarded: usize,
         ended: usize,
+        /// Keep discarded files for a restart (uftpd's `-T`), by name: (data, block map).
+        keep: bool,
+        kept: HashMap<StdVec<u8>, (StdVec<u8>, StdVec<u8>)>,
+        resume_asks: usize,
+        failed: usize,
     }
 
     impl Storage for Mem {
@@ -2099,9 +2164,45 @@ mod tests {
             Ok(())
         }
         fn discard(&mut self, s: SessionId, f: u16) {
-            if self.open.remove(&(s, f)).is_some() {
+            if let Some(file) = self.open.remove(&(s, f)) {
                 self.discarded += 1;
+                if self.keep {
+                    let map = self.maps.get(&s).cloned().unwrap_or_default();
+                    self.kept.insert(file.name, (file.data, map));
+                }
             }
+        }
+        fn resumed(&mut self, item: &Item<'_>) -> bool {
+            self.resume_asks += 1;
+            if let Some((data, map)) = self.kept.remove(item.name) {
+                if data.len() as u64 == item.size {
+                    self.maps.insert(item.session, map);
+                    self.open
+                        .get_mut(&(item.session, item.file_id))
+                        .unwrap()
+                        .data = data;
+                    return true;
+                }
+            }
+            // Finished in an earlier instance: every block is here.
+            if let Some(i) = self
+                .done
+                .iter()
+                .position(|(n, d)| n.as_slice() == item.name && d.len() as u64 == item.size)
+            {
+                let (_, data) = self.done.remove(i);
+                self.maps
+                    .insert(item.session, std::vec![0xff; item.layout.bitmap_len()]);
+                self.open
+                    .get_mut(&(item.session, item.file_id))
+                    .unwrap()
+                    .data = data;
+                return true;
+            }
+            false
+        }
+        fn session_failed(&mut self, _: SessionId) {
+            self.failed += 1;
         }
         fn free_space(&mut self, _: SessionId) -> Option<u64> {
             Some(123_456)
@@ -2116,6 +2217,8 @@ mod tests {
         rx: Receiver<4>,
         mem: Mem,
         seq: u16,
+        /// Group instance of what the server sends (0, or a restart's).
+        inst: u8,
     }
 
     fn header(seq: u16) -> HeaderRepr {
@@ -2177,13 +2280,17 @@ mod tests {
                 }),
                 mem: Mem::default(),
                 seq: 0,
+                inst: 0,
             }
         }
 
         fn send(&mut self, now: Instant, message: Message<'_>) {
             let mut buf = [0u8; 9000];
             let len = Repr {
-                header: header(self.seq),
+                header: HeaderRepr {
+                    group_inst: self.inst,
+                    ..header(self.seq)
+                },
                 message,
             }
             .emit(&mut buf)
@@ -2591,6 +2698,162 @@ mod tests {
         )));
         assert_eq!(b.mem.ended, 1);
         assert_eq!(b.rx.poll_timeout(), None);
+    }
+
+    /// Sends the blocks of `data` (laid out as `layout`, file 1) that `which` picks.
+    fn send_blocks(
+        b: &mut Bench,
+        now: Instant,
+        layout: &FileLayout,
+        data: &[u8],
+        which: impl Fn(u32) -> bool,
+    ) {
+        for block in (0..layout.blocks).filter(|&k| which(k)) {
+            let (section, idx) = layout.locate(block).unwrap();
+            let o = layout.offset(block) as usize;
+            b.send(
+                now,
+                Message::FileSeg(FileSegRepr {
+                    file_id: 1,
+                    section,
+                    sec_block: idx as u16,
+                    tfmcc: None,
+                    data: &data[o..o + layout.block_len(block)],
+                }),
+            );
+        }
+    }
+
+    fn done(section: u16) -> Message<'static> {
+        Message::Done(DoneRepr {
+            file_id: 1,
+            section,
+            client_ids: IdList::Items(&[UID]),
+        })
+    }
+
+    #[test]
+    fn a_restarted_session_resumes_a_kept_file_and_naks_only_what_is_missing() {
+        let mut b = Bench::new();
+        b.mem.keep = true;
+        b.registered();
+        // 3 sections of 2735, 2734, 2734 blocks; the first 4000 blocks arrive, then the server
+        // goes silent (killed).
+        let size = 512 * 8202 + 100;
+        let layout = FileLayout::new(size, BS).unwrap();
+        let data: StdVec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+        let info = fileinfo(1, FileType::Regular, b"big.bin", size);
+        b.send(ms(10), Message::FileInfo(info));
+        b.out(ms(10));
+        send_blocks(&mut b, ms(20), &layout, &data, |k| k < 4000);
+        b.timeout(ms(2000));
+        assert_eq!(b.rx.active_sessions(), 0, "timed out");
+        assert_eq!((b.mem.failed, b.mem.ended, b.mem.discarded), (1, 1, 1));
+        assert_eq!(b.mem.resume_asks, 0, "a first instance never resumes");
+        b.out(ms(2000));
+        b.events();
+
+        // The restart: same group, instance 1, a closed group naming us.
+        b.inst = 1;
+        b.seq = 0;
+        b.send(ms(3000), Message::Announce(announce(&[UID])));
+        assert_eq!(b.out(ms(3000)).len(), 1, "REGISTER");
+        b.send(
+            ms(3001),
+            Message::RegConf(RegConfRepr {
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        b.send(ms(3002), Message::FileInfo(info));
+        let out = b.out(ms(3002));
+        assert_eq!(out.len(), 1);
+        let r = parse(&out[0]);
+        assert_eq!(r.header.group_inst, 1);
+        let Message::FileInfoAck(ack) = r.message else {
+            panic!("expected FILEINFO_ACK")
+        };
+        assert_eq!(ack.flags, FILEINFO_ACK_FLAG_PARTIAL);
+        assert_eq!(b.mem.resume_asks, 1);
+        // Every client said PARTIAL: the server's first DONE comes before any data, and is
+        // answered at once with the holes only.
+        b.send(ms(3005), done(2));
+        assert_eq!(b.rx.poll_timeout(), Some(ms(3005)), "no 1×GRTT delay");
+        b.timeout(ms(3005));
+        let out = b.out(ms(3005));
+        assert_eq!(out.len(), 2, "section 0 is whole: no STATUS for it");
+        let Message::Status(s1) = parse(&out[0]).message else {
+            panic!("expected STATUS")
+        };
+        assert_eq!(s1.section, 1);
+        let want: StdVec<usize> = (4000 - 2735..2734).collect();
+        assert_eq!(s1.nak_indexes().collect::<StdVec<_>>(), want);
+        let Message::Status(s2) = parse(&out[1]).message else {
+            panic!("expected STATUS")
+        };
+        assert_eq!(s2.section, 2);
+        assert_eq!(s2.nak_indexes().count(), 2734);
+        // The missing blocks complete the file, identical to the original.
+        send_blocks(&mut b, ms(3100), &layout, &data, |k| k >= 4000);
+        b.send(ms(3101), done(2));
+        let out = b.out(ms(3101));
+        let Message::Complete(c) = parse(&out[0]).message else {
+            panic!("expected COMPLETE")
+        };
+        assert_eq!((c.file_id, c.status), (1, CompleteStatus::Normal));
+        assert_eq!(b.mem.done.len(), 1);
+        assert!(b.mem.done[0].1 == data, "content identical");
+        assert_eq!(b.rx.stats().blocks, u64::from(layout.blocks));
+    }
+
+    #[test]
+    fn a_restart_completes_at_once_a_file_finished_before_and_ignores_other_state() {
+        let mut b = Bench::new();
+        b.mem.keep = true;
+        let size = 512 * 3;
+        let data = [9u8; 512 * 3];
+        let layout = FileLayout::new(size, BS).unwrap();
+        // A file finished in instance 0 (in a session that then failed).
+        b.registered();
+        b.send(
+            ms(10),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"a", size)),
+        );
+        b.out(ms(10));
+        send_blocks(&mut b, ms(11), &layout, &data, |_| true);
+        b.send(ms(12), done(0));
+        b.out(ms(12));
+        assert_eq!(b.mem.done.len(), 1);
+        b.timeout(ms(5000));
+        assert_eq!(b.mem.failed, 1);
+        b.out(ms(5000));
+        // Instance 1: COMPLETE straight away, no FILEINFO_ACK, no data wanted.
+        b.inst = 1;
+        b.seq = 0;
+        b.registered();
+        b.send(
+            ms(6000),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"a", size)),
+        );
+        let out = b.out(ms(6000));
+        assert_eq!(out.len(), 1);
+        let Message::Complete(c) = parse(&out[0]).message else {
+            panic!("expected COMPLETE")
+        };
+        assert_eq!((c.file_id, c.status), (1, CompleteStatus::Normal));
+        assert!(b
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::FileFinished { file_id: 1, .. })));
+        // A file the storage kept nothing of is received afresh (ACK without PARTIAL).
+        b.send(
+            ms(6010),
+            Message::FileInfo(fileinfo(2, FileType::Regular, b"b", size)),
+        );
+        let out = b.out(ms(6010));
+        let Message::FileInfoAck(ack) = parse(&out[0]).message else {
+            panic!("expected FILEINFO_ACK")
+        };
+        assert_eq!(ack.flags, 0);
     }
 
     #[test]

@@ -22,6 +22,12 @@
 //! Timestamps put in ANNOUNCE and FILEINFO are `now` in microseconds; clients only echo
 //! them, and the difference to `now` at reception is that client's round-trip time.
 //!
+//! # Restarts
+//! A restarted session (uftp's `-F`, digest §1.6) is configured by the caller: the same group
+//! ID, [`SenderConfig::group_inst`] one higher, and the failed clients as a closed group. When
+//! every client answers a FILEINFO with the PARTIAL flag, the first pass sends nothing: its
+//! DONE collects what each one lacks, and the next pass sends only that.
+//!
 //! # Encrypted sessions
 //! A sender made with [`Sender::with_security`] runs UFTP's handshake (digest §5.3–§5.5):
 //! ANNOUNCE carries EXT_ENC_INFO (signed for the ECDH key exchanges); each REGISTER brings the
@@ -60,9 +66,10 @@ use crate::crypto::{Fingerprint, NoRsa, RsaKeys, AEAD_TAG_LEN};
 use crate::time::Instant;
 use crate::wire::{
     AbortRepr, AnnounceRepr, CcType, ClientKeyRepr, CompleteStatus, DoneConfRepr, DoneRepr,
-    EncryptedPacket, FileInfoRepr, FileSegRepr, FileType, Func, GroupSize, Grtt, HeaderPacket,
-    HeaderRepr, IdList, KeyInfoEntry, KeyInfoRepr, List, Message, Record, RegConfRepr,
-    RegisterRepr, Repr, Timestamp, HEADER_LEN, MAX_PATH_BYTES,
+    EncryptedPacket, FileInfoAckRepr, FileInfoRepr, FileSegRepr, FileType, Func, GroupSize, Grtt,
+    HeaderPacket, HeaderRepr, IdList, KeyInfoEntry, KeyInfoRepr, List, Message, Record,
+    RegConfRepr, RegisterRepr, Repr, Timestamp, FILEINFO_ACK_FLAG_PARTIAL, HEADER_LEN,
+    MAX_PATH_BYTES,
 };
 
 mod handshake;
@@ -583,6 +590,9 @@ struct Client {
     in_file: bool,
     file: FileState,
     file_id: u16,
+    /// Its FILEINFO_ACK for the current file had the PARTIAL flag: it kept part of the file
+    /// from an earlier instance of a restarted session (digest §1.6).
+    partial: bool,
     /// The result reported by the pending `FileResult` event (kept apart from `file`, which
     /// the next `start_file` resets before the driver may have drained events).
     result: (u16, FileResult),
@@ -608,6 +618,7 @@ impl Client {
             in_file: false,
             file: FileState::Waiting,
             file_id: 0,
+            partial: false,
             result: (0, FileResult::Failed),
             responded: false,
             silent: 0,
@@ -1060,9 +1071,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 self.counters.unexpected_plaintext += 1;
                 self.counters.dropped += 1;
             }
-            Message::FileInfoAck(a) => {
-                self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp, a.client_ids)
-            }
+            Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, &a),
             Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
             Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status, c.client_ids),
             Message::Abort(a) => self.on_abort(now_us, id, a.host),
@@ -1129,6 +1138,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             c.in_file = c.active() && c.member();
             c.file = FileState::Waiting;
             c.file_id = self.file_id;
+            c.partial = false;
             c.silent = 0;
             c.responded = false;
         }
@@ -1682,9 +1692,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         let dropped = self.counters.dropped;
         match message {
             Message::KeyInfoAck(a) => self.on_keyinfo_ack(i, &a.verify_data),
-            Message::FileInfoAck(a) => {
-                self.on_fileinfo_ack(now_us, id, a.file_id, a.timestamp, a.client_ids)
-            }
+            Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, &a),
             Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
             Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status, c.client_ids),
             Message::Abort(a) => self.on_abort(now_us, id, a.host),
@@ -1773,14 +1781,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         (!found.is_empty()).then_some(found)
     }
 
-    fn on_fileinfo_ack(
-        &mut self,
-        now_us: u64,
-        id: u32,
-        file_id: u16,
-        ts: Timestamp,
-        ids: IdList<'_>,
-    ) {
+    fn on_fileinfo_ack(&mut self, now_us: u64, id: u32, a: &FileInfoAckRepr<'_>) {
+        let (file_id, ts, ids) = (a.file_id, a.timestamp, a.client_ids);
+        let partial = a.flags & FILEINFO_ACK_FLAG_PARTIAL != 0;
         let Some(i) = self.find(id) else {
             self.counters.dropped += 1;
             return;
@@ -1799,21 +1802,22 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             let rtt = self.clients[i].rtt_us;
             for j in members {
                 let j = usize::from(j);
-                if self.ack_file(j, file_id) {
+                if self.ack_file(j, file_id, partial) {
                     self.clients[j].rtt_us = rtt;
                 }
             }
             return;
         }
-        if !self.ack_file(i, file_id) {
+        if !self.ack_file(i, file_id, partial) {
             self.counters.dropped += 1;
             return;
         }
         self.measure(now_us, i, ts);
     }
 
-    /// FILEINFO_ACK for client `i`; false when it does not fit (not in the file, or another).
-    fn ack_file(&mut self, i: usize, file_id: u16) -> bool {
+    /// FILEINFO_ACK for client `i` (`partial`: with the PARTIAL flag); false when it does not
+    /// fit (not in the file, or another).
+    fn ack_file(&mut self, i: usize, file_id: u16, partial: bool) -> bool {
         let c = &mut self.clients[i];
         if !c.active() || !c.in_file || file_id != self.file_id {
             return false;
@@ -1821,6 +1825,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         c.silent = 0;
         if c.file == FileState::Waiting {
             c.file = FileState::Acked;
+            c.partial = partial;
             self.file_acked = true;
             self.any_fileinfo_ack = true;
         }
@@ -2078,10 +2083,22 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 return;
             }
         }
-        if self.file_acked {
-            self.start_pass(now_us, 1, self.layout.blocks);
-        } else {
+        if !self.file_acked {
             self.file_done(now_us);
+            return;
+        }
+        let all_partial = self
+            .clients
+            .iter()
+            .filter(|c| c.active() && c.in_file && c.file == FileState::Acked)
+            .all(|c| c.partial);
+        if all_partial {
+            // Every client kept part of the file from an earlier instance of this restarted
+            // session: an empty first pass, whose DONE collects what each one lacks (§1.6).
+            self.start_pass(now_us, 1, 0);
+            self.end_pass(now_us, 1, 0);
+        } else {
+            self.start_pass(now_us, 1, self.layout.blocks);
         }
     }
 
@@ -2776,7 +2793,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{CompleteRepr, FileInfoAckRepr, RegisterRepr, StatusRepr};
+    use crate::wire::{CompleteRepr, RegisterRepr, StatusRepr};
     use std::vec;
     use std::vec::Vec as StdVec;
 
@@ -2849,6 +2866,9 @@ mod tests {
         muted: bool,
         registered: bool,
         session_done: bool,
+        /// Blocks kept from an earlier instance of a restarted session: it answers FILEINFO
+        /// with the PARTIAL flag when there are any.
+        kept: StdVec<u32>,
     }
 
     impl Model {
@@ -2865,6 +2885,7 @@ mod tests {
                 muted: false,
                 registered: false,
                 session_done: false,
+                kept: StdVec::new(),
             }
         }
 
@@ -2906,11 +2927,18 @@ mod tests {
                         }
                         self.layout = Some(l);
                         self.file_id = f.file_id;
+                        for &k in &self.kept {
+                            self.have[k as usize] = true;
+                        }
                         out.push(from_client(
                             id,
                             Message::FileInfoAck(FileInfoAckRepr {
                                 file_id: f.file_id,
-                                flags: 0,
+                                flags: if self.kept.is_empty() {
+                                    0
+                                } else {
+                                    FILEINFO_ACK_FLAG_PARTIAL
+                                },
                                 timestamp: f.timestamp,
                                 client_ids: IdList::EMPTY,
                             }),
@@ -3250,6 +3278,67 @@ mod tests {
         }));
         assert!(models.iter().all(|m| m.data_ok && m.session_done));
         assert_eq!(session_done(&r).outcome, Outcome::Completed);
+    }
+
+    #[test]
+    fn partial_clients_get_a_done_first_and_then_only_the_blocks_they_lack() {
+        // A restart (digest §1.6): every client kept part of the file, so nothing is sent
+        // before the first DONE has collected their NAKs.
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let mut a = Model::new(0x0b00_0001);
+        a.kept = (0..6000).collect();
+        let mut b = Model::new(0x0b00_0002);
+        b.kept = (0..5000).filter(|k| *k != 100 && *k != 200).collect();
+        let mut c = Model::new(0x0b00_0003);
+        c.kept = (0..5500).collect();
+        let mut models = [a, b, c];
+        let (r, _) = run(&mut s, &mut models, &[10_000 * 1000 - 17]);
+        let stats = file_done(&r)[0];
+        assert_eq!(stats.first_pass_blocks, 0);
+        assert_eq!(stats.retransmitted_blocks, 5002);
+        assert_eq!(stats.passes, 2);
+        assert!(r.events.contains(&Event::PassStarted {
+            file_id: 1,
+            pass: 1,
+            blocks: 0
+        }));
+        let segs = segs(&r.sent);
+        let l = FileLayout::new(stats.size, 1000).unwrap();
+        let mut sent: StdVec<u32> = segs
+            .iter()
+            .map(|&(s, i)| l.block_of(s, u32::from(i)).unwrap())
+            .collect();
+        sent.sort();
+        let mut want: StdVec<u32> = (5000..10_000).collect();
+        want.extend([100, 200]);
+        want.sort();
+        assert_eq!(sent, want, "exactly the union of what they lack, once");
+        // The DONE came before any data.
+        let first_done = r
+            .sent
+            .iter()
+            .position(|(_, b)| matches!(Repr::parse(b).unwrap().message, Message::Done(_)));
+        let first_seg = r
+            .sent
+            .iter()
+            .position(|(_, b)| matches!(Repr::parse(b).unwrap().message, Message::FileSeg(_)));
+        assert!(first_done < first_seg);
+        assert!(models.iter().all(|m| m.data_ok && m.session_done));
+        assert_eq!(session_done(&r).outcome, Outcome::Completed);
+    }
+
+    #[test]
+    fn one_client_without_partial_state_gets_a_whole_first_pass() {
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let mut a = Model::new(0x0b00_0001);
+        a.kept = (0..6000).collect();
+        let b = Model::new(0x0b00_0002);
+        let mut models = [a, b];
+        let (r, _) = run(&mut s, &mut models, &[10_000 * 1000 - 17]);
+        let stats = file_done(&r)[0];
+        assert_eq!(stats.first_pass_blocks, 10_000);
+        assert_eq!(stats.retransmitted_blocks, 0);
+        assert!(models.iter().all(|m| m.data_ok && m.session_done));
     }
 
     #[test]
