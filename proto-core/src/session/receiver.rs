@@ -598,9 +598,14 @@ struct Session {
     private_addr: IpAddr,
     blocksize: u16,
     robust: u8,
+    /// The server's GRTT, as last advertised (`grtt_code`), and `max(grtt × robust,
+    /// MIN_TIMEOUT)`: kept together by [`Session::set_grtt`] (every datagram carries the GRTT;
+    /// it seldom changes).
     grtt: Duration,
-    /// The GRTT of the ANNOUNCE that opened the session (its announce rounds' pace).
-    announce_grtt: Duration,
+    grtt_code: Grtt,
+    idle_base: Duration,
+    /// A whole announce phase at the pace of the ANNOUNCE that opened the session.
+    announce_wait: Duration,
     phase: Phase,
     max_seq: u16,
     my_seq: u16,
@@ -622,14 +627,33 @@ struct Session {
 
 impl Session {
     fn idle_timeout(&self) -> Duration {
-        let t = (self.grtt * u32::from(self.robust)).max(MIN_TIMEOUT);
         if self.file.is_some() {
-            return t;
+            return self.idle_base;
         }
         // Registered, no file yet: the server may still be announcing to clients that have not
         // registered, at the pace of the GRTT it announced with, however small the GRTT it
         // advertises since it measured ours. Wait a whole announce phase at that pace.
-        t.max(self.announce_grtt * 3 * u32::from(self.robust))
+        self.idle_base.max(self.announce_wait)
+    }
+
+    /// Whether [`Receiver::next_output`] may find something this session owes its server.
+    fn may_owe(&self) -> bool {
+        self.send_register
+            || self.send_client_key
+            || self.send_keyinfo_ack
+            || self.send_complete0
+            || self
+                .file
+                .as_ref()
+                .is_some_and(|f| f.send_ack || f.send_complete || f.status.is_some())
+    }
+
+    fn set_grtt(&mut self, code: Grtt) {
+        if code != self.grtt_code {
+            self.grtt_code = code;
+            self.grtt = Duration::from_micros(code.as_micros());
+            self.idle_base = (self.grtt * u32::from(self.robust)).max(MIN_TIMEOUT);
+        }
     }
 
     fn long_timeout(&self) -> Duration {
@@ -720,7 +744,18 @@ fn echo(ts: Timestamp, rx: Instant, now: Instant) -> Timestamp {
 
 /// Whether `list` names `uid` (a zero entry ends a list, §1.3).
 fn lists(list: &IdList<'_>, uid: u32) -> bool {
-    list.iter().take_while(|&id| id != 0).any(|id| id == uid)
+    match list {
+        // DONE and FILEINFO lists run to hundreds of IDs, and every receiver reads each one:
+        // compare the wire bytes as they are.
+        crate::wire::List::Wire(bytes) => {
+            let want = uid.to_be_bytes();
+            bytes
+                .chunks_exact(4)
+                .take_while(|id| *id != [0; 4])
+                .any(|id| *id == want)
+        }
+        _ => list.iter().take_while(|&id| id != 0).any(|id| id == uid),
+    }
 }
 
 /// The core's own check of a name from the network (§3.7): not empty, no NUL, no `..`.
@@ -918,6 +953,9 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         storage: &mut S,
     ) {
         self.stats.datagrams += 1;
+        if bytes.get(1) == Some(&u8::from(Func::FileSeg)) {
+            return self.on_plain_fileseg(now, bytes, storage);
+        }
         let repr = match Repr::parse(bytes) {
             Ok(r) => r,
             Err(_) => return self.drop_dgram(DropReason::Malformed),
@@ -932,11 +970,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             group_id: header.group_id,
             group_inst: header.group_inst,
         };
-        let Some(idx) = self
-            .sessions
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.id == id))
-        else {
+        let Some(idx) = self.find_session(id) else {
             return self.drop_dgram(DropReason::UnknownSession);
         };
         let (server_id, encrypted, grouped) = {
@@ -964,7 +998,70 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 return self.drop_dgram(DropReason::Unauthenticated);
             }
         }
-        self.dispatch(now, idx, header, repr.message, !encrypted, storage);
+        self.dispatch(now, idx, header, &repr.message, !encrypted, storage);
+    }
+
+    fn find_session(&self, id: SessionId) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.id == id))
+    }
+
+    /// A datagram whose type byte says FILESEG: the same checks, in the same order, as
+    /// [`Self::handle_datagram`] and [`Self::dispatch`] make, without building a [`Message`]
+    /// (this is the path of nearly every datagram a receiver gets).
+    fn on_plain_fileseg<S: Storage>(&mut self, now: Instant, bytes: &[u8], storage: &mut S) {
+        let (header, seg) = match Repr::parse_fileseg(bytes) {
+            Ok(r) => r,
+            Err(_) => return self.drop_dgram(DropReason::Malformed),
+        };
+        let id = SessionId {
+            group_id: header.group_id,
+            group_inst: header.group_inst,
+        };
+        let Some(idx) = self.find_session(id) else {
+            return self.drop_dgram(DropReason::UnknownSession);
+        };
+        let s = self.sessions[idx].as_ref().expect("found above");
+        if header.src_id != s.server_id {
+            return self.drop_dgram(DropReason::WrongServer);
+        }
+        if s.keys.is_some() {
+            // Encrypted sessions carry FILESEGs inside ENCRYPTED only.
+            return self.drop_dgram(DropReason::Unauthenticated);
+        }
+        let Some(newest) = self.heard(now, idx, &header, true) else {
+            return self.drop_dgram(DropReason::Misordered);
+        };
+        self.on_fileseg(now, idx, &seg, newest, storage);
+    }
+
+    /// Notes an authentic server message of session `idx`: liveness, GRTT and the highest
+    /// sequence number. `None`: the message is too far behind that number (`ordered`: the
+    /// message is one that the misordering rule applies to); else whether it is the newest.
+    fn heard(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        header: &HeaderRepr,
+        ordered: bool,
+    ) -> Option<bool> {
+        let s = self.sessions[idx].as_mut().expect("caller checked");
+        if ordered {
+            let behind = s.max_seq.wrapping_sub(header.seq);
+            if behind > MAX_MISORDER && behind < 0x8000 {
+                return None;
+            }
+        }
+        s.last_heard = now;
+        s.set_grtt(header.grtt);
+        // Highest seq so far? (A FILESEG uses it for the section-boundary NAK rule.)
+        let ahead = header.seq.wrapping_sub(s.max_seq);
+        let newest = ahead != 0 && ahead < 0x8000;
+        if newest {
+            s.max_seq = header.seq;
+        }
+        Some(newest)
     }
 
     /// Opens an ENCRYPTED datagram of session `idx` and handles what it carries.
@@ -1004,7 +1101,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             Err(reason) => return self.drop_dgram(reason),
         };
         match Message::parse_inner(&bytes[range]) {
-            Ok(inner) => self.dispatch(now, idx, header, inner, true, storage),
+            Ok(inner) => self.dispatch(now, idx, header, &inner, true, storage),
             Err(_) => self.drop_dgram(DropReason::Malformed),
         }
     }
@@ -1017,7 +1114,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         now: Instant,
         idx: usize,
         header: HeaderRepr,
-        message: Message<'_>,
+        message: &Message<'_>,
         authentic: bool,
         storage: &mut S,
     ) {
@@ -1038,20 +1135,10 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         }
         let mut newest = false;
         if authentic {
-            let s = self.sessions[idx].as_mut().expect("caller checked");
-            if !matches!(message, Message::Abort(_) | Message::KeyInfo(_)) {
-                let behind = s.max_seq.wrapping_sub(header.seq);
-                if behind > MAX_MISORDER && behind < 0x8000 {
-                    return self.drop_dgram(DropReason::Misordered);
-                }
-            }
-            s.last_heard = now;
-            s.grtt = Duration::from_micros(header.grtt.as_micros());
-            // Highest seq so far? (A FILESEG uses it for the section-boundary NAK rule.)
-            let ahead = header.seq.wrapping_sub(s.max_seq);
-            if ahead != 0 && ahead < 0x8000 {
-                s.max_seq = header.seq;
-                newest = true;
+            let ordered = !matches!(message, Message::Abort(_) | Message::KeyInfo(_));
+            match self.heard(now, idx, &header, ordered) {
+                Some(n) => newest = n,
+                None => return self.drop_dgram(DropReason::Misordered),
             }
         }
         match message {
@@ -1065,10 +1152,10 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                     self.event(Event::Registered { session });
                 }
             }
-            Message::KeyInfo(k) => self.on_keyinfo(now, idx, &header, &k),
-            Message::FileInfo(fi) => self.on_fileinfo(now, idx, &fi, storage),
-            Message::FileSeg(seg) => self.on_fileseg(now, idx, &seg, newest, storage),
-            Message::Done(d) => self.on_done(now, idx, &d, storage),
+            Message::KeyInfo(k) => self.on_keyinfo(now, idx, &header, k),
+            Message::FileInfo(fi) => self.on_fileinfo(now, idx, fi, storage),
+            Message::FileSeg(seg) => self.on_fileseg(now, idx, seg, newest, storage),
+            Message::Done(d) => self.on_done(now, idx, d, storage),
             Message::DoneConf(dc) => {
                 let s = self.sessions[idx].as_ref().expect("caller checked");
                 if s.phase == Phase::Completing && lists(&dc.client_ids, uid) {
@@ -1227,7 +1314,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 s.announce_ts = a.timestamp;
                 s.announce_rx = now;
                 s.send_register = true;
-                s.grtt = Duration::from_micros(h.grtt.as_micros());
+                s.set_grtt(h.grtt);
             }
             return;
         }
@@ -1325,7 +1412,9 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             blocksize: a.blocksize,
             robust: a.robust,
             grtt,
-            announce_grtt: grtt,
+            grtt_code: h.grtt,
+            idle_base: (grtt * u32::from(a.robust)).max(MIN_TIMEOUT),
+            announce_wait: grtt * 3 * u32::from(a.robust),
             phase: Phase::Registering,
             max_seq: h.seq,
             my_seq: 0,
@@ -1811,6 +1900,13 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         buf: &mut [u8],
         storage: &mut S,
     ) -> Option<Transmit> {
+        if !self.send_key_req
+            && self.oneshots.is_empty()
+            && !self.sessions.iter().flatten().any(Session::may_owe)
+        {
+            // The common case, after nearly every FILESEG.
+            return None;
+        }
         let uid = self.config.uid;
         if core::mem::take(&mut self.send_key_req) {
             if let Some(proxy) = self.config.response_proxy {

@@ -689,6 +689,9 @@ pub struct Sender<const CLIENTS: usize, R: RsaKeys = NoRsa> {
     config: SenderConfig,
     closed: bool,
     clients: Vec<Client, CLIENTS>,
+    /// `(id, index)` of every client, sorted: finds a client among thousands by its ID
+    /// (clients are only ever appended to the table).
+    by_id: Vec<(u32, u32), CLIENTS>,
     /// Encrypted sessions: the key material of each client, index for index with `clients`
     /// (empty otherwise).
     peers: Vec<PeerKeys, CLIENTS>,
@@ -722,6 +725,12 @@ pub struct Sender<const CLIENTS: usize, R: RsaKeys = NoRsa> {
     outcome: Option<Outcome>,
     aborts: Deque<PendingAbort, 8>,
     events: Deque<Event, 8>,
+    /// Some client may owe a REG_CONF, KEYINFO or DONE_CONF entry (set wherever one is owed,
+    /// cleared when a look through the table finds none): spares `poll_transmit` a walk through
+    /// thousands of clients for every data packet.
+    owed: bool,
+    /// No client before this index has events to report (`poll_event` looks from here).
+    event_from: usize,
     counters: Counters,
 }
 
@@ -866,10 +875,17 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                     .map_err(|_| ConfigError::TooManyClients)?;
             }
         }
+        let mut by_id: Vec<(u32, u32), CLIENTS> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id, i as u32))
+            .collect();
+        by_id.sort_unstable();
         Ok(Sender {
             config,
             closed,
             clients,
+            by_id,
             peers,
             sec,
             rsa,
@@ -911,6 +927,8 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             outcome: None,
             aborts: Deque::new(),
             events: Deque::new(),
+            owed: false,
+            event_from: usize::MAX,
             counters: Counters::default(),
         })
     }
@@ -1244,7 +1262,8 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        for c in self.clients.iter_mut() {
+        while self.event_from < self.clients.len() {
+            let c = &mut self.clients[self.event_from];
             if c.events & EV_REGISTERED != 0 {
                 c.events &= !EV_REGISTERED;
                 if let Some(addr) = c.addr {
@@ -1282,7 +1301,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 c.events &= !EV_DONE;
                 return Some(Event::ClientDone { id: c.id });
             }
+            self.event_from += 1;
         }
+        self.event_from = usize::MAX;
         self.events.pop_front()
     }
 
@@ -1359,6 +1380,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         c.state = ClientState::Lost(reason);
         c.events |= EV_LOST;
+        self.event_from = self.event_from.min(i);
         c.regconf = false;
         c.keyinfo = false;
         c.doneconf = false;
@@ -1373,6 +1395,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         let c = &mut self.clients[i];
         c.state = ClientState::Refused(reason);
         c.events |= EV_REFUSED;
+        self.event_from = self.event_from.min(i);
         c.regconf = false;
         c.keyinfo = false;
         let host = c.id;
@@ -1430,7 +1453,11 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     }
 
     fn find(&self, id: u32) -> Option<usize> {
-        self.clients.iter().position(|c| c.id == id)
+        let at = self.by_id.partition_point(|e| e.0 < id);
+        self.by_id
+            .get(at)
+            .filter(|e| e.0 == id)
+            .map(|e| e.1 as usize)
     }
 
     /// Adds a client to the table (and its key slot, when encrypted); `None` when full.
@@ -1441,6 +1468,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         let _ = self
             .clients
             .push(Client::new(id, None, ClientState::Invited));
+        let key = (id, (self.clients.len() - 1) as u32);
+        let at = self.by_id.partition_point(|e| *e < key);
+        let _ = self.by_id.insert(at, key);
         if self.sec.is_some() {
             let _ = self.peers.push(PeerKeys::new());
         }
@@ -1511,15 +1541,19 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                     c.addr = Some(from);
                     // KEYINFO at once when no CLIENT_KEY is needed first.
                     c.keyinfo = keyed;
+                    self.owed = true;
                 } else {
                     let c = &mut self.clients[i];
                     c.state = ClientState::Active;
                     c.addr = Some(from);
                     c.regconf = true;
+                    self.owed = true;
                     if is_proxy {
                         c.events |= EV_PROXY;
+                        self.event_from = self.event_from.min(i);
                     } else {
                         c.events |= EV_REGISTERED;
+                        self.event_from = self.event_from.min(i);
                         self.registered += 1;
                     }
                 }
@@ -1535,16 +1569,19 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                     .is_some_and(|p| p.state == PeerState::Keyed)
                 {
                     self.clients[i].keyinfo = true;
+                    self.owed = true;
                 }
                 true
             }
             ClientState::Active if self.sec.is_some() => {
                 self.clients[i].keyinfo = true;
+                self.owed = true;
                 true
             }
             ClientState::Active => {
                 // Its REG_CONF was lost: confirm again.
                 self.clients[i].regconf = true;
+                self.owed = true;
                 true
             }
             ClientState::Refused(reason) => {
@@ -1592,6 +1629,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 ClientState::Invited => {
                     c.state = ClientState::Active;
                     c.events |= EV_REGISTERED;
+                    self.event_from = self.event_from.min(j);
                     self.registered += 1;
                 }
                 // Known already (again through this proxy, or moving to it).
@@ -1601,6 +1639,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             c.role = Role::Behind(p as u16);
             c.addr = Some(from);
             c.regconf = true;
+            self.owed = true;
             c.rtt_us = rtt;
         }
     }
@@ -1623,7 +1662,10 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         let pin = self.clients[i].pin;
         match sec.client_key(&self.rsa, peer, pin, k.key_blob, k.signature) {
-            Ok(()) => self.clients[i].keyinfo = true,
+            Ok(()) => {
+                self.clients[i].keyinfo = true;
+                self.owed = true;
+            }
             Err(reason) => self.refuse(i, reason, from),
         }
     }
@@ -1718,8 +1760,10 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 c.keyinfo = false;
                 if c.is_proxy() {
                     c.events |= EV_PROXY;
+                    self.event_from = self.event_from.min(i);
                 } else {
                     c.events |= EV_REGISTERED;
+                    self.event_from = self.event_from.min(i);
                     self.registered += 1;
                 }
                 self.update_grtt();
@@ -1970,10 +2014,12 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 return false;
             }
             c.doneconf = true;
+            self.owed = true;
             c.silent = 0;
             if !c.done {
                 c.done = true;
                 c.events |= EV_DONE;
+                self.event_from = self.event_from.min(i);
             }
             if let Phase::Linger { until } = &mut self.phase {
                 // Keep listening a little longer for this late one.
@@ -2152,6 +2198,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             };
             c.result = (c.file_id, result);
             c.events |= EV_FILE;
+            self.event_from = 0;
             c.in_file = false;
         }
         self.stats.completed = ok;
@@ -2236,6 +2283,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                     for (c, p) in self.clients.iter_mut().zip(self.peers.iter()) {
                         if c.state == ClientState::Keying && p.state == PeerState::Keyed {
                             c.keyinfo = true;
+                            self.owed = true;
                         }
                     }
                 }
@@ -2471,7 +2519,15 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         let private = self.private_dest();
         let encrypted = self.sec.is_some();
-        if self.clients.iter().any(|c| c.regconf) {
+        if self.owed
+            && !self
+                .clients
+                .iter()
+                .any(|c| c.regconf || c.keyinfo || c.doneconf)
+        {
+            self.owed = false;
+        }
+        if self.owed && self.clients.iter().any(|c| c.regconf) {
             let message = Message::RegConf(RegConfRepr {
                 client_ids: IdList::EMPTY,
             });
@@ -2482,10 +2538,10 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             })?;
             return Some(Transmit { dest: private, len });
         }
-        if encrypted && self.clients.iter().any(|c| c.keyinfo) {
+        if self.owed && encrypted && self.clients.iter().any(|c| c.keyinfo) {
             return self.keyinfo_packet(buf);
         }
-        if self.clients.iter().any(|c| c.doneconf) {
+        if self.owed && self.clients.iter().any(|c| c.doneconf) {
             let message = Message::DoneConf(DoneConfRepr {
                 client_ids: IdList::EMPTY,
             });

@@ -53,10 +53,15 @@ impl<'a> FileSegRepr<'a> {
     pub fn parse(packet: &FileSegPacket<&'a [u8]>) -> Result<Self> {
         let buf: &'a [u8] = packet.buffer;
         let hlen = usize::from(packet.hlen()) * 4;
-        let tfmcc = find(&buf[field::EXT..hlen], |e| match e {
-            Extension::TfmccDataInfo(info) => Some(info),
-            _ => None,
-        })?;
+        // Nearly every FILESEG has no extension: no need to look.
+        let tfmcc = if hlen == field::EXT {
+            None
+        } else {
+            find(&buf[field::EXT..hlen], |e| match e {
+                Extension::TfmccDataInfo(info) => Some(info),
+                _ => None,
+            })?
+        };
         Ok(FileSegRepr {
             file_id: packet.file_id(),
             section: packet.section(),
