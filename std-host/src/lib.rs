@@ -3,9 +3,11 @@
 // which std and socket2 do not wrap; it allows unsafe for itself with a SAFETY note per block.
 #![deny(unsafe_code)]
 
+pub mod daemon;
 pub mod dump;
 pub mod ifaddr;
 pub mod keys;
+pub mod log;
 pub mod proxy;
 pub mod receiver;
 pub mod sender;

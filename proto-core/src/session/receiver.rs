@@ -23,6 +23,9 @@
 //!    [`Event::SessionEnded`] to leave it);
 //! 3. sleep until `poll_timeout()` or the next datagram.
 //!
+//! To stop (uftpd on SIGTERM), call the command `shut_down(storage)` and drain `poll_transmit`
+//! and `poll_event`, again until it returns 0: every server gets an ABORT.
+//!
 //! `poll_transmit` takes the storage too: a STATUS bitmap is built from the block map at the
 //! moment it is sent, so that the receiver keeps no copy of it. `handle_datagram` takes the
 //! datagram mutably so that ENCRYPTED bodies are decrypted in place.
@@ -322,6 +325,8 @@ pub enum AbortReason {
     /// The response proxy's key is not of the server key's type and size, or its ECDH key is
     /// not on the server's ECDH curve.
     ProxyKeyIncompatible,
+    /// The receiver is stopping ([`Receiver::shut_down`]).
+    ShuttingDown,
 }
 
 impl AbortReason {
@@ -350,6 +355,7 @@ impl AbortReason {
             AbortReason::ProxyKeyIncompatible => {
                 "Response proxy key not compatible with server key"
             }
+            AbortReason::ShuttingDown => "Client shutting down",
         }
     }
 }
@@ -1882,6 +1888,24 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         }
     }
 
+    /// Command: the receiver is stopping. Ends sessions as an ABORT of ours would ("Client
+    /// shutting down" to each server, the unfinished file discarded through the storage), as
+    /// many as the outgoing queue has room for, and returns how many sessions remain. Drain
+    /// [`poll_transmit`](Self::poll_transmit) after each call and call again until it returns 0,
+    /// so that every server hears of it.
+    pub fn shut_down<S: Storage>(&mut self, storage: &mut S) -> usize {
+        for idx in 0..SESSIONS {
+            if self.oneshots.is_full() {
+                break;
+            }
+            if self.sessions[idx].is_some() {
+                let reason = AbortReason::ShuttingDown;
+                self.end_session(idx, SessionResult::Aborted(reason), Some(reason), storage);
+            }
+        }
+        self.active_sessions()
+    }
+
     /// The next instant `handle_timeout` wants to run, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sessions = self.sessions.iter().flatten().map(Session::next_deadline);
@@ -3046,6 +3070,82 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn shut_down_aborts_the_session_and_discards_its_file() {
+        let mut b = Bench::new();
+        b.registered();
+        b.send(
+            ms(10),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"part", 5000)),
+        );
+        b.out(ms(10));
+        b.events();
+        assert_eq!(b.rx.shut_down(&mut b.mem), 0);
+        let out = b.out(ms(11));
+        assert_eq!(out.len(), 1);
+        let Message::Abort(a) = parse(&out[0]).message else {
+            panic!("expected ABORT")
+        };
+        assert_eq!(a.reason, b"Client shutting down");
+        assert_eq!((b.mem.discarded, b.mem.ended), (1, 1));
+        let ev = b.events();
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e, Event::FileAborted { file_id: 1, .. })));
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            Event::SessionEnded {
+                result: SessionResult::Aborted(AbortReason::ShuttingDown),
+                ..
+            }
+        )));
+        assert_eq!(b.rx.shut_down(&mut b.mem), 0);
+        assert!(b.out(ms(12)).is_empty(), "one ABORT per session");
+    }
+
+    #[test]
+    fn shut_down_reaches_more_sessions_than_the_queue_holds() {
+        const N: usize = ONESHOT_QUEUE * 2 + 3;
+        let mut rx: Receiver<N> = Receiver::new(Config {
+            public_addrs: Bench::new().rx.config.public_addrs.clone(),
+            ..Config::new(UID, [7; 32])
+        });
+        let mut mem = Mem::default();
+        let mut buf = [0u8; 9000];
+        for g in 0..N as u32 {
+            let len = Repr {
+                header: HeaderRepr {
+                    group_id: GROUP + g,
+                    ..header(0)
+                },
+                message: Message::Announce(announce(&[])),
+            }
+            .emit(&mut buf)
+            .unwrap();
+            rx.handle_datagram(ms(0), server(), &mut buf[..len], &mut mem);
+            while rx.poll_transmit(ms(0), &mut buf, &mut mem).is_some() {}
+        }
+        assert_eq!(rx.active_sessions(), N);
+        let mut aborted = std::collections::BTreeSet::new();
+        let mut rounds = 0;
+        loop {
+            let left = rx.shut_down(&mut mem);
+            while let Some(t) = rx.poll_transmit(ms(1), &mut buf, &mut mem) {
+                let r = Repr::parse(&buf[..t.len]).unwrap();
+                assert!(
+                    matches!(r.message, Message::Abort(a) if a.reason == b"Client shutting down")
+                );
+                assert!(aborted.insert(r.header.group_id), "two ABORTs to one group");
+            }
+            rounds += 1;
+            if left == 0 {
+                break;
+            }
+        }
+        assert_eq!(aborted.len(), N);
+        assert!(rounds > 1);
     }
 
     #[test]

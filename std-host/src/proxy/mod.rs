@@ -10,16 +10,15 @@
 //!
 //! Without `-d` the proxy becomes a daemon once its sockets and keys are ready (so that every
 //! start-up error still reaches the terminal with its exit code) and logs to `-L`
-//! (`/tmp/uftpproxyd.log` by default). It runs until SIGINT or SIGTERM and then exits 6, as
-//! uftpproxyd 4.10.2 does.
+//! (`/tmp/uftpproxyd.log` by default, rolled by `-g`/`-n`, reopened on SIGHUP; see
+//! [`crate::daemon`]). It runs until SIGINT or SIGTERM and then exits 6, as uftpproxyd 4.10.2
+//! does.
 
 pub mod options;
 
 use std::collections::HashMap;
-use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use proto_core::crypto::Fingerprint;
@@ -34,31 +33,16 @@ use socket2::{Domain, Protocol, Socket, Type};
 pub use options::{Mode, Options};
 
 use crate::keys::{load_or_generate, HostRsa, KeySpec, PrivateKey};
-use crate::receiver::{choose_ifaces, join, unmap, Iface, Log};
+use crate::log::Log;
+use crate::receiver::{choose_ifaces, join, unmap, Iface};
 
 /// Sessions a proxy follows at once, as uftpproxyd 4.x.
 pub const MAX_GROUPS: usize = 100;
 /// Clients a proxy stands for in one session, as uftpproxyd 4.x.
 pub const MAX_CLIENTS: usize = 1000;
 
-/// uftpproxyd's exit codes (`man uftpproxyd`).
-pub mod exit {
-    /// Started (daemon: the parent's code once the proxy runs in the background).
-    pub const OK: i32 = 0;
-    /// An invalid command line.
-    pub const PARAM: i32 = 1;
-    /// The network could not be set up.
-    pub const SOCKET: i32 = 2;
-    /// Keys could not be read or made.
-    pub const CRYPTO: i32 = 3;
-    /// The log file could not be opened.
-    pub const LOG: i32 = 4;
-    /// Stopped by a signal.
-    pub const INTERRUPTED: i32 = 6;
-}
-
-/// A start-up failure: the exit code and one line for the user.
-type Failure = (i32, String);
+pub use crate::daemon::exit;
+use crate::daemon::{signals, Failure, PidFile};
 
 /// Runs `uftpproxyd` with `args` (without the program name) and returns its exit code.
 pub fn main(args: Vec<String>) -> i32 {
@@ -302,13 +286,11 @@ fn build_proxy(config: ProxyConfig, rsa: HostRsa) -> Result<Box<HostProxy>, Fail
 
 /// Runs the proxy until a signal; returns the exit code (or a start-up failure).
 pub fn run(opts: Options) -> Result<i32, Failure> {
-    let logfile = match (opts.foreground, &opts.logfile) {
-        // uftpproxyd: with -d, -L is ignored and everything goes to standard error.
-        (true, _) => None,
-        (false, Some(p)) => Some(p.clone()),
-        (false, None) => Some(PathBuf::from(options::DEFAULT_LOGFILE)),
-    };
-    let mut log = Log::open(logfile.as_ref(), opts.log_level).map_err(|e| (exit::LOG, e))?;
+    let mut log = match opts.log_file() {
+        Some((path, rolling)) => Log::file(&path, opts.log_level, rolling),
+        None => Ok(Log::stderr(opts.log_level)),
+    }
+    .map_err(|e| (exit::LOG, e))?;
     let mode = proxy_mode(&opts)?;
     let needs_v6 = opts.public_addrs.iter().any(IpAddr::is_ipv6)
         || opts.heartbeat_hosts.iter().any(SocketAddr::is_ipv6)
@@ -383,18 +365,28 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     config.allow_weak = opts.allow_weak;
     let mut proxy = build_proxy(config, keys.rsa)?;
 
-    if !opts.foreground {
-        daemonize().map_err(|e| (exit::SOCKET, format!("cannot become a daemon: {e}")))?;
-    }
-    if let Some(p) = &opts.pidfile {
-        fs::write(p, format!("{}\n", std::process::id())).map_err(|e| {
-            (
-                exit::PARAM,
-                format!("cannot write PID file {}: {e}", p.display()),
-            )
-        })?;
-    }
+    // Detach, then write the PID file (the daemon's PID) before the starting command returns.
+    let starting = if opts.foreground {
+        None
+    } else {
+        let starting = crate::daemon::daemonize("uftpproxyd")
+            .map_err(|e| (exit::SOCKET, format!("cannot become a daemon: {e}")))?;
+        let _ = log.capture_stderr();
+        Some(starting)
+    };
+    let _pidfile = match opts.pidfile.as_deref().map(PidFile::write).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(s) = starting {
+                s.failed(exit::PARAM, &e);
+            }
+            return Err((exit::PARAM, e));
+        }
+    };
     signals::install();
+    if let Some(s) = starting {
+        s.ready();
+    }
 
     log.line(
         1,
@@ -468,8 +460,11 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     let mut outbuf = vec![0u8; 9216];
     let mut send_errors: u64 = 0;
     let signal = loop {
-        if let Some(sig) = signals::caught() {
+        if let Some(sig) = signals::stop() {
             break sig;
+        }
+        if signals::take_hangup() {
+            log.reopen();
         }
         let t = now();
         let wait = proxy
@@ -512,9 +507,6 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     };
     log.line(1, &format!("Exiting on signal {signal}"));
     log.line(1, &summary(proxy.counters(), send_errors));
-    if let Some(p) = &opts.pidfile {
-        let _ = fs::remove_file(p);
-    }
     Ok(exit::INTERRUPTED)
 }
 
@@ -686,72 +678,6 @@ fn handle_event(ev: &Event, net: &mut Net, log: &mut Log) {
                 }
             ),
         ),
-    }
-}
-
-/// Becomes a daemon: forks (the parent exits 0, as uftpproxyd does once the proxy runs), starts
-/// a new session, and points standard input and output at /dev/null. Called before any thread
-/// starts.
-#[allow(unsafe_code)]
-fn daemonize() -> io::Result<()> {
-    // SAFETY: the process has one thread here (no signal handler thread, no runtime), so the
-    // child may go on running Rust code after fork.
-    match unsafe { libc::fork() } {
-        -1 => return Err(io::Error::last_os_error()),
-        0 => {}
-        _ => std::process::exit(exit::OK),
-    }
-    // SAFETY: setsid takes no arguments and touches no memory of ours.
-    if unsafe { libc::setsid() } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    let null = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
-    use std::os::fd::AsRawFd;
-    for fd in [0, 1, 2] {
-        // SAFETY: dup2 on two valid descriptors (ours, and a standard one) touches no memory.
-        if unsafe { libc::dup2(null.as_raw_fd(), fd) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// SIGINT and SIGTERM end the proxy: the handler only records the signal, and the event loop
-/// (which wakes at least every 200 ms, or at once when `recv` is interrupted) sees it.
-mod signals {
-    use std::sync::atomic::{AtomicI32, Ordering};
-
-    static CAUGHT: AtomicI32 = AtomicI32::new(0);
-
-    extern "C" fn on_signal(sig: libc::c_int) {
-        CAUGHT.store(sig, Ordering::Relaxed);
-    }
-
-    /// Installs the handler for SIGINT and SIGTERM.
-    #[allow(unsafe_code)]
-    pub fn install() {
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            // SAFETY: a zeroed sigaction is valid (empty mask, no flags: no SA_RESTART, so a
-            // blocked recv returns EINTR); the handler only stores to an atomic, which is
-            // async-signal-safe.
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-                libc::sigemptyset(&mut sa.sa_mask);
-                libc::sigaction(sig, &sa, std::ptr::null_mut());
-            }
-        }
-    }
-
-    /// The signal received, if any.
-    pub fn caught() -> Option<i32> {
-        match CAUGHT.load(Ordering::Relaxed) {
-            0 => None,
-            s => Some(s),
-        }
     }
 }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 use proto_core::crypto::Fingerprint;
 use proto_core::session::security::{ClientPin, ServerEntry};
 
+use crate::daemon::absolute;
 use crate::keys::{KeySpec, NamedCurve};
+use crate::log::{Rolling, MEGABYTE};
 use crate::receiver::options::parse_server_list;
 
 /// uftp's port.
@@ -81,6 +83,10 @@ pub struct Options {
     pub log_level: u8,
     /// `-L`: log file (`None`: standard error with `-d`, [`DEFAULT_LOGFILE`] without).
     pub logfile: Option<PathBuf>,
+    /// `-g`: roll the log file over at this many megabytes (10^6 bytes; 1–1024).
+    pub log_max_mb: Option<u32>,
+    /// `-n`: archived log files kept when rolling (1–1000, default 5).
+    pub log_keep: u32,
     /// `-P`: PID file.
     pub pidfile: Option<PathBuf>,
     /// `-B`: socket buffer sizes.
@@ -108,11 +114,6 @@ pub struct Options {
     pub allow_weak: bool,
 }
 
-/// Options of uftp 4.10.2's `uftpproxyd` that take a value and are not implemented, with what
-/// they do (for the refusal message).
-const UNSUPPORTED_WITH_VALUE: &[(char, &str)] =
-    &[('g', "log rolling size"), ('n', "log rolling count")];
-
 /// Flags of uftp 4.10.2's `uftpproxyd` not implemented.
 const UNSUPPORTED_FLAGS: &[(char, &str)] = &[('m', "Windows system key store")];
 
@@ -123,7 +124,7 @@ const WITH_VALUE: &str = "spqtQNOUxHhgnBLPCSkKeIM";
 pub const USAGE: &str = "usage: uftpproxyd { -s { dest | fp=fingerprint } | -c | -r[:curve] } \
 [ -d ] [ -p port ] [ -t ttl ] [ -Q dscp ] [ -N priority ] [ -O out_multi_interface ] [ -U UID ] \
 [ -q dest_port ] [ -x log_level ] [ -H hb_server[:port][,...] ] [ -h hb_interval ] \
-[ -B udp_buf_size ] [ -L logfile ] [ -P pidfile ] [ -C clientlist_file ] [ -S serverlist_file ] \
+[ -B udp_buf_size ] [ -L logfile ] [ -g max_log_size ] [ -n max_log_count ] [ -P pidfile ] [ -C clientlist_file ] [ -S serverlist_file ] \
 [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -e ecdh_curve ] \
 [ -I interface[,interface...] ] [ -M pub_mcast_addr[,pub_mcast_addr...] ] [ --allow-weak ]";
 
@@ -222,6 +223,23 @@ fn read_list(letter: char, path: &Path) -> Result<String, String> {
 }
 
 impl Options {
+    /// Where the log goes and how it rolls: `None` is standard error (`-d`, which ignores `-L`,
+    /// `-g` and `-n` as uftpproxyd does).
+    pub fn log_file(&self) -> Option<(PathBuf, Option<Rolling>)> {
+        if self.foreground {
+            return None;
+        }
+        let path = self
+            .logfile
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_LOGFILE));
+        let rolling = self.log_max_mb.map(|mb| Rolling {
+            max_bytes: u64::from(mb) * MEGABYTE,
+            keep: self.log_keep,
+        });
+        Some((path, rolling))
+    }
+
     /// Parses the arguments after the program name, getopt style (`-p 1044`, `-p1044`, `-cd`).
     /// Errors are one line, ready to print after `uftpproxyd: `.
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
@@ -283,6 +301,8 @@ struct Builder {
     uid: Option<u32>,
     log_level: Option<u8>,
     logfile: Option<PathBuf>,
+    log_max_mb: Option<u32>,
+    log_keep: Option<u32>,
     pidfile: Option<PathBuf>,
     bufsize: Option<usize>,
     heartbeat_hosts: Vec<String>,
@@ -327,9 +347,6 @@ impl Builder {
     }
 
     fn value(&mut self, c: char, v: &str) -> Result<(), String> {
-        if let Some((_, what)) = UNSUPPORTED_WITH_VALUE.iter().find(|(l, _)| *l == c) {
-            return Err(format!("-{c} ({what}) is not supported"));
-        }
         let port = |v: &str| {
             v.parse::<u16>()
                 .ok()
@@ -409,6 +426,22 @@ impl Builder {
                 )
             }
             'L' => self.logfile = Some(PathBuf::from(v)),
+            'g' => {
+                self.log_max_mb = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|m| (1..=1024).contains(m))
+                        .ok_or_else(|| format!("invalid log size `{v}` for -g (1-1024 MB)"))?,
+                )
+            }
+            'n' => {
+                self.log_keep = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n| (1..=1000).contains(n))
+                        .ok_or_else(|| format!("invalid log count `{v}` for -n (1-1000)"))?,
+                )
+            }
             'P' => self.pidfile = Some(PathBuf::from(v)),
             'B' => {
                 self.bufsize = Some(
@@ -573,8 +606,11 @@ impl Builder {
                 .unwrap_or_else(|| vec![IpAddr::from([230, 4, 4, 1])]),
             uid: self.uid,
             log_level: self.log_level.unwrap_or(2),
-            logfile: self.logfile,
-            pidfile: self.pidfile,
+            // The daemon works from `/`: relative names mean what they meant where it started.
+            logfile: self.logfile.map(absolute),
+            log_max_mb: self.log_max_mb,
+            log_keep: self.log_keep.unwrap_or(5),
+            pidfile: self.pidfile.map(absolute),
             bufsize: self.bufsize.unwrap_or(262_144),
             heartbeat_hosts,
             heartbeat_interval: self.heartbeat_interval.unwrap_or(Duration::from_secs(20)),
@@ -582,7 +618,7 @@ impl Builder {
             clients,
             server_list: self.server_list,
             servers,
-            keyfiles: self.keyfiles,
+            keyfiles: self.keyfiles.into_iter().map(absolute).collect(),
             keygen: self.keygen,
             ecdh_curve: self.ecdh_curve.map(|(c, _)| c),
             allow_weak: self.allow_weak,
@@ -643,6 +679,19 @@ mod tests {
         assert_eq!(o.heartbeat_interval, Duration::from_secs(20));
         assert!(!o.foreground && !o.allow_weak);
         assert!(o.keyfiles.is_empty() && o.keygen.is_empty() && o.uid.is_none());
+        assert_eq!(o.log_file(), Some((PathBuf::from(DEFAULT_LOGFILE), None)));
+        let o = p("-c -L /l -g 3").unwrap();
+        let rolling = Rolling {
+            max_bytes: 3_000_000,
+            keep: 5,
+        };
+        assert_eq!(o.log_file(), Some((PathBuf::from("/l"), Some(rolling))));
+        assert_eq!(p("-c -d -L /l -g 3 -n 2").unwrap().log_file(), None);
+        let cwd = std::env::current_dir().unwrap();
+        let o = p("-c -L p.log -P p.pid -k k.pem").unwrap();
+        assert_eq!(o.logfile, Some(cwd.join("p.log")));
+        assert_eq!(o.pidfile, Some(cwd.join("p.pid")));
+        assert_eq!(o.keyfiles, [cwd.join("k.pem")]);
     }
 
     #[test]
@@ -689,8 +738,8 @@ mod tests {
     #[test]
     fn unsupported_and_misplaced_options_say_so() {
         for (args, needle) in [
-            ("-c -g 10", "-g (log rolling size) is not supported"),
-            ("-c -n 3", "-n (log rolling count) is not supported"),
+            ("-c -g 0", "invalid log size"),
+            ("-c -n 1001", "invalid log count"),
             ("-c -m", "-m (Windows system key store) is not supported"),
             (
                 "-s 10.0.0.1 -O eth0",

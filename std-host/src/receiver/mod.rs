@@ -4,17 +4,20 @@
 //! joined to the public groups on the chosen interfaces; private groups are joined when a
 //! session starts and left when it ends. Replies go by unicast to the ANNOUNCE's source. Files
 //! go through [`storage::FsStorage`].
+//!
+//! Without `-d` uftpd becomes a daemon once its socket and keys are ready (see
+//! [`crate::daemon`]) and logs to `-L` (`/tmp/uftpd.log` by default, rolled by `-g`/`-n`,
+//! reopened on SIGHUP). SIGINT or SIGTERM ends it: every session in progress is aborted with
+//! "Client shutting down" to its server, its unfinished file goes the way of any aborted file,
+//! the PID file is removed, and it exits 6, as uftpd 4.10.2 does.
 
 pub mod options;
 pub mod storage;
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use proto_core::crypto::EcPrivateKey;
@@ -28,51 +31,12 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 pub use options::Options;
 use storage::FsStorage;
 
+use crate::daemon::{exit, signals, Failure, PidFile};
 use crate::keys::{load_or_generate, HostRsa, PrivateKey};
+pub use crate::log::Log;
 
 /// Concurrent sessions, as uftpd 4.x.
 pub const MAX_SESSIONS: usize = 100;
-
-/// Log sink with uftpd's levels (0 errors only … 5 debug).
-pub struct Log {
-    level: u8,
-    out: Box<dyn Write + Send>,
-}
-
-impl std::fmt::Debug for Log {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Log").field("level", &self.level).finish()
-    }
-}
-
-impl Log {
-    /// Logs to `path` (appending) or standard error.
-    pub fn open(path: Option<&PathBuf>, level: u8) -> Result<Log, String> {
-        let out: Box<dyn Write + Send> = match path {
-            Some(p) => Box::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|e| format!("cannot open log file {}: {e}", p.display()))?,
-            ),
-            None => Box::new(io::stderr()),
-        };
-        Ok(Log { level, out })
-    }
-
-    /// Writes one line if `level` is enabled.
-    pub fn line(&mut self, level: u8, msg: &str) {
-        if level > self.level {
-            return;
-        }
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let _ = writeln!(self.out, "{}.{:06}: {msg}", t.as_secs(), t.subsec_micros());
-        let _ = self.out.flush();
-    }
-}
 
 /// A network interface to listen on.
 #[derive(Debug, Clone)]
@@ -239,18 +203,45 @@ fn session_tag(s: SessionId) -> String {
     format!("[{:08X}/{:02X}]", s.group_id, s.group_inst)
 }
 
-/// Runs uftpd until SIGINT/SIGTERM. Errors are one line for the user.
-pub fn run(opts: Options) -> Result<(), String> {
-    let mut log = Log::open(opts.logfile.as_ref(), opts.log_level)?;
-    let mut storage = FsStorage::new(&opts.dest_dirs)?;
-    let ifaces = choose_ifaces(&opts.interfaces)?;
+/// Runs `uftpd` with `args` (without the program name) and returns its exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let opts = match Options::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("uftpd: {e}");
+            return exit::PARAM;
+        }
+    };
+    match run(opts) {
+        Ok(code) => code,
+        Err((code, msg)) => {
+            eprintln!("uftpd: {msg}");
+            code
+        }
+    }
+}
+
+/// Runs uftpd until SIGINT/SIGTERM and returns its exit code, or a start-up failure (code and
+/// one line for the user).
+pub fn run(opts: Options) -> Result<i32, Failure> {
+    let param = |e: String| (exit::PARAM, e);
+    let sockerr = |e: String| (exit::SOCKET, e);
+    let mut log = match opts.log_file() {
+        Some((path, rolling)) => Log::file(&path, opts.log_level, rolling),
+        None => Ok(Log::stderr(opts.log_level)),
+    }
+    .map_err(|e| (exit::LOG, e))?;
+    let mut storage = FsStorage::new(&opts.dest_dirs).map_err(param)?;
+    let ifaces = choose_ifaces(&opts.interfaces).map_err(param)?;
     let uid = match opts.uid {
         Some(u) => u,
         None => ifaces
             .iter()
             .find_map(|i| i.ipv4)
             .map(u32::from)
-            .ok_or("no interface has an IPv4 address to derive the UID from (use -U)")?,
+            .ok_or_else(|| {
+                param("no interface has an IPv4 address to derive the UID from (use -U)".into())
+            })?,
     };
     if let Some(p) = opts.priority {
         nice(p);
@@ -258,13 +249,13 @@ pub fn run(opts: Options) -> Result<(), String> {
     let v6 = opts.public_addrs.iter().any(IpAddr::is_ipv6);
     let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
     let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
-        .map_err(|e| format!("cannot create socket: {e}"))?;
+        .map_err(|e| sockerr(format!("cannot create socket: {e}")))?;
     if v6 {
         sock.set_only_v6(false)
-            .map_err(|e| format!("cannot make the socket dual-stack: {e}"))?;
+            .map_err(|e| sockerr(format!("cannot make the socket dual-stack: {e}")))?;
     }
     sock.set_reuse_address(true)
-        .map_err(|e| format!("socket option: {e}"))?;
+        .map_err(|e| sockerr(format!("socket option: {e}")))?;
     if let Err(e) = sock.set_recv_buffer_size(opts.bufsize) {
         log.line(
             1,
@@ -278,7 +269,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         } else {
             sock.set_tos(tos)
         };
-        r.map_err(|e| format!("cannot set DSCP: {e}"))?;
+        r.map_err(|e| sockerr(format!("cannot set DSCP: {e}")))?;
     }
     let bind: SocketAddr = if v6 {
         (Ipv6Addr::UNSPECIFIED, opts.port).into()
@@ -286,20 +277,10 @@ pub fn run(opts: Options) -> Result<(), String> {
         (Ipv4Addr::UNSPECIFIED, opts.port).into()
     };
     sock.bind(&bind.into())
-        .map_err(|e| format!("cannot bind UDP port {}: {e}", opts.port))?;
+        .map_err(|e| sockerr(format!("cannot bind UDP port {}: {e}", opts.port)))?;
     let sock: UdpSocket = sock.into();
     for g in &opts.public_addrs {
-        join(&sock, *g, &ifaces, false).map_err(|e| format!("cannot join {e}"))?;
-    }
-    if let Some(p) = &opts.pidfile {
-        fs::write(p, format!("{}\n", std::process::id()))
-            .map_err(|e| format!("cannot write PID file {}: {e}", p.display()))?;
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
-            .map_err(|e| format!("cannot install signal handler: {e}"))?;
+        join(&sock, *g, &ifaces, false).map_err(|e| sockerr(format!("cannot join {e}")))?;
     }
     let mut public_addrs = heapless::Vec::new();
     for a in opts
@@ -311,7 +292,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     }
     let mut seed = [0u8; 32];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
-    let keys = own_keys(&opts)?;
+    let keys = own_keys(&opts).map_err(|e| (exit::CRYPTO, e))?;
     let mut config = Config::new(uid, seed);
     config.public_addrs = public_addrs;
     config.require_encryption = opts.require_encryption;
@@ -321,16 +302,16 @@ pub fn run(opts: Options) -> Result<(), String> {
         config
             .servers
             .push(*s)
-            .map_err(|_| "-S: too many servers".to_string())?;
+            .map_err(|_| param("-S: too many servers".to_string()))?;
     }
     if let Some((host, fingerprint)) = &opts.response_proxy {
         // The proxy listens on the UFTP port, as we do.
-        let addr =
-            crate::proxy::options::resolve(host, opts.port).map_err(|e| format!("-R: {e}"))?;
+        let addr = crate::proxy::options::resolve(host, opts.port)
+            .map_err(|e| param(format!("-R: {e}")))?;
         if addr.is_ipv6() && !v6 {
-            return Err(format!(
+            return Err(param(format!(
                 "-R: {addr} is IPv6, but no -M address is (the socket is IPv4)"
-            ));
+            )));
         }
         config.response_proxy = Some(ResponseProxy {
             addr,
@@ -340,6 +321,30 @@ pub fn run(opts: Options) -> Result<(), String> {
     let config_proxy = config.response_proxy;
     let mut rx: Box<Receiver<MAX_SESSIONS, HostRsa>> =
         Box::new(Receiver::with_rsa(config, keys.rsa));
+
+    // Everything that can fail at start-up has been tried: detach, then write the PID file
+    // (the daemon's PID) before the starting command returns.
+    let starting = if opts.foreground {
+        None
+    } else {
+        let starting = crate::daemon::daemonize("uftpd")
+            .map_err(|e| sockerr(format!("cannot become a daemon: {e}")))?;
+        let _ = log.capture_stderr();
+        Some(starting)
+    };
+    let _pidfile = match opts.pidfile.as_deref().map(PidFile::write).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(s) = starting {
+                s.failed(exit::PARAM, &e);
+            }
+            return Err(param(e));
+        }
+    };
+    signals::install();
+    if let Some(s) = starting {
+        s.ready();
+    }
     log.line(
         1,
         &format!(
@@ -393,7 +398,13 @@ pub fn run(opts: Options) -> Result<(), String> {
     let mut inbuf = vec![0u8; 65536];
     let mut outbuf = vec![0u8; 9216];
     let mut private: HashMap<IpAddr, usize> = HashMap::new();
-    while !stop.load(Ordering::Relaxed) {
+    let signal = loop {
+        if let Some(sig) = signals::stop() {
+            break sig;
+        }
+        if signals::take_hangup() {
+            log.reopen();
+        }
         let t = now();
         let wait = rx
             .poll_timeout()
@@ -440,6 +451,30 @@ pub fn run(opts: Options) -> Result<(), String> {
             }
         }
         storage.forget_ended();
+    };
+    log.line(1, &format!("Exiting on signal {signal}"));
+    // Every server hears that we stop; unfinished files go as an abort sends them.
+    loop {
+        let left = rx.shut_down(&mut storage);
+        let t = now();
+        while let Some(tx) = rx.poll_transmit(t, &mut outbuf, &mut storage) {
+            let dest = match (tx.dest, v6) {
+                (SocketAddr::V4(a), true) => SocketAddr::from((a.ip().to_ipv6_mapped(), a.port())),
+                (d, _) => d,
+            };
+            if let Err(e) = sock.send_to(&outbuf[..tx.len], dest) {
+                log.line(1, &format!("send to {dest} failed: {e}"));
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    for note in storage.notes.drain(..) {
+        log.line(1, &note);
+    }
+    while let Some(ev) = rx.poll_event() {
+        handle_event(&ev, &sock, &ifaces, &mut private, &storage, &mut log);
     }
     let dropped: Vec<String> = rx
         .stats()
@@ -452,12 +487,9 @@ pub fn run(opts: Options) -> Result<(), String> {
     if !dropped.is_empty() {
         log.line(1, &format!("dropped datagrams: {}", dropped.join(", ")));
     }
-    log.line(1, "uftpd stopping: discarding unfinished files");
     storage.discard_all();
-    if let Some(p) = &opts.pidfile {
-        let _ = fs::remove_file(p);
-    }
-    Ok(())
+    storage.forget_ended();
+    Ok(exit::INTERRUPTED)
 }
 
 fn handle_event(

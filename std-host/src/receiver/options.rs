@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use proto_core::crypto::Fingerprint;
 use proto_core::session::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
 
+use crate::daemon::absolute;
 use crate::keys::{KeySpec, NamedCurve};
+use crate::log::{Rolling, MEGABYTE};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +29,13 @@ pub struct Options {
     pub dest_dirs: Vec<PathBuf>,
     /// `-t`: receive under a temporary name and rename at the end (always done here).
     pub temp_names: bool,
-    /// `-L`: log file (`None`: standard error).
+    /// `-L`: log file of the daemon (`None`: [`DEFAULT_LOGFILE`]); with `-d` the log goes to
+    /// standard error, as uftpd's.
     pub logfile: Option<PathBuf>,
+    /// `-g`: roll the log file over at this many megabytes (10^6 bytes; 1–1024).
+    pub log_max_mb: Option<u32>,
+    /// `-n`: archived log files kept when rolling (1–1000, default 5).
+    pub log_keep: u32,
     /// `-x`: log level 0–5.
     pub log_level: u8,
     /// `-B`: socket receive buffer size.
@@ -69,6 +76,8 @@ impl Default for Options {
             dest_dirs: vec![PathBuf::from("/tmp")],
             temp_names: false,
             logfile: None,
+            log_max_mb: None,
+            log_keep: 5,
             log_level: 2,
             bufsize: 262_144,
             no_dns: false,
@@ -86,6 +95,9 @@ impl Default for Options {
     }
 }
 
+/// uftpd's log file when it runs as a daemon without `-L`.
+pub const DEFAULT_LOGFILE: &str = "/tmp/uftpd.log";
+
 /// Options of uftp 4.10.2's `uftpd` that take a value and are not implemented yet, with what
 /// they do (for the refusal message).
 const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
@@ -95,8 +107,6 @@ const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
     ('c', "cache size"),
     ('h', "heartbeat interval"),
     ('H', "heartbeat hosts"),
-    ('g', "log rolling size"),
-    ('n', "log rolling count"),
     ('F', "status file"),
 ];
 
@@ -107,9 +117,9 @@ const UNSUPPORTED_FLAGS: &[(char, &str)] = &[
 ];
 
 /// Usage text.
-pub const USAGE: &str = "usage: uftpd -d [ -p port ] [ -M pub_addr[,pub_addr...] ] \
+pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr...] ] \
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
-[ -L logfile ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
+[ -L logfile ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
 [ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
 [ -R proxy[/fingerprint] ] [ --allow-weak ]";
 
@@ -246,14 +256,29 @@ impl Options {
         if let Some(path) = &o.server_list {
             o.servers = load_server_list(path)?;
         }
-        if !o.foreground {
-            return Err(
-                "daemon mode is not supported yet: run with -d (foreground), as the Debian \
-                 service unit does"
-                    .into(),
-            );
-        }
+        // The daemon works from `/`: relative names mean what they meant where it started.
+        o.logfile = o.logfile.map(absolute);
+        o.pidfile = o.pidfile.map(absolute);
+        o.dest_dirs = o.dest_dirs.into_iter().map(absolute).collect();
+        o.keyfiles = o.keyfiles.into_iter().map(absolute).collect();
         Ok(o)
+    }
+
+    /// Where the log goes and how it rolls: `None` is standard error (`-d`, which ignores `-L`,
+    /// `-g` and `-n` as uftpd does).
+    pub fn log_file(&self) -> Option<(PathBuf, Option<Rolling>)> {
+        if self.foreground {
+            return None;
+        }
+        let path = self
+            .logfile
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_LOGFILE));
+        let rolling = self.log_max_mb.map(|mb| Rolling {
+            max_bytes: u64::from(mb) * MEGABYTE,
+            keep: self.log_keep,
+        });
+        Some((path, rolling))
     }
 
     fn apply(&mut self, c: char, v: Option<&str>) -> Result<(), String> {
@@ -345,6 +370,21 @@ impl Options {
                 }
             }
             'L' => self.logfile = Some(PathBuf::from(v)),
+            'g' => {
+                self.log_max_mb = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|m| (1..=1024).contains(m))
+                        .ok_or_else(|| format!("invalid log size `{v}` for -g (1-1024 MB)"))?,
+                )
+            }
+            'n' => {
+                self.log_keep = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| format!("invalid log count `{v}` for -n (1-1000)"))?
+            }
             'P' => self.pidfile = Some(PathBuf::from(v)),
             'x' => {
                 self.log_level = v
@@ -405,12 +445,46 @@ mod tests {
     fn unsupported_and_bad_options_say_so() {
         assert!(p("-d -T /tmp/t").unwrap_err().contains("-T"));
         assert!(p("-d -m").unwrap_err().contains("not supported yet"));
-        assert!(p("-p 1044").unwrap_err().contains("daemon mode"));
         assert!(p("-d -p x").unwrap_err().contains("invalid port"));
         assert!(p("-d -M 10.0.0.1").unwrap_err().contains("multicast"));
         assert!(p("-d -U 0").unwrap_err().contains("UID"));
         assert!(p("-d -Z").unwrap_err().contains("unknown option"));
         assert!(p("-d -p").unwrap_err().contains("needs a value"));
+        assert!(p("-g 0").unwrap_err().contains("invalid log size"));
+        assert!(p("-g 1025").unwrap_err().contains("invalid log size"));
+        assert!(p("-n 0").unwrap_err().contains("invalid log count"));
+        assert!(p("-n 1001").unwrap_err().contains("invalid log count"));
+    }
+
+    #[test]
+    fn daemon_by_default_with_uftpds_log() {
+        let o = p("-p 1044").unwrap();
+        assert!(!o.foreground);
+        assert_eq!(o.log_file(), Some((PathBuf::from(DEFAULT_LOGFILE), None)));
+        let o = p("-L /var/log/u.log -g 10 -n 3").unwrap();
+        assert_eq!(
+            o.log_file(),
+            Some((
+                PathBuf::from("/var/log/u.log"),
+                Some(Rolling {
+                    max_bytes: 10_000_000,
+                    keep: 3
+                })
+            ))
+        );
+        assert_eq!(p("-g 2").unwrap().log_file().unwrap().1.unwrap().keep, 5);
+        // -d: standard error, whatever -L, -g and -n say.
+        assert_eq!(p("-d -L /var/log/u.log -g 10").unwrap().log_file(), None);
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_starting_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let o = p("-L u.log -P run/u.pid -D in,/abs -k k.pem").unwrap();
+        assert_eq!(o.logfile, Some(cwd.join("u.log")));
+        assert_eq!(o.pidfile, Some(cwd.join("run/u.pid")));
+        assert_eq!(o.dest_dirs, [cwd.join("in"), PathBuf::from("/abs")]);
+        assert_eq!(o.keyfiles, [cwd.join("k.pem")]);
     }
 
     #[test]
