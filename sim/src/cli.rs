@@ -20,7 +20,7 @@ pub const USAGE: &str = "usage: cargo xtask sim [options]
                       (the options above override it; format: sim/src/scenario.rs)
   --json FILE         write the report as JSON
   --plot FILE.svg     draw receivers completed and the sender's rate over time
-  --threads N         step receivers on N threads (same results) (1)
+  --threads N         step receivers on N threads (same results) (this machine's cores)
   --limit TIME        cut the run off after TIME of virtual time (2h)
   --quiet             no progress on stderr
 ";
@@ -54,7 +54,7 @@ pub fn parse_args(
         (None, None, None, None, None, None, None);
     let (mut json, mut plot, mut limit) = (None, None, None);
     let mut options = RunOptions {
-        threads: 1,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         progress: true,
     };
     while let Some(arg) = args.next() {

@@ -573,7 +573,15 @@ impl<const SESSIONS: usize> ReceiverNode<SESSIONS> {
         self.receiver.config().uid
     }
 
+    #[inline]
     fn drain(&mut self, now: Instant) {
+        if self.receiver.has_events() {
+            self.drain_events(now);
+        }
+    }
+
+    #[inline(never)]
+    fn drain_events(&mut self, now: Instant) {
         while let Some(e) = self.receiver.poll_event() {
             match &e {
                 receiver::Event::Registered { .. } => self.record.registered = Some(now),

@@ -643,6 +643,7 @@ impl Session {
     }
 
     /// Whether [`Receiver::next_output`] may find something this session owes its server.
+    #[inline]
     fn may_owe(&self) -> bool {
         self.send_register
             || self.send_client_key
@@ -679,6 +680,7 @@ impl Session {
         }
     }
 
+    #[inline]
     fn next_deadline(&self) -> Instant {
         let mut t = match self.phase {
             Phase::Registering => self.register_next.min(self.register_expire),
@@ -962,6 +964,19 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         if bytes.get(1) == Some(&u8::from(Func::FileSeg)) {
             return self.on_plain_fileseg(now, bytes, storage);
         }
+        self.on_other(now, from, bytes, storage)
+    }
+
+    /// Every datagram but a plaintext FILESEG. Kept out of line: its stack frame is large,
+    /// and the FILESEG path should not pay for it.
+    #[inline(never)]
+    fn on_other<S: Storage>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &mut [u8],
+        storage: &mut S,
+    ) {
         let repr = match Repr::parse(bytes) {
             Ok(r) => r,
             Err(_) => return self.drop_dgram(DropReason::Malformed),
@@ -1907,6 +1922,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     }
 
     /// The next instant `handle_timeout` wants to run, if any.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sessions = self.sessions.iter().flatten().map(Session::next_deadline);
         sessions.chain(self.key_req_at).min()
@@ -1917,7 +1933,14 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         self.events.pop_front()
     }
 
+    /// Whether [`Receiver::poll_event`] has something.
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Writes the next datagram to send into `buf`, if any.
+    #[inline]
     pub fn poll_transmit<S: Storage>(
         &mut self,
         now: Instant,
@@ -1931,6 +1954,16 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             // The common case, after nearly every FILESEG.
             return None;
         }
+        self.transmit(now, buf, storage)
+    }
+
+    #[inline(never)]
+    fn transmit<S: Storage>(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        storage: &mut S,
+    ) -> Option<Transmit> {
         let uid = self.config.uid;
         if core::mem::take(&mut self.send_key_req) {
             if let Some(proxy) = self.config.response_proxy {

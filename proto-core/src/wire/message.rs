@@ -246,6 +246,34 @@ impl<'a> Repr<'a> {
     /// included), and [`Error::Malformed`] for any other type.
     #[inline]
     pub fn parse_fileseg(bytes: &'a [u8]) -> Result<(HeaderRepr, FileSegRepr<'a>)> {
+        // The usual datagram: version 4, FILESEG twice, the 8-byte FILESEG header with no
+        // extension. Read it in one go; anything else takes the general path below.
+        const FIXED: usize = HEADER_LEN + 8;
+        let func = u8::from(Func::FileSeg);
+        if let Some(head) = bytes.first_chunk::<FIXED>() {
+            if head[0] == VERSION && head[1] == func && head[16] == func && head[17] == 2 {
+                let be16 = |at: usize| u16::from_be_bytes([head[at], head[at + 1]]);
+                let be32 = |at: usize| {
+                    u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]])
+                };
+                let header = HeaderRepr {
+                    seq: be16(2),
+                    src_id: be32(4),
+                    group_id: be32(8),
+                    group_inst: head[12],
+                    grtt: Grtt(head[13]),
+                    gsize: GroupSize(head[14]),
+                };
+                let seg = FileSegRepr {
+                    file_id: be16(18),
+                    section: be16(20),
+                    sec_block: be16(22),
+                    tfmcc: None,
+                    data: &bytes[FIXED..],
+                };
+                return Ok((header, seg));
+            }
+        }
         let packet = HeaderPacket::new_checked(bytes)?;
         let header = HeaderRepr::parse(&packet)?;
         let func = packet.func();
