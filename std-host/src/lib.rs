@@ -3,6 +3,7 @@
 // which std and socket2 do not wrap; it allows unsafe for itself with a SAFETY note per block.
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod daemon;
 pub mod dump;
 pub mod ifaddr;

@@ -7,6 +7,7 @@ mod ci;
 mod demo;
 mod firmware;
 mod fuzz;
+mod package;
 mod sim;
 mod vectors;
 
@@ -23,6 +24,8 @@ jobs:
                          for N s (20), the tests
   firmware               build the release firmware of both boards for
                          thumbv7em-none-eabihf and print flash and static RAM use
+  man                    rewrite the man pages and shell completions under
+                         std-host/packaging/ from the programs' option tables
   fuzz [--seconds N] [TARGET...]
                          run the fuzz targets (all by default) for N s each (60)
   sim [options]          simulate one sender and many receivers on a lossy multicast
@@ -44,6 +47,7 @@ fn main() -> Result<()> {
         "ci" => ci::ci(args),
         "firmware" => firmware::main(args),
         "fuzz" => fuzz::main(args),
+        "man" => package::man(),
         "sim" => sim::main(args),
         "vectors" => vectors::main(args),
         other => bail!("unknown job `{other}`\n{USAGE}"),

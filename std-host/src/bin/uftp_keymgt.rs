@@ -23,6 +23,10 @@ struct Args {
     delete: bool,
     /// Key files, in order.
     files: Vec<OsString>,
+    /// Options refused as unknown (reported as they are met).
+    invalid: Vec<char>,
+    /// Options given without their value (reported as they are met).
+    missing_value: Vec<char>,
 }
 
 /// getopt(3) with `"g:md"` as glibc runs it: options and operands may be mixed (the operands
@@ -59,6 +63,7 @@ fn parse_args(prog: &str, argv: &[OsString]) -> Args {
                         Some(argv[i - 1].clone())
                     } else {
                         eprintln!("{prog}: option requires an argument -- 'g'");
+                        args.missing_value.push('g');
                         None
                     };
                     if let Some(v) = value {
@@ -66,6 +71,7 @@ fn parse_args(prog: &str, argv: &[OsString]) -> Args {
                     }
                 }
                 other => {
+                    args.invalid.push(char::from(other));
                     eprintln!(
                         "{prog}: invalid option -- '{}'",
                         String::from_utf8_lossy(&[other])
@@ -181,4 +187,26 @@ fn main() -> ExitCode {
         list(file);
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parser takes exactly the letters of the man page's table, with a value where it
+    /// names one.
+    #[test]
+    fn parser_takes_exactly_the_pages_options() {
+        let page = &std_host::keys::keymgt::PAGE;
+        for c in ('a'..='z').chain('A'..='Z') {
+            let args = parse_args("uftp_keymgt", &[OsString::from(format!("-{c}"))]);
+            match page.short(c) {
+                None => assert_eq!(args.invalid, [c], "-{c} is not on the page"),
+                Some(o) => {
+                    assert!(args.invalid.is_empty(), "-{c} is on the page");
+                    assert_eq!(args.missing_value.contains(&c), o.value.is_some(), "-{c}");
+                }
+            }
+        }
+    }
 }

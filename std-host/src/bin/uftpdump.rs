@@ -245,3 +245,38 @@ fn interface_v4_addr(name: &str) -> Result<Ipv4Addr> {
     let _ = io::stderr().flush();
     bail!("interface {name} has no IPv4 address; give -I with an address")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The clap definition has exactly the options of the man page's table, with a value where
+    /// the table names one.
+    #[test]
+    fn clap_has_exactly_the_pages_options() {
+        let page = &std_host::dump::PAGE;
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut seen = 0;
+        for arg in cmd.get_arguments().filter(|a| !a.is_positional()) {
+            let o = page
+                .options
+                .iter()
+                .find(|o| o.short == arg.get_short() && o.long == arg.get_long())
+                .unwrap_or_else(|| panic!("{:?} is not on the page", arg.get_id()));
+            assert_eq!(
+                o.value.is_some(),
+                arg.get_action().takes_values(),
+                "{:?}",
+                arg.get_id()
+            );
+            seen += 1;
+        }
+        assert_eq!(
+            seen,
+            page.options.len(),
+            "the page lists options clap lacks"
+        );
+    }
+}

@@ -274,3 +274,41 @@ impl Dumper {
         }
     }
 }
+
+/// `uftpdump`'s options and manual (the program is `src/bin/uftpdump.rs`, whose tests check
+/// that its clap definition has exactly these options; see [`crate::cli`]).
+pub const PAGE: crate::cli::Page = {
+    use crate::cli::{Complete, Opt, Page};
+    Page {
+        name: "uftpdump",
+        summary: "decode UFTP 4 traffic from a capture file or live (uftp-rs)",
+        operands: "[file]",
+        complete_operands: Complete::File,
+        description: &[
+            "uftpdump prints every UFTP 4 message in a pcap or pcapng capture file (- for \
+             standard input), or live from an interface (-i, with a packet socket: root or \
+             CAP_NET_RAW) or from a socket bound to the UFTP port (--listen), one line per \
+             message, or with --json one JSON object per message with the field names of \
+             tshark's uftp4 dissector. Encrypted messages show their envelope.",
+        ],
+        options: &[
+            Opt::both('i', "interface", Some("IFACE"), Complete::Interface, "Capture live from this interface with a packet socket."),
+            Opt::long_flag("listen", "Bind the UFTP port, join the groups of -M and decode what arrives (no root needed; only traffic to this host and the joined groups is seen)."),
+            Opt::both('M', "mcast", Some("GROUP,..."), Complete::Nothing, "With --listen: the multicast groups to join. Default 230.4.4.1. The private group an ANNOUNCE names is joined too."),
+            Opt::both('I', "mcast-if", Some("IFACE"), Complete::Interface, "With --listen: the interface to join groups on (a name or IPv4 address)."),
+            Opt::long_flag("no-follow", "With --listen: do not join the private groups that ANNOUNCEs name."),
+            Opt::both('p', "port", Some("PORT"), Complete::Nothing, "UFTP's UDP port: a datagram is decoded if either of its ports matches. Default 1044."),
+            Opt::long_flag("any-port", "Try to decode every UDP datagram, whatever its ports."),
+            Opt::long_flag("json", "Print one JSON object per message."),
+            Opt::both('c', "count", Some("N"), Complete::Nothing, "Stop after this many messages."),
+            Opt::both('h', "help", None, Complete::Nothing, "Print a summary of the options."),
+            Opt::both('V', "version", None, Complete::Nothing, "Print the version."),
+        ],
+        refused: |_| None,
+        sections: &[
+            ("EXIT STATUS", &["0: done (a closed output pipe included). 1: the capture or the network could not be read. 2: an invalid command line."]),
+            ("EXAMPLES", &["  uftpdump capture.pcap\n  uftpdump --json capture.pcapng | jq .\n  uftpdump -i eth0\n  uftpdump --listen -M 230.4.4.1"]),
+        ],
+        see_also: "uftp(1), uftpd(1), uftpproxyd(1), tshark(1)",
+    }
+};

@@ -17,6 +17,7 @@
 mod ec_key;
 mod host_rsa;
 mod key_file;
+pub mod keymgt;
 mod rsa_key;
 
 use std::fmt;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use proto_core::crypto::Fingerprint;
 use proto_core::session::security::{ClientPin, ServerEntry};
 
+use crate::cli::{Complete, Opt, Page};
 use crate::daemon::absolute;
 use crate::keys::{KeySpec, NamedCurve};
 use crate::log::{Rolling, MEGABYTE};
@@ -117,8 +118,64 @@ pub struct Options {
 /// Flags of uftp 4.10.2's `uftpproxyd` not implemented.
 const UNSUPPORTED_FLAGS: &[(char, &str)] = &[('m', "Windows system key store")];
 
-/// Letters that take a value.
-const WITH_VALUE: &str = "spqtQNOUxHhgnBLPCSkKeIM";
+/// `uftpproxyd`'s options and manual: the parser takes its letters from here, and the man page
+/// and shell completions are rendered from it (see [`crate::cli`]).
+pub const PAGE: Page = Page {
+    name: "uftpproxyd",
+    summary: "relay UFTP 4 sessions between networks: server, client and response proxies (uftp-rs)",
+    operands: "",
+    complete_operands: Complete::Nothing,
+    description: &[
+        "uftpproxyd is the proxy daemon of uftp-rs, a reimplementation of UFTP 4 in Rust, with \
+         uftpproxyd 4.10.2's options. Exactly one of -s, -c or -r chooses its mode. A server \
+         proxy, beside the sender, forwards sessions by unicast to a client proxy (a tunnel \
+         through routers that do not forward multicast). A client proxy, at the remote site, \
+         re-multicasts what it receives to its receivers and answers the sender once for all of \
+         them. A response proxy, on the receivers' network, answers the sender for receivers \
+         that hear the sender directly but send their responses to it (uftpd -R).",
+        "Without -d it becomes a daemon once its socket and keys are ready: the command returns \
+         0 once the daemon runs and its PID file (-P) is written. Options that have no effect in \
+         the chosen mode are refused with a line saying where they apply.",
+    ],
+    options: &[
+        Opt::value('s', "dest|fp=fingerprint", Complete::Nothing, "Run as a server proxy forwarding to the client proxy at dest (a name or address, on the port of -q), or to whoever sends heartbeats signed by the key with this fingerprint."),
+        Opt::flag('c', "Run as a client proxy."),
+        Opt::flag('r', "Run as a response proxy. -r:curve gives its ECDH key's curve, as -e does."),
+        Opt::flag('d', "Stay in the foreground and log to standard error; -L, -g and -n are ignored."),
+        Opt::value('p', "port", Complete::Nothing, "The UDP port to listen on. Default 1044."),
+        Opt::value('t', "ttl", Complete::Nothing, "The TTL of multicast packets, 1 to 255. Default 1."),
+        Opt::value('N', "priority", Complete::Nothing, "The process's nice value, -20 to 19."),
+        Opt::value('O', "out_multi_interface", Complete::Interface, "The interface multicast goes out of (client and response proxies), a name or address."),
+        Opt::value('U', "UID", Complete::Nothing, "This proxy's ID, in hex or as an IPv4 address. Default: the IPv4 address of the first interface."),
+        Opt::value('q', "dest_port", Complete::Nothing, "The port of the client proxy (server proxy) or of the clients (client and response proxies). Default 1044."),
+        Opt::flag('m', "Use the Windows system key store."),
+        Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
+        Opt::value('H', "hb_server[:port][,...]", Complete::Nothing, "Send heartbeats to these server proxies (port 1044 unless given), signed with the first -k key when they ask for it."),
+        Opt::value('h', "hb_interval", Complete::Nothing, "Seconds between heartbeats. Default 20."),
+        Opt::value('e', "ecdh_curve", Complete::Words(&["prime256v1", "secp384r1"]), "The curve of a response proxy's ECDH key, which ECDH sessions need."),
+        Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over once it is larger than this many megabytes (10^6 bytes), 1 to 1024: the log becomes logfile.1, the older archives move up by one, and a new log starts. Default: no rolling."),
+        Opt::value('n', "max_log_count", Complete::Nothing, "How many archived logs -g keeps, 1 to 1000; older ones are deleted. Default 5."),
+        Opt::value('B', "buf_size", Complete::Nothing, "The socket buffers, 65536 to 104857600 bytes. Default 262144."),
+        Opt::value('L', "logfile", Complete::File, "The daemon's log file. Default /tmp/uftpproxyd.log."),
+        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal or 0x hex). Default 0."),
+        Opt::value('P', "pidfile", Complete::File, "Write the daemon's process ID to this file once it runs; the file is removed when it exits."),
+        Opt::value('C', "clientlist_file", Complete::File, "The clients a client proxy accepts, one per line: ID[|FINGERPRINT]."),
+        Opt::value('S', "serverlist_file", Complete::File, "The servers accepted, one per line: ID|IP[|FINGERPRINT]."),
+        Opt::value('k', "keyfile[,keyfile...]", Complete::File, "Private key files (PEM); with -K, each key is generated into its file when the file does not exist. Without -k and -K an ephemeral P-256 key is made for the run."),
+        Opt::value('K', "rsa:bits|ec:curve[,...]", Complete::Nothing, "Keys to generate: rsa:512 to rsa:2048, or ec:prime256v1 or ec:secp384r1."),
+        Opt::value('I', "interface[,interface...]", Complete::Interface, "The interfaces to listen on (server and response proxies) or to report as (client proxy). Default: every multicast-capable interface but loopback."),
+        Opt::value('M', "pub_mcast_addr[,...]", Complete::Nothing, "The public multicast addresses to listen on (server and response proxies). Default 230.4.4.1."),
+        Opt::long_flag("allow-weak", "Take part in weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak. Not in uftp 4.10.2."),
+    ],
+    refused: |c| UNSUPPORTED_FLAGS.iter().find(|(l, _)| *l == c).map(|(_, w)| *w),
+    sections: &[
+        ("SIGNALS", &["SIGTERM or SIGINT ends uftpproxyd with a summary of what it relayed and dropped; the PID file is removed and the exit code is 6. SIGHUP reopens the log file under its name, for logrotate."]),
+        ("EXIT STATUS", &["0: started (a daemon: it runs in the background). 1: an invalid command line. 2: the network could not be set up. 3: keys could not be read or made. 4: the log file could not be opened. 6: stopped by a signal."]),
+        ("FILES", &["/tmp/uftpproxyd.log: the daemon's log without -L.", "/etc/default/uftpproxyd: the options the service (uftpproxyd.service, /etc/init.d/uftpproxyd) starts uftpproxyd with, in DAEMON_ARGS; the service starts only once DAEMON_ARGS names a mode."]),
+        ("EXAMPLES", &["A tunnel: beside the sender, forward to the client proxy at remote.example; there, re-multicast out of eth1:", "  uftpproxyd -s remote.example -P /run/uftpproxyd.pid\n  uftpproxyd -c -O eth1"]),
+    ],
+    see_also: "uftp(1), uftpd(1), uftp_keymgt(1), uftpdump(1)",
+};
 
 /// Usage text.
 pub const USAGE: &str = "usage: uftpproxyd { -s { dest | fp=fingerprint } | -c | -r[:curve] } \
@@ -267,7 +324,7 @@ impl Options {
                     }
                     continue;
                 }
-                if !WITH_VALUE.contains(c) {
+                if PAGE.short(c).is_none_or(|o| o.value.is_none()) {
                     b.flag(c)?;
                     continue;
                 }
@@ -667,6 +724,16 @@ mod tests {
             let e = p(args).unwrap_err();
             assert!(e.contains(needle), "{args}: {e}");
         }
+    }
+
+    #[test]
+    fn parser_takes_exactly_the_pages_options() {
+        crate::cli::check_parser(
+            &PAGE,
+            |args| p(&args.join(" ")).map(drop),
+            |e| e.contains("unknown option"),
+            |e| e.contains("needs a value"),
+        );
     }
 
     #[test]

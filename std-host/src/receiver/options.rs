@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use proto_core::crypto::Fingerprint;
 use proto_core::session::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
 
+use crate::cli::{Complete, Opt, Page};
 use crate::daemon::absolute;
 use crate::keys::{KeySpec, NamedCurve};
 use crate::log::{Rolling, MEGABYTE};
@@ -116,6 +117,77 @@ const UNSUPPORTED_FLAGS: &[(char, &str)] = &[
     ('m', "Windows key store"),
 ];
 
+/// Whether uftpd refuses `-c` by name, and why.
+fn refused(c: char) -> Option<&'static str> {
+    UNSUPPORTED_WITH_VALUE
+        .iter()
+        .chain(UNSUPPORTED_FLAGS)
+        .find(|(l, _)| *l == c)
+        .map(|(_, what)| *what)
+}
+
+/// `uftpd`'s options and manual: the parser takes its letters from here, and the man page and
+/// shell completions are rendered from it (see [`crate::cli`]).
+pub const PAGE: Page = Page {
+    name: "uftpd",
+    summary: "receive files sent by UFTP 4 servers over multicast (uftp-rs)",
+    operands: "",
+    complete_operands: Complete::Nothing,
+    description: &[
+        "uftpd is the receiving daemon of uftp-rs, a reimplementation of UFTP 4 in Rust. It \
+         listens for sessions announced on its public multicast addresses, registers with the \
+         servers it accepts, and receives their files into its destination directories, under \
+         a temporary name that becomes the file's name only once every byte has arrived. It \
+         speaks to uftp 4.x servers and takes uftpd 4.10.2's options; those it does not carry \
+         out are refused by name, never ignored.",
+        "Without -d it becomes a daemon once its socket and keys are ready: the command returns \
+         0 once the daemon runs and its PID file (-P) is written, or fails with the exit code \
+         below. The daemon works from /, and relative names given to -L, -P, -D and -k are \
+         taken from the directory it was started in.",
+    ],
+    options: &[
+        Opt::flag('d', "Stay in the foreground and log to standard error; -L, -g and -n are ignored."),
+        Opt::value('p', "port", Complete::Nothing, "The UDP port to listen on. Default 1044."),
+        Opt::value('U', "UID", Complete::Nothing, "This receiver's ID, in hex (0x0A000002) or as an IPv4 address. Default: the IPv4 address of the first interface listened on."),
+        Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
+        Opt::flag('t', "Receive into a temporary name beside the file and rename it at the end. This receiver always does so; the flag is accepted for uftpd's command lines."),
+        Opt::value('T', "temp_dir", Complete::Dir, "Receive into this directory and move each file into place when the session ends."),
+        Opt::value('D', "dest_dir[,dest_dir...]", Complete::Dir, "Destination directories. A file with an absolute name must lie under one of them; other names go under the first. Default /tmp."),
+        Opt::value('A', "backup_dir[,backup_dir...]", Complete::Dir, "Move a file about to be replaced into this directory first."),
+        Opt::value('L', "logfile", Complete::File, "The daemon's log file. Default /tmp/uftpd.log."),
+        Opt::value('F', "status_file", Complete::File, "Write machine-readable status lines to this file."),
+        Opt::flag('q', "Do not look up server names (no lookups are made anyway)."),
+        Opt::value('P', "pidfile", Complete::File, "Write the daemon's process ID to this file once it runs; the file is removed when it exits."),
+        Opt::value('S', "serverlist_file", Complete::File, "Accept sessions only from the servers listed in this file, one per line: ID|IP[|FINGERPRINT], the ID in hex or dotted form, the address the server's announcements come from, and optionally the fingerprint its key must have. Blank lines and lines starting with # are skipped."),
+        Opt::value('R', "proxy[/fingerprint]", Complete::Nothing, "Send every response to this response proxy (a name or address, on the port of -p), whose key must have the fingerprint given, if one is."),
+        Opt::value('c', "cache_size", Complete::Nothing, "Bytes of received data to cache before writing."),
+        Opt::value('k', "keyfile[,keyfile...]", Complete::File, "Private key files (PEM), read at start-up; with -K, each key is generated into its file when the file does not exist. Without -k and -K an ephemeral P-256 key is made for the run."),
+        Opt::value('K', "rsa:bits|ec:curve[,...]", Complete::Nothing, "Keys to generate: rsa:512 to rsa:2048, or ec:prime256v1 or ec:secp384r1, as many as -k lists files (or kept for the run without -k)."),
+        Opt::flag('m', "Use the Windows system key store."),
+        Opt::value('N', "priority", Complete::Nothing, "The process's nice value, -20 to 19."),
+        Opt::flag('i', "With -T, move each file into place as soon as it is complete."),
+        Opt::value('s', "postreceive_script", Complete::File, "Run this program after each session with the files received."),
+        Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over once it is larger than this many megabytes (10^6 bytes), 1 to 1024: the log becomes logfile.1, the older archives move up by one, and a new log starts. Default: no rolling."),
+        Opt::value('n', "max_log_count", Complete::Nothing, "How many archived logs -g keeps, 1 to 1000; older ones are deleted. Default 5."),
+        Opt::value('H', "hb_server[:port][,...]", Complete::Nothing, "Send heartbeats to these proxies."),
+        Opt::value('h', "hb_interval", Complete::Nothing, "Seconds between heartbeats."),
+        Opt::value('I', "interface[,interface...]", Complete::Interface, "Listen on these interfaces (names or addresses). Default: every interface that is up and multicast-capable, but loopback."),
+        Opt::value('M', "pub_mcast_addr[,...]", Complete::Nothing, "The public multicast addresses to listen on, IPv4 or IPv6. Default 230.4.4.1."),
+        Opt::value('B', "buf_size", Complete::Nothing, "The socket's receive buffer, 65536 to 104857600 bytes. Default 262144."),
+        Opt::flag('E', "Accept encrypted sessions only; unencrypted ones are refused with an ABORT."),
+        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal or 0x hex). Default 0."),
+        Opt::long_flag("allow-weak", "Accept weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak; without it they are refused with an ABORT. Not in uftp 4.10.2, which accepts them."),
+    ],
+    refused,
+    sections: &[
+        ("SIGNALS", &["SIGTERM or SIGINT ends uftpd: every session in progress is aborted (the server is told \"Client shutting down\") and its unfinished file discarded, the PID file is removed, and the exit code is 6.", "SIGHUP reopens the log file under its name, for logrotate."]),
+        ("EXIT STATUS", &["0: started (a daemon: it runs in the background). 1: an invalid command line. 2: the network could not be set up. 3: keys could not be read or made. 4: the log file could not be opened. 6: stopped by a signal."]),
+        ("FILES", &["/tmp/uftpd.log: the daemon's log without -L.", "/etc/default/uftpd: the options the service (uftpd.service, /etc/init.d/uftpd) starts uftpd with, in DAEMON_ARGS."]),
+        ("EXAMPLES", &["Receive into /srv/incoming as a daemon, logging to /var/log/uftpd.log rolled at 10 MB:", "  uftpd -D /srv/incoming -L /var/log/uftpd.log -g 10 -P /run/uftpd.pid", "In the foreground, encrypted sessions only, from the servers in /etc/uftp/servers:", "  uftpd -d -E -S /etc/uftp/servers -k /etc/uftp/uftpd.pem -K ec:prime256v1"]),
+    ],
+    see_also: "uftp(1), uftpproxyd(1), uftp_keymgt(1), uftpdump(1)",
+};
+
 /// Usage text.
 pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr...] ] \
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
@@ -214,7 +286,7 @@ impl Options {
                 return Err(format!("unexpected argument `{arg}`\n{USAGE}"));
             };
             for (i, c) in flags.char_indices() {
-                let takes_value = "pMIUDLxBPQNTASRkKschHgnF".contains(c);
+                let takes_value = PAGE.short(c).is_some_and(|o| o.value.is_some());
                 let value = if takes_value {
                     let rest = &flags[i + c.len_utf8()..];
                     let v = if rest.is_empty() {
@@ -426,6 +498,16 @@ mod tests {
 
     fn p(s: &str) -> Result<Options, String> {
         Options::parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn parser_takes_exactly_the_pages_options() {
+        crate::cli::check_parser(
+            &PAGE,
+            |args| p(&args.join(" ")).map(drop),
+            |e| e.contains("unknown option"),
+            |e| e.contains("needs a value"),
+        );
     }
 
     #[test]

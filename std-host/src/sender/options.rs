@@ -15,6 +15,7 @@ use proto_core::crypto::{CurveId, Fingerprint};
 use proto_core::session::security::{is_aead, weakness, ClientPin};
 use proto_core::wire::{HashType, KeyExchange, KeyType, SigType};
 
+use crate::cli::{Complete, Opt, Page};
 use crate::keys::{KeySpec, NamedCurve, RSA_MAX_BITS, RSA_MIN_BITS};
 
 /// A command line uftp would refuse; the message is one line, without the `uftp: ` prefix.
@@ -580,6 +581,79 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
     Ok(())
 }
 
+/// `uftp`'s options and manual, from which the man page and shell completions are rendered
+/// (see [`crate::cli`]); the tests check that the parser takes exactly these letters.
+pub const PAGE: Page = Page {
+    name: "uftp",
+    summary: "send files to many receivers at once over multicast, with UFTP 4 (uftp-rs)",
+    operands: "file|dir ...",
+    complete_operands: Complete::File,
+    description: &[
+        "uftp is the sender of uftp-rs, a reimplementation of UFTP 4 in Rust. It announces a \
+         session on a multicast address, registers the receivers (uftpd) that answer, or those \
+         -H lists, sends them the files and directory trees given, repeating what each lost \
+         until every receiver has every file or gives up, and prints a summary per receiver. It \
+         speaks to uftpd 4.x and takes uftp 4.10.2's options; those it does not carry out are \
+         refused by name, never ignored.",
+        "Encryption (-Y) keeps uftp's letters but has strong defaults: SHA-256 rather than SHA-1 \
+         and ECDH-ECDSA on prime256v1 rather than RSA, and weak choices need --allow-weak.",
+    ],
+    options: &[
+        Opt::value('R', "txrate", Complete::Nothing, "The sending rate in Kbps, or -1 for as fast as possible. Default 1000."),
+        Opt::value('L', "logfile", Complete::File, "Log to this file instead of standard error."),
+        Opt::value('B', "buf_size", Complete::Nothing, "The socket buffers, 65536 to 104857600 bytes. Default 262144."),
+        Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over at this many megabytes."),
+        Opt::value('n', "max_log_count", Complete::Nothing, "How many rolled logs to keep."),
+        Opt::value('Y', "keytype", Complete::Words(&["none", "aes128-gcm", "aes256-gcm", "aes128-ccm", "aes256-ccm", "aes128-cbc", "aes256-cbc"]), "The session's cipher: aes256-gcm, aes128-gcm, aes256-ccm, aes128-ccm, aes256-cbc, aes128-cbc or none. Default none (unencrypted). DES and 3DES are not implemented."),
+        Opt::value('h', "hashtype", Complete::Words(&["sha1", "sha256", "sha384", "sha512"]), "The hash for key derivation and HMAC: sha256, sha384, sha512 or sha1. Default sha256."),
+        Opt::value('w', "sigtype", Complete::Words(&["hmac", "keyex"]), "How non-AEAD ciphers authenticate packets: hmac. keyex (a signature on every packet) is not implemented."),
+        Opt::value('e', "keyextype[:curve]", Complete::Words(&["ecdh_ecdsa", "ecdh_rsa", "rsa"]), "The key exchange: ecdh_ecdsa[:curve], ecdh_rsa[:curve] or rsa; curves prime256v1 and secp384r1. Default ecdh_ecdsa:prime256v1."),
+        Opt::flag('c', "Require receivers to authenticate with their own keys."),
+        Opt::value('m', "max_nak_count", Complete::Nothing, "Drop a receiver that asks for more than this many rounds of retransmissions."),
+        Opt::value('k', "key_file", Complete::File, "The server's private key (PEM); with -K it is generated into the file when the file does not exist."),
+        Opt::value('K', "key_length|curve", Complete::Nothing, "The server key to generate: RSA bits for rsa and ecdh_rsa, a curve for ecdh_ecdsa. Default: prime256v1, or RSA 2048 bits."),
+        Opt::flag('l', "Follow symbolic links instead of sending them as links."),
+        Opt::flag('T', "Put a timestamp on each line of output."),
+        Opt::value('b', "block_size", Complete::Nothing, "Bytes of file data per packet, 512 to 8800. Default 1300."),
+        Opt::value('t', "ttl", Complete::Nothing, "The TTL of multicast packets, 1 to 255. Default 1."),
+        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets."),
+        Opt::flag('z', "Sync mode: receivers skip files they already have."),
+        Opt::flag('Z', "Sync preview: report what sync mode would send, sending nothing."),
+        Opt::value('I', "interface", Complete::Interface, "Send from this interface (a name or address)."),
+        Opt::value('p', "port", Complete::Nothing, "The receivers' UDP port. Default 1044."),
+        Opt::value('u', "source_port", Complete::Nothing, "Send from this UDP port. Default: any."),
+        Opt::value('j', "proxylist_file", Complete::File, "The proxies expected to answer for receivers, one per line: ID[|FINGERPRINT]. In a closed group (-H) they are the only proxies admitted."),
+        Opt::flag('q', "Quit as soon as a receiver fails."),
+        Opt::flag('f', "Write a restart file when receivers fail."),
+        Opt::flag('y', "Use the Windows system key store."),
+        Opt::value('U', "UID", Complete::Nothing, "This sender's ID, in hex or as an IPv4 address. Default: the IPv4 address of the interface sent from."),
+        Opt::value('a', "max_passes", Complete::Nothing, "At most this many passes over a file. Default 65535."),
+        Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
+        Opt::value('W', "txweight", Complete::Nothing, "Congestion control's transmit weight."),
+        Opt::value('H', "host[,host...]|@hostlist_file", Complete::Nothing, "A closed group: only these receivers (IDs in hex or as IPv4 addresses), or those listed in the file, one per line as ID[|FINGERPRINT] (a fingerprint pins the receiver's key and turns client authentication on)."),
+        Opt::value('F', "restart_file", Complete::File, "Restart a failed session from its restart file, for the receivers that had not finished."),
+        Opt::value('X', "exclude_file", Complete::File, "Leave out the files listed in this file."),
+        Opt::value('M', "pub_multicast_addr", Complete::Nothing, "The public address to announce on, IPv4 or IPv6 multicast, or a unicast address. Default 230.4.4.1."),
+        Opt::value('P', "priv_multicast_addr", Complete::Nothing, "The private address the files go to; in IPv4, octets written x are chosen at random. Default 230.5.5.x."),
+        Opt::value('N', "max_nak_pct", Complete::Nothing, "Drop receivers that ask for more than this share of a file again."),
+        Opt::value('C', "cc_type", Complete::Nothing, "Congestion control."),
+        Opt::flag('o', "-D names a directory, even when one item is sent."),
+        Opt::value('D', "dest_name", Complete::Nothing, "The name the receivers store the item under, or with several items (or -o) the directory they go into."),
+        Opt::value('E', "base_dir[,base_dir...]", Complete::Dir, "Strip these leading directories from the names sent."),
+        Opt::value('S', "status_file", Complete::File, "Write machine-readable status lines to this file."),
+        Opt::value('r', "init_grtt[:min_grtt:max_grtt]", Complete::Nothing, "The group round-trip time to start from, and its bounds, in seconds. Default 0.5:0.01:15."),
+        Opt::value('s', "robust", Complete::Nothing, "How many times announcements and the like are repeated, 10 to 50. Default 20."),
+        Opt::value('i', "list_file", Complete::File, "Read the files to send from this file, one per line (- for standard input)."),
+        Opt::long_flag("allow-weak", "Run weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak, instead of refusing them. Not in uftp 4.10.2."),
+    ],
+    refused: |c| NOT_YET.iter().find(|x| x.0 == c).map(|x| x.1),
+    sections: &[
+        ("EXIT STATUS", &["0: the session finished and receivers got the files. 1: an invalid command line. 2: the network could not be set up. 3: a key could not be read or made. 6: interrupted. 7: no receiver registered. 8: no receiver answered the first file's FILEINFO. 9: every receiver dropped out, or (unlike uftp 4.10.2 without -q) any receiver failed; receivers the handshake refused were never members and do not count. 10: the session completed but no receiver received any file."]),
+        ("EXAMPLES", &["Send a file at 100 Mbit/s to whoever listens on the default group:", "  uftp -R 100000 firmware.img", "Encrypted, to two receivers only:", "  uftp -Y aes256-gcm -H 0x0a000002,0x0a000003 -R 50000 release/"]),
+    ],
+    see_also: "uftpd(1), uftpproxyd(1), uftp_keymgt(1), uftpdump(1)",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -841,5 +915,19 @@ mod tests {
             .0
             .contains("-j: cannot read"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn parser_takes_exactly_the_pages_options() {
+        crate::cli::check_parser(
+            &PAGE,
+            |args| {
+                parse(args.iter().map(|a| a.to_string()))
+                    .map(drop)
+                    .map_err(|e| e.0)
+            },
+            |e| e.contains("unknown option"),
+            |e| e.contains("needs a value"),
+        );
     }
 }

@@ -1,0 +1,529 @@
+//! The programs' command lines as data: one [`Page`] per program, next to its parser, from which
+//! the man pages (roff) and the shell completions (bash, zsh) are rendered. Each parser's tests
+//! check that it accepts exactly the options its page lists (a value where the page names one),
+//! and `generated_files_are_current` below checks that the files under `std-host/packaging/`
+//! are what the pages render now, so pages, parsers, man pages and completions cannot drift.
+//! `cargo xtask man` rewrites those files.
+
+use std::fmt::Write as _;
+
+/// How a shell completes an option's value or an operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Complete {
+    /// Nothing to offer (a number, an address, free text).
+    Nothing,
+    /// A file name.
+    File,
+    /// A directory name.
+    Dir,
+    /// A network interface name.
+    Interface,
+    /// One of these words.
+    Words(&'static [&'static str]),
+}
+
+/// One option of a program.
+#[derive(Debug, Clone, Copy)]
+pub struct Opt {
+    /// The letter of `-x`, or `None` for a long-only option.
+    pub short: Option<char>,
+    /// The name of `--name`, if it has one.
+    pub long: Option<&'static str>,
+    /// The value's name (`None`: a flag).
+    pub value: Option<&'static str>,
+    /// How its value is completed.
+    pub complete: Complete,
+    /// What it does (plain text; paragraphs separated by blank lines).
+    pub help: &'static str,
+}
+
+impl Opt {
+    /// A flag `-c`.
+    pub const fn flag(c: char, help: &'static str) -> Opt {
+        Opt {
+            short: Some(c),
+            long: None,
+            value: None,
+            complete: Complete::Nothing,
+            help,
+        }
+    }
+
+    /// An option `-c value`.
+    pub const fn value(
+        c: char,
+        value: &'static str,
+        complete: Complete,
+        help: &'static str,
+    ) -> Opt {
+        Opt {
+            short: Some(c),
+            long: None,
+            value: Some(value),
+            complete,
+            help,
+        }
+    }
+
+    /// A long flag `--name`.
+    pub const fn long_flag(name: &'static str, help: &'static str) -> Opt {
+        Opt {
+            short: None,
+            long: Some(name),
+            value: None,
+            complete: Complete::Nothing,
+            help,
+        }
+    }
+
+    /// An option with a letter and a long name (`-c`, `--name`), with a value if `value` is
+    /// given.
+    pub const fn both(
+        c: char,
+        name: &'static str,
+        value: Option<&'static str>,
+        complete: Complete,
+        help: &'static str,
+    ) -> Opt {
+        Opt {
+            short: Some(c),
+            long: Some(name),
+            value,
+            complete,
+            help,
+        }
+    }
+
+    /// How it is written: `-c` or `--name` (the letter when it has both).
+    pub fn spelling(&self) -> String {
+        self.spellings().remove(0)
+    }
+
+    /// Every way it is written: `-c`, `--name`.
+    pub fn spellings(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(c) = self.short {
+            v.push(format!("-{c}"));
+        }
+        if let Some(l) = self.long {
+            v.push(format!("--{l}"));
+        }
+        v
+    }
+}
+
+/// A program's manual: its options and the prose around them.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// The program's name.
+    pub name: &'static str,
+    /// The NAME line's description.
+    pub summary: &'static str,
+    /// Operands after the options in the synopsis (empty: none).
+    pub operands: &'static str,
+    /// How operands are completed.
+    pub complete_operands: Complete,
+    /// Paragraphs of the DESCRIPTION.
+    pub description: &'static [&'static str],
+    /// The options, in the order of the page.
+    pub options: &'static [Opt],
+    /// Options uftp 4.10.2 has that this program refuses by name, and why (shown on the page).
+    pub refused: fn(char) -> Option<&'static str>,
+    /// Further sections: title and paragraphs (EXIT STATUS, SIGNALS, FILES, EXAMPLES …).
+    pub sections: &'static [(&'static str, &'static [&'static str])],
+    /// SEE ALSO.
+    pub see_also: &'static str,
+}
+
+impl Page {
+    /// The option written `-c`, if the page has one.
+    pub fn short(&self, c: char) -> Option<&Opt> {
+        self.options.iter().find(|o| o.short == Some(c))
+    }
+}
+
+/// Escapes text for roff: backslashes, hyphens as minus signs where they are options, and
+/// lines that would start with a control character.
+fn roff(text: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let esc = line.replace('\\', "\\e").replace('-', "\\-");
+        if esc.starts_with('.') || esc.starts_with('\'') {
+            out.push_str("\\&");
+        }
+        out.push_str(&esc);
+    }
+    out
+}
+
+/// Paragraphs (blank-line separated) as roff: `.PP` between them; lines starting with two
+/// spaces are kept as a literal block.
+fn paragraphs(out: &mut String, text: &str) {
+    for (i, para) in text.split("\n\n").enumerate() {
+        if i > 0 {
+            out.push_str(".PP\n");
+        }
+        if para.starts_with("  ") {
+            out.push_str(".nf\n.RS\n");
+            for line in para.lines() {
+                out.push_str(&roff(line.trim_start()));
+                out.push('\n');
+            }
+            out.push_str(".RE\n.fi\n");
+        } else {
+            out.push_str(&roff(para));
+            out.push('\n');
+        }
+    }
+}
+
+fn synopsis_item(o: &Opt) -> String {
+    let name = format!("\\fB{}\\fR", roff(&o.spelling()));
+    match o.value {
+        Some(v) => format!("[{name} \\fI{}\\fR]", roff(v)),
+        None => format!("[{name}]"),
+    }
+}
+
+/// The man page (section 1) in roff.
+pub fn man_page(p: &Page) -> String {
+    let mut out = String::new();
+    let upper = p.name.to_uppercase();
+    let _ = writeln!(
+        out,
+        ".TH {} 1 \"\" \"uftp-rs {}\" \"User Commands\"",
+        roff(&upper),
+        env!("CARGO_PKG_VERSION")
+    );
+    out.push_str(
+        ".\\\" Generated from the option table in std-host; `cargo xtask man` rewrites it.\n",
+    );
+    let _ = writeln!(out, ".SH NAME\n{} \\- {}", roff(p.name), roff(p.summary));
+    out.push_str(".SH SYNOPSIS\n.nh\n.ad l\n");
+    let _ = write!(out, "\\fB{}\\fR", roff(p.name));
+    for o in p.options {
+        let _ = write!(out, "\n{}", synopsis_item(o));
+    }
+    if !p.operands.is_empty() {
+        let _ = write!(out, "\n\\fI{}\\fR", roff(p.operands));
+    }
+    out.push_str("\n.ad\n.hy\n.SH DESCRIPTION\n");
+    for d in p.description {
+        out.push_str(".PP\n");
+        paragraphs(&mut out, d);
+    }
+    out.push_str(".SH OPTIONS\n");
+    for o in p.options {
+        let mut tag = o
+            .spellings()
+            .iter()
+            .map(|s| format!("\\fB{}\\fR", roff(s)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Some(v) = o.value {
+            let _ = write!(tag, " \\fI{}\\fR", roff(v));
+        }
+        let _ = writeln!(out, ".TP\n{tag}");
+        paragraphs(&mut out, o.help);
+        if let Some(why) = o.short.and_then(p.refused) {
+            let _ = writeln!(out, ".IP\nNot supported by this version: {}.", roff(why));
+        }
+    }
+    for (title, paras) in p.sections {
+        let _ = writeln!(out, ".SH {}", roff(title));
+        for para in *paras {
+            out.push_str(".PP\n");
+            paragraphs(&mut out, para);
+        }
+    }
+    let _ = writeln!(out, ".SH SEE ALSO\n{}", roff(p.see_also));
+    out
+}
+
+fn bash_words(c: Complete, cur: &str) -> String {
+    match c {
+        Complete::Nothing => "return 0".to_string(),
+        Complete::File => {
+            format!("compopt -o filenames; COMPREPLY=( $(compgen -f -- {cur}) ); return 0")
+        }
+        Complete::Dir => {
+            format!("compopt -o filenames; COMPREPLY=( $(compgen -d -- {cur}) ); return 0")
+        }
+        Complete::Interface => format!(
+            "COMPREPLY=( $(compgen -W \"$(ls /sys/class/net 2>/dev/null)\" -- {cur}) ); return 0"
+        ),
+        Complete::Words(w) => {
+            format!(
+                "COMPREPLY=( $(compgen -W \"{}\" -- {cur}) ); return 0",
+                w.join(" ")
+            )
+        }
+    }
+}
+
+/// The bash completion script.
+pub fn bash_completion(p: &Page) -> String {
+    let func = format!("_{}", p.name.replace('-', "_"));
+    let mut out = format!(
+        "# bash completion for {name} (uftp-rs; generated from its option table)\n\
+         {func}() {{\n    local cur prev\n    cur=\"${{COMP_WORDS[COMP_CWORD]}}\"\n    \
+         prev=\"${{COMP_WORDS[COMP_CWORD-1]}}\"\n    case \"$prev\" in\n",
+        name = p.name
+    );
+    for o in p.options.iter().filter(|o| o.value.is_some()) {
+        let _ = writeln!(
+            out,
+            "        {})\n            {}\n            ;;",
+            o.spellings().join("|"),
+            bash_words(o.complete, "\"$cur\"")
+        );
+    }
+    let all: Vec<String> = p.options.iter().flat_map(Opt::spellings).collect();
+    let _ = write!(
+        out,
+        "    esac\n    if [[ \"$cur\" == -* ]]; then\n        \
+         COMPREPLY=( $(compgen -W \"{}\" -- \"$cur\") )\n        return 0\n    fi\n",
+        all.join(" ")
+    );
+    match p.complete_operands {
+        Complete::Nothing => out.push_str("    COMPREPLY=()\n"),
+        c => {
+            let _ = writeln!(out, "    {}", bash_words(c, "\"$cur\""));
+        }
+    }
+    let _ = writeln!(out, "}}\ncomplete -F {func} {}", p.name);
+    out
+}
+
+fn zsh_action(c: Complete) -> String {
+    match c {
+        Complete::Nothing => " ".to_string(),
+        Complete::File => "_files".to_string(),
+        Complete::Dir => "_files -/".to_string(),
+        Complete::Interface => "_net_interfaces".to_string(),
+        Complete::Words(w) => format!("({})", w.join(" ")),
+    }
+}
+
+/// A zsh completion function (`_name`, for a directory in `$fpath`).
+pub fn zsh_completion(p: &Page) -> String {
+    let mut out = format!(
+        "#compdef {}\n# zsh completion for {} (uftp-rs; generated from its option table)\n\n_arguments -s -S \\\n",
+        p.name, p.name
+    );
+    for o in p
+        .options
+        .iter()
+        .flat_map(|o| o.spellings().into_iter().map(move |s| (s, o)))
+    {
+        let (spelling, o) = o;
+        // The first sentence of the help, without characters that _arguments treats specially.
+        let first = o
+            .help
+            .split(". ")
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.');
+        let desc: String = first
+            .chars()
+            .filter(|c| !matches!(c, '[' | ']' | ':' | '\'' | '\\' | '`' | '$'))
+            .map(|c| if c == '\n' { ' ' } else { c })
+            .collect();
+        let spec = match o.value {
+            Some(v) => format!(
+                "'{spelling}[{desc}]:{}:{}'",
+                v.replace([':', '\''], " "),
+                zsh_action(o.complete)
+            ),
+            None => format!("'{spelling}[{desc}]'"),
+        };
+        let _ = writeln!(out, "  {spec} \\");
+    }
+    match p.complete_operands {
+        Complete::Nothing => out.push_str("  && return 0\n"),
+        c => {
+            let _ = writeln!(
+                out,
+                "  '*:{}:{}' && return 0",
+                p.operands.replace([':', '\''], " "),
+                zsh_action(c)
+            );
+        }
+    }
+    out
+}
+
+/// Every program's page.
+pub fn pages() -> [&'static Page; 5] {
+    [
+        &crate::sender::options::PAGE,
+        &crate::receiver::options::PAGE,
+        &crate::proxy::options::PAGE,
+        &crate::keys::keymgt::PAGE,
+        &crate::dump::PAGE,
+    ]
+}
+
+/// The generated files, relative to `std-host/packaging/`, and their contents.
+pub fn generated_files() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for p in pages() {
+        v.push((format!("man/{}.1", p.name), man_page(p)));
+        v.push((format!("completions/bash/{}", p.name), bash_completion(p)));
+        v.push((format!("completions/zsh/_{}", p.name), zsh_completion(p)));
+    }
+    v
+}
+
+/// Checks a parser against its page: every letter the page lists is known to the parser (with
+/// a value where the page names one, which `parse(["-c"])` must then ask for), and every other
+/// letter is refused as unknown. `parse` gets the arguments; `unknown` tells whether its error
+/// says the option is unknown; `wants_value` whether it says a value is missing.
+#[cfg(test)]
+pub fn check_parser(
+    page: &Page,
+    parse: impl Fn(&[&str]) -> Result<(), String>,
+    unknown: impl Fn(&str) -> bool,
+    wants_value: impl Fn(&str) -> bool,
+) {
+    for c in ('a'..='z').chain('A'..='Z') {
+        let arg = format!("-{c}");
+        let r = parse(&[&arg]);
+        match page.short(c) {
+            None => assert!(
+                matches!(&r, Err(e) if unknown(e)),
+                "{}: {arg} is not on the page but the parser knows it: {r:?}",
+                page.name
+            ),
+            Some(o) => {
+                assert!(
+                    !matches!(&r, Err(e) if unknown(e)),
+                    "{}: {arg} is on the page but the parser refuses it as unknown",
+                    page.name
+                );
+                if (page.refused)(c).is_some() {
+                    // Refused by name, perhaps before its value is looked for.
+                    continue;
+                }
+                let asks = matches!(&r, Err(e) if wants_value(e));
+                assert_eq!(
+                    asks,
+                    o.value.is_some(),
+                    "{}: {arg}: the page says value {:?}, the parser says {r:?}",
+                    page.name,
+                    o.value
+                );
+            }
+        }
+    }
+    for o in page.options.iter().filter(|o| o.short.is_none()) {
+        let arg = o.spelling();
+        let r = parse(&[&arg]);
+        assert!(
+            !matches!(&r, Err(e) if unknown(e)),
+            "{}: {arg} is on the page but the parser refuses it",
+            page.name
+        );
+    }
+    let r = parse(&["--no-such-option"]);
+    assert!(matches!(&r, Err(e) if unknown(e)), "{}: {r:?}", page.name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn packaging() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("packaging")
+    }
+
+    #[test]
+    fn generated_files_are_current() {
+        let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+        let mut stale = Vec::new();
+        for (rel, text) in generated_files() {
+            let path = packaging().join(&rel);
+            if update {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                stale.push(rel);
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "out of date (run `cargo xtask man`): {stale:?}"
+        );
+    }
+
+    #[test]
+    fn every_option_is_on_its_man_page_and_in_its_completions() {
+        for p in pages() {
+            let man = man_page(p);
+            let bash = bash_completion(p);
+            let zsh = zsh_completion(p);
+            for o in p.options {
+                let s = o.spelling();
+                assert!(
+                    man.contains(&format!(".TP\n\\fB{}\\fR", roff(&s))),
+                    "{}: {s}",
+                    p.name
+                );
+                for s in o.spellings() {
+                    let words = format!(" {s} ");
+                    let listed = bash.lines().any(|l| {
+                        l.contains("compgen -W \"-")
+                            && format!(" {} ", l.replace('"', " ")).contains(&words)
+                    });
+                    assert!(listed, "{}: {s} not offered by bash", p.name);
+                    assert!(zsh.contains(&format!("'{s}[")), "{}: {s}", p.name);
+                }
+            }
+            let letters: Vec<_> = p.options.iter().filter_map(|o| o.short).collect();
+            let mut dedup = letters.clone();
+            dedup.sort_unstable();
+            dedup.dedup();
+            assert_eq!(
+                dedup.len(),
+                letters.len(),
+                "{}: a letter listed twice",
+                p.name
+            );
+        }
+    }
+
+    #[test]
+    fn roff_escapes_what_roff_would_eat() {
+        assert_eq!(roff("a-b \\n"), "a\\-b \\en");
+        assert_eq!(roff(".x\n'y"), "\\&.x\n\\&'y");
+    }
+
+    /// groff finds nothing to warn about in any page (when groff is installed, as on Debian with
+    /// man-db).
+    #[test]
+    fn man_pages_render_without_warnings() {
+        for p in pages() {
+            let mut child = std::process::Command::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("groff (Debian's groff-base, which man needs)");
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(man_page(p).as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.is_empty(), "{}: {err}", p.name);
+        }
+    }
+}
