@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
 
 use proto_core::crypto::NoRsa;
 use proto_core::session::receiver::{
@@ -338,7 +339,6 @@ impl<const CLIENTS: usize> Node for SenderNode<CLIENTS> {
 pub struct CheckingStorage {
     seeds: Vec<(String, u64)>,
     open: Vec<(SessionId, OpenFile)>,
-    ctx: CheckContext,
     /// Files finished with every block present and correct: name → size.
     pub completed: HashMap<String, u64>,
     /// Blocks whose data differed from the generated content.
@@ -354,17 +354,23 @@ pub struct CheckingStorage {
 }
 
 /// The datagram being handled, as the storage may use it to check what is written.
-#[derive(Debug, Default, Clone, Copy)]
-struct CheckContext {
+#[derive(Debug, Clone, Copy)]
+struct CheckContext<'a> {
     /// Address and length of the datagram's buffer.
     base: usize,
     len: usize,
     /// The buffer holds the datagram as sent, shared with other receivers.
     pristine: bool,
-    /// The datagram's check, if one was made.
-    known: Option<ContentCheck>,
-    /// The check this write made.
-    made: Option<ContentCheck>,
+    /// The datagram's check (set by the first node that makes one).
+    check: &'a OnceLock<ContentCheck>,
+}
+
+/// A [`CheckingStorage`] lent to the receiver for one datagram, so that what it writes can be
+/// checked against that datagram's shared [`ContentCheck`]. It forwards every [`Storage`]
+/// method, the provided ones too: a method added to the trait must be forwarded here.
+struct ForDatagram<'a> {
+    storage: &'a mut CheckingStorage,
+    ctx: CheckContext<'a>,
 }
 
 #[derive(Debug)]
@@ -394,21 +400,28 @@ impl CheckingStorage {
 
     /// Whether `data` is the content of `seed` at `offset`, reusing the datagram's check when
     /// `data` is the very range it covered.
-    fn content_ok(&mut self, seed: u64, offset: u64, data: &[u8]) -> bool {
+    fn content_ok(
+        &mut self,
+        seed: u64,
+        offset: u64,
+        data: &[u8],
+        ctx: Option<&CheckContext<'_>>,
+    ) -> bool {
         let addr = data.as_ptr() as usize;
-        let ctx = &mut self.ctx;
-        let inside = ctx.pristine && addr >= ctx.base && addr + data.len() <= ctx.base + ctx.len;
         let key = (seed, offset);
-        if inside {
+        if let Some(ctx) =
+            ctx.filter(|c| c.pristine && addr >= c.base && addr + data.len() <= c.base + c.len)
+        {
             let start = addr - ctx.base;
-            if let Some(k) = ctx.known {
+            if let Some(k) = ctx.check.get() {
                 if (k.start, k.len, k.key) == (start, data.len(), key) {
                     return k.ok;
                 }
             }
             self.full_checks += 1;
             let ok = check_pattern(seed, offset, data);
-            self.ctx.made = Some(ContentCheck {
+            // The first check of this datagram is kept; a later one covers the same bytes.
+            let _ = ctx.check.set(ContentCheck {
                 start,
                 len: data.len(),
                 key,
@@ -418,6 +431,32 @@ impl CheckingStorage {
         }
         self.full_checks += 1;
         check_pattern(seed, offset, data)
+    }
+
+    fn write_checked(
+        &mut self,
+        session: SessionId,
+        offset: u64,
+        data: &[u8],
+        ctx: Option<&CheckContext<'_>>,
+    ) -> Result<(), Reject> {
+        let (seed, layout) = {
+            let f = self.file(session).ok_or(Reject::Io)?;
+            (f.seed, f.layout)
+        };
+        self.bytes_written += data.len() as u64;
+        let block = offset / u64::from(layout.blocksize);
+        let good = offset.is_multiple_of(u64::from(layout.blocksize))
+            && block < u64::from(layout.blocks)
+            && data.len() == layout.block_len(block as u32)
+            && self.content_ok(seed, offset, data, ctx);
+        if !good {
+            self.bad_blocks += 1;
+            if let Some(f) = self.file(session) {
+                f.bad = true;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -454,23 +493,7 @@ impl Storage for CheckingStorage {
         offset: u64,
         data: &[u8],
     ) -> Result<(), Reject> {
-        let (seed, layout) = {
-            let f = self.file(session).ok_or(Reject::Io)?;
-            (f.seed, f.layout)
-        };
-        self.bytes_written += data.len() as u64;
-        let block = offset / u64::from(layout.blocksize);
-        let good = offset.is_multiple_of(u64::from(layout.blocksize))
-            && block < u64::from(layout.blocks)
-            && data.len() == layout.block_len(block as u32)
-            && self.content_ok(seed, offset, data);
-        if !good {
-            self.bad_blocks += 1;
-            if let Some(f) = self.file(session) {
-                f.bad = true;
-            }
-        }
-        Ok(())
+        self.write_checked(session, offset, data, None)
     }
     fn finish(&mut self, session: SessionId, _file_id: u16) -> Result<(), Reject> {
         let at = self
@@ -493,6 +516,43 @@ impl Storage for CheckingStorage {
     }
     fn free_space(&mut self, _session: SessionId) -> Option<u64> {
         None
+    }
+}
+
+impl Storage for ForDatagram<'_> {
+    fn open(&mut self, item: &Item<'_>) -> Result<(), Reject> {
+        self.storage.open(item)
+    }
+    fn block_map(&mut self, session: SessionId) -> Option<&mut [u8]> {
+        self.storage.block_map(session)
+    }
+    fn write(
+        &mut self,
+        session: SessionId,
+        _file_id: u16,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), Reject> {
+        self.storage
+            .write_checked(session, offset, data, Some(&self.ctx))
+    }
+    fn finish(&mut self, session: SessionId, file_id: u16) -> Result<(), Reject> {
+        self.storage.finish(session, file_id)
+    }
+    fn discard(&mut self, session: SessionId, file_id: u16) {
+        self.storage.discard(session, file_id)
+    }
+    fn free_space(&mut self, session: SessionId) -> Option<u64> {
+        self.storage.free_space(session)
+    }
+    fn session_ended(&mut self, session: SessionId) {
+        self.storage.session_ended(session)
+    }
+    fn resumed(&mut self, item: &Item<'_>) -> bool {
+        self.storage.resumed(item)
+    }
+    fn session_failed(&mut self, session: SessionId) {
+        self.storage.session_failed(session)
     }
 }
 
@@ -654,20 +714,17 @@ impl<const SESSIONS: usize> Node for ReceiverNode<SESSIONS> {
         if let Some(trace) = &mut self.trace {
             trace.push(describe(now, '<', datagram.bytes));
         }
-        self.storage.ctx = CheckContext {
-            base: datagram.bytes.as_ptr() as usize,
-            len: datagram.bytes.len(),
-            pristine: datagram.pristine,
-            known: datagram.check.get().copied(),
-            made: None,
+        let mut storage = ForDatagram {
+            ctx: CheckContext {
+                base: datagram.bytes.as_ptr() as usize,
+                len: datagram.bytes.len(),
+                pristine: datagram.pristine,
+                check: datagram.check,
+            },
+            storage: &mut self.storage,
         };
         self.receiver
-            .handle_datagram(now, from, datagram.bytes, &mut self.storage);
-        if let Some(c) = self.storage.ctx.made {
-            // The first check of this datagram is kept; a later one covers the same bytes.
-            let _ = datagram.check.set(c);
-        }
-        self.storage.ctx = CheckContext::default();
+            .handle_datagram(now, from, datagram.bytes, &mut storage);
         self.drain(now);
     }
     fn handle_timeout(&mut self, now: Instant) {

@@ -609,9 +609,9 @@ struct Session {
     /// it seldom changes).
     grtt: Duration,
     grtt_code: Grtt,
-    idle_base: Duration,
+    idle_base_us: u64,
     /// A whole announce phase at the pace of the ANNOUNCE that opened the session.
-    announce_wait: Duration,
+    announce_wait_us: u64,
     phase: Phase,
     max_seq: u16,
     my_seq: u16,
@@ -632,14 +632,21 @@ struct Session {
 }
 
 impl Session {
+    #[inline]
     fn idle_timeout(&self) -> Duration {
+        Duration::from_micros(self.idle_us())
+    }
+
+    /// [`Session::idle_timeout`] in microseconds.
+    #[inline]
+    fn idle_us(&self) -> u64 {
         if self.file.is_some() {
-            return self.idle_base;
+            return self.idle_base_us;
         }
         // Registered, no file yet: the server may still be announcing to clients that have not
         // registered, at the pace of the GRTT it announced with, however small the GRTT it
         // advertises since it measured ours. Wait a whole announce phase at that pace.
-        self.idle_base.max(self.announce_wait)
+        self.idle_base_us.max(self.announce_wait_us)
     }
 
     /// Whether [`Receiver::next_output`] may find something this session owes its server.
@@ -659,7 +666,7 @@ impl Session {
         if code != self.grtt_code {
             self.grtt_code = code;
             self.grtt = Duration::from_micros(code.as_micros());
-            self.idle_base = (self.grtt * u32::from(self.robust)).max(MIN_TIMEOUT);
+            self.idle_base_us = micros((self.grtt * u32::from(self.robust)).max(MIN_TIMEOUT));
         }
     }
 
@@ -684,7 +691,9 @@ impl Session {
     fn next_deadline(&self) -> Instant {
         let mut t = match self.phase {
             Phase::Registering => self.register_next.min(self.register_expire),
-            Phase::Receiving => self.last_heard + self.idle_timeout(),
+            Phase::Receiving => {
+                Instant::from_micros(self.last_heard.as_micros().saturating_add(self.idle_us()))
+            }
             Phase::Completing => self.complete_next.min(self.complete_deadline),
         };
         if let Some(n) = self.file.as_ref().and_then(|f| f.nak) {
@@ -751,6 +760,10 @@ fn echo(ts: Timestamp, rx: Instant, now: Instant) -> Timestamp {
 }
 
 /// Whether `list` names `uid` (a zero entry ends a list, §1.3).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 fn lists(list: &IdList<'_>, uid: u32) -> bool {
     match list {
         // DONE and FILEINFO lists run to hundreds of IDs, and every receiver reads each one:
@@ -1434,8 +1447,8 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             robust: a.robust,
             grtt,
             grtt_code: h.grtt,
-            idle_base: (grtt * u32::from(a.robust)).max(MIN_TIMEOUT),
-            announce_wait: grtt * 3 * u32::from(a.robust),
+            idle_base_us: micros((grtt * u32::from(a.robust)).max(MIN_TIMEOUT)),
+            announce_wait_us: micros(grtt * 3 * u32::from(a.robust)),
             phase: Phase::Registering,
             max_seq: h.seq,
             my_seq: 0,
@@ -1924,8 +1937,12 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     /// The next instant `handle_timeout` wants to run, if any.
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sessions = self.sessions.iter().flatten().map(Session::next_deadline);
-        sessions.chain(self.key_req_at).min()
+        let mut next = self.key_req_at;
+        for s in self.sessions.iter().flatten() {
+            let at = s.next_deadline();
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        next
     }
 
     /// The next event, if any.

@@ -1948,7 +1948,13 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             }
         }
         let done_phase = matches!(self.phase, Phase::Done { .. });
-        for j in 0..self.clients.len() {
+        // Only a proxy has clients behind it: spare a walk through the table for the others.
+        let range = if c.is_proxy() {
+            0..self.clients.len()
+        } else {
+            i..i + 1
+        };
+        for j in range {
             let m = &mut self.clients[j];
             let answers = j == i || (m.via() == Some(i) && m.file_pending());
             if answers {
