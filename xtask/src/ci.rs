@@ -13,6 +13,8 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("tcpdump", "tcpdump"),
     ("nft", "nftables"),
     ("ip", "iproute2"),
+    // `cargo xtask deb` checks the zsh completions with `zsh -n`.
+    ("zsh", "zsh"),
 ];
 
 /// The firmware target.
@@ -68,7 +70,7 @@ fn is_root() -> bool {
 }
 
 /// Installs whatever the tests need and is missing: Debian packages, the firmware target,
-/// the nightly toolchain's check and cargo-fuzz.
+/// the nightly toolchain's check, cargo-deb and cargo-fuzz.
 pub fn setup() -> Result<()> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
@@ -108,12 +110,25 @@ pub fn setup() -> Result<()> {
     if !nightly.is_ok_and(|o| o.status.success()) {
         bail!("the fuzzers need a nightly toolchain: `rustup toolchain install nightly`");
     }
+    install_cargo_deb()?;
     if !Command::new("cargo")
         .args(["fuzz", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
     {
         run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
+}
+
+/// Installs cargo-deb (`cargo xtask deb`) when it is missing.
+pub fn install_cargo_deb() -> Result<()> {
+    if !cargo()
+        .args(["deb", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        run(cargo().args(["install", "cargo-deb", "--locked"]))?;
     }
     Ok(())
 }
@@ -160,6 +175,9 @@ pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
     crate::fuzz::fuzz(fuzz_seconds, &[])?;
     let (passed, failed) = test_workspace()?;
     let (passed, failed) = (passed + fw_passed, failed + fw_failed);
+    // The Debian package, built and checked in a scratch directory (never installed here:
+    // Debian's uftp is the tests' peer).
+    crate::package::deb()?;
     eprintln!("ci: all checks passed");
     // The closing line CI reads: the totals over every test binary.
     println!("tests: {passed} passed, {failed} failed");

@@ -18,14 +18,17 @@ jobs:
                          the main job: our uftpd and uftp on this machine (loopback
                          multicast), a file and a directory tree, every copy checked
   setup                  install what the tests need when missing (apt packages, the
-                         thumbv7em-none-eabihf target, cargo-fuzz)
+                         thumbv7em-none-eabihf target, cargo-deb, cargo-fuzz)
   ci [--fuzz-seconds N]  setup, then everything CI checks: fmt, clippy, the firmware
                          (its checks and both boards' images), docs, each fuzz target
-                         for N s (20), the tests
+                         for N s (20), the tests, the Debian package (deb)
   firmware               build the release firmware of both boards for
                          thumbv7em-none-eabihf and print flash and static RAM use
   man                    rewrite the man pages and shell completions under
                          std-host/packaging/ from the programs' option tables
+  deb                    build the Debian package (cargo deb) and check it in a scratch
+                         directory: contents, programs, man pages, completions, units,
+                         the init script starting uftpd (root; installs cargo-deb)
   fuzz [--seconds N] [TARGET...]
                          run the fuzz targets (all by default) for N s each (60)
   sim [options]          simulate one sender and many receivers on a lossy multicast
@@ -48,6 +51,7 @@ fn main() -> Result<()> {
         "firmware" => firmware::main(args),
         "fuzz" => fuzz::main(args),
         "man" => package::man(),
+        "deb" => package::deb(),
         "sim" => sim::main(args),
         "vectors" => vectors::main(args),
         other => bail!("unknown job `{other}`\n{USAGE}"),
