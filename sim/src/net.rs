@@ -384,14 +384,36 @@ impl Worker {
         // A node goes down by the network's crash or by its owner between runs, never while
         // it handles something: looking once is enough.
         leaf.down_flag |= leaf.node.is_down();
+        // No crash in this epoch: the class log may be run through in a tight loop below.
+        let steady = leaf.plain_down && leaf.crash >= view.horizon;
         loop {
             if leaf.down_flag {
                 leaf.inbox.clear();
                 break;
             }
             const NONE: u64 = u64::MAX;
-            let t_log = window.get(wi).map_or(NONE, |e| e.0.as_micros());
             let t_in = leaf.inbox.peek().map_or(NONE, |p| p.0.at.as_micros());
+            if steady {
+                // The class log's entries, as long as they come first (before the inbox and
+                // timers at the same instant, as below); delivering one changes the timer only.
+                let horizon = view.horizon.as_micros();
+                while let Some((at, d)) = window.get(wi) {
+                    let t = at.as_micros();
+                    if t > t_in || t >= horizon || t > leaf.timer.map_or(NONE, Instant::as_micros) {
+                        break;
+                    }
+                    let k = wi;
+                    wi += 1;
+                    if !leaf.member(*at) {
+                        self.stats.unsubscribed += 1;
+                    } else if leaf.rng.chance_ppm(leaf.down.loss_ppm) {
+                        self.stats.lost += 1;
+                    } else {
+                        self.deliver_log(*at, leaf, leaf.class, k, d, view);
+                    }
+                }
+            }
+            let t_log = window.get(wi).map_or(NONE, |e| e.0.as_micros());
             let t_timer = leaf.timer.map_or(NONE, Instant::as_micros);
             // Deliveries before timers at the same instant; the class log before the inbox.
             let (mut t, mut which) = (t_log, 0u8);
