@@ -487,7 +487,9 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     if !dropped.is_empty() {
         log.line(1, &format!("dropped datagrams: {}", dropped.join(", ")));
     }
-    storage.discard_all();
+    // `shut_down` ended every session through the Storage as any abort does (the unfinished
+    // file discarded, `session_failed` for whatever restart state the storage keeps): nothing
+    // is left to clean here.
     storage.forget_ended();
     Ok(exit::INTERRUPTED)
 }
