@@ -231,7 +231,11 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         None => Ok(Log::stderr(opts.log_level)),
     }
     .map_err(|e| (exit::LOG, e))?;
-    let mut storage = FsStorage::new(&opts.dest_dirs).map_err(param)?;
+    let mut storage = match &opts.temp_dir {
+        Some(t) => FsStorage::with_temp_dir(&opts.dest_dirs, t),
+        None => FsStorage::new(&opts.dest_dirs),
+    }
+    .map_err(param)?;
     let ifaces = choose_ifaces(&opts.interfaces).map_err(param)?;
     let uid = match opts.uid {
         Some(u) => u,
@@ -379,6 +383,16 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     for line in &keys.lines {
         log.line(1, line);
     }
+    if let Some(t) = &opts.temp_dir {
+        log.line(
+            1,
+            &format!(
+                "receiving into temp directory {} (-T): what a failed session received is kept \
+                 there for its restart",
+                t.display()
+            ),
+        );
+    }
     if let Some(p) = &config_proxy {
         log.line(
             1,
@@ -440,6 +454,18 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         }
         while let Some(ev) = rx.poll_event() {
             handle_event(&ev, &sock, &ifaces, &mut private, &storage, &mut log);
+            if let Event::FileStarted { session, .. } = ev {
+                if storage.resumed_blocks(session).is_some_and(|n| n > 0) {
+                    log.line(
+                        2,
+                        &format!(
+                            "{} Resuming: {} blocks kept from an earlier instance",
+                            session_tag(session),
+                            storage.resumed_blocks(session).unwrap_or(0)
+                        ),
+                    );
+                }
+            }
         }
         if rx.response_proxy_key() != proxy_key {
             proxy_key = rx.response_proxy_key();
@@ -637,11 +663,16 @@ fn handle_event(
         Event::FileAborted { session, file_id } => log.line(
             1,
             &format!(
-                "{} Aborted file {file_id} ({}): temporary removed",
+                "{} Aborted file {file_id} ({}): {}",
                 session_tag(*session),
                 storage
                     .name_of(*session, *file_id)
-                    .map_or_else(|| "?".into(), |p| p.display().to_string())
+                    .map_or_else(|| "?".into(), |p| p.display().to_string()),
+                if storage.keeps_partial_files() {
+                    "partial file kept for a restart"
+                } else {
+                    "temporary removed"
+                }
             ),
         ),
         Event::Dropped { reason, count } => {

@@ -30,6 +30,9 @@ pub struct Options {
     pub dest_dirs: Vec<PathBuf>,
     /// `-t`: receive under a temporary name and rename at the end (always done here).
     pub temp_names: bool,
+    /// `-T`: receive into this directory, keeping what a failed session received there for a
+    /// restart of it ([`storage`](super::storage)).
+    pub temp_dir: Option<PathBuf>,
     /// `-L`: log file of the daemon (`None`: [`DEFAULT_LOGFILE`]); with `-d` the log goes to
     /// standard error, as uftpd's.
     pub logfile: Option<PathBuf>,
@@ -76,6 +79,7 @@ impl Default for Options {
             uid: None,
             dest_dirs: vec![PathBuf::from("/tmp")],
             temp_names: false,
+            temp_dir: None,
             logfile: None,
             log_max_mb: None,
             log_keep: 5,
@@ -102,7 +106,6 @@ pub const DEFAULT_LOGFILE: &str = "/tmp/uftpd.log";
 /// Options of uftp 4.10.2's `uftpd` that take a value and are not implemented yet, with what
 /// they do (for the refusal message).
 const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
-    ('T', "temp directory (restart support)"),
     ('A', "backup directories"),
     ('s', "post-receive script"),
     ('c', "cache size"),
@@ -151,7 +154,7 @@ pub const PAGE: Page = Page {
         Opt::value('U', "UID", Complete::Nothing, "This receiver's ID, in hex (0x0A000002) or as an IPv4 address. Default: the IPv4 address of the first interface listened on."),
         Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
         Opt::flag('t', "Receive into a temporary name beside the file and rename it at the end. This receiver always does so; the flag is accepted for uftpd's command lines."),
-        Opt::value('T', "temp_dir", Complete::Dir, "Receive into this directory and move each file into place when the session ends."),
+        Opt::value('T', "temp_dir", Complete::Dir, "Receive into temp_dir/_group_<group ID>/ and move what the session received into the -D directory when it completes. When a session fails (aborted, timed out, uftpd stopped or killed) its files stay there, each partial file with a sidecar recording the blocks it holds, and a restart of the session (uftp -F) resumes them: only the missing blocks are sent again. Absolute names are refused; not with -t or several -D; temp_dir must be on the destination's file system."),
         Opt::value('D', "dest_dir[,dest_dir...]", Complete::Dir, "Destination directories. A file with an absolute name must lie under one of them; other names go under the first. Default /tmp."),
         Opt::value('A', "backup_dir[,backup_dir...]", Complete::Dir, "Move a file about to be replaced into this directory first."),
         Opt::value('L', "logfile", Complete::File, "The daemon's log file. Default /tmp/uftpd.log."),
@@ -191,7 +194,7 @@ pub const PAGE: Page = Page {
 /// Usage text.
 pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr...] ] \
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
-[ -L logfile ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
+[ -T temp_dir ] [ -L logfile ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
 [ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
 [ -R proxy[/fingerprint] ] [ --allow-weak ]";
 
@@ -328,10 +331,17 @@ impl Options {
         if let Some(path) = &o.server_list {
             o.servers = load_server_list(path)?;
         }
+        if o.temp_dir.is_some() && o.temp_names {
+            return Err("-T and -t cannot be used together".into());
+        }
+        if o.temp_dir.is_some() && o.dest_dirs.len() > 1 {
+            return Err("-T cannot be used with several -D directories".into());
+        }
         // The daemon works from `/`: relative names mean what they meant where it started.
         o.logfile = o.logfile.map(absolute);
         o.pidfile = o.pidfile.map(absolute);
         o.dest_dirs = o.dest_dirs.into_iter().map(absolute).collect();
+        o.temp_dir = o.temp_dir.map(absolute);
         o.keyfiles = o.keyfiles.into_iter().map(absolute).collect();
         Ok(o)
     }
@@ -406,6 +416,7 @@ impl Options {
                 self.response_proxy = Some((host.to_string(), fp));
             }
             't' => self.temp_names = true,
+            'T' => self.temp_dir = Some(PathBuf::from(v)),
             'q' => self.no_dns = true,
             'p' => {
                 self.port = v
@@ -525,7 +536,11 @@ mod tests {
 
     #[test]
     fn unsupported_and_bad_options_say_so() {
-        assert!(p("-d -T /tmp/t").unwrap_err().contains("-T"));
+        assert_eq!(p("-d -T /tmp/t").unwrap().temp_dir, Some("/tmp/t".into()));
+        assert!(p("-d -T /tmp/t -t").unwrap_err().contains("-T and -t"));
+        assert!(p("-d -T /tmp/t -D /a,/b")
+            .unwrap_err()
+            .contains("several -D"));
         assert!(p("-d -m").unwrap_err().contains("not supported yet"));
         assert!(p("-d -p x").unwrap_err().contains("invalid port"));
         assert!(p("-d -M 10.0.0.1").unwrap_err().contains("multicast"));

@@ -6,8 +6,33 @@
 //! discarded (abort, timeout, shutdown). Names are confined to the destination directories:
 //! absolute names must fall under one of them, relative ones go under the first, and the
 //! resolved (symlink-free) parent must still lie inside the destination.
+//!
+//! # With a temp directory (`uftpd -T`): restarts
+//! Everything a session receives goes under `<tempdir>/_group_<GROUP ID, 8 hex digits>/`
+//! (absolute names are refused), and is moved into the destination when the session
+//! completes. A regular file is received as `.<name>.uftp-part` in its directory there, with a
+//! sidecar `.<name>.uftp-part.state` saying which blocks it holds; once complete it takes its
+//! name in the group directory. When the session fails (aborted, timed out, or this process
+//! stopped or killed), the group directory stays: a restart of the session (same group ID,
+//! higher instance, uftp's `-F`) picks the file up where it stopped and asks only for the
+//! blocks it lacks, and answers COMPLETE for the files finished earlier.
+//!
+//! The sidecar is JSON, replaced atomically (temporary, fsync, rename) at most every
+//! [`SIDECAR_EVERY`] while the file is received and when it is put aside:
+//!
+//! ```json
+//! {"format": "uftp-rs partial file", "version": 1, "name": "dir/big.img", "size": 209715200,
+//!  "mtime": 1700000000, "blocksize": 1300, "blocks": 161320, "map": "ffff…"}
+//! ```
+//!
+//! `map` is the block bitmap in hex, bit `b` (least significant bit first in each byte) set
+//! when block `b` is stored. The file's data is fsynced *before* the bitmap is taken and
+//! written, so the sidecar never claims a block that is not on disk: after a crash it may miss
+//! the last second's blocks (they are asked for again), never claim one too many. A sidecar
+//! that does not match the new FILEINFO's name, size, modification time and block size is
+//! ignored, and the file received afresh.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -17,6 +42,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use proto_core::session::receiver::{Item, ItemKind, Reject, SessionId, Storage};
+use serde::{Deserialize, Serialize};
 
 struct OpenFile {
     file_id: u16,
@@ -26,6 +52,107 @@ struct OpenFile {
     mtime: u32,
     /// Bytes written since writeback was last started.
     unflushed: u64,
+    /// With `-T`: the sidecar recording which blocks `temp` holds, and what it describes.
+    sidecar: Option<Sidecar>,
+    /// With `-T` in a restart: the file was finished in an earlier instance (`temp` is `dest`).
+    finished_before: bool,
+}
+
+/// How often, at most, the sidecar of a file being received is rewritten.
+pub const SIDECAR_EVERY: Duration = Duration::from_secs(1);
+
+/// The `format` of a sidecar.
+const SIDECAR_FORMAT: &str = "uftp-rs partial file";
+
+/// A partial file's sidecar (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SidecarJson {
+    format: String,
+    version: u32,
+    name: String,
+    size: u64,
+    mtime: u32,
+    blocksize: u16,
+    blocks: u32,
+    map: String,
+}
+
+struct Sidecar {
+    path: PathBuf,
+    name: String,
+    size: u64,
+    mtime: u32,
+    blocksize: u16,
+    blocks: u32,
+    written: std::time::Instant,
+}
+
+impl Sidecar {
+    fn new(temp: &Path, item: &Item<'_>) -> Sidecar {
+        let mut name = temp.as_os_str().to_owned();
+        name.push(".state");
+        Sidecar {
+            path: PathBuf::from(name),
+            name: String::from_utf8_lossy(item.name).into_owned(),
+            size: item.size,
+            mtime: item.mtime,
+            blocksize: item.layout.blocksize,
+            blocks: item.layout.blocks,
+            written: std::time::Instant::now(),
+        }
+    }
+
+    /// The block map this sidecar holds, if it describes the same file as `self` does.
+    fn read_map(&self) -> Option<Vec<u8>> {
+        let text = fs::read_to_string(&self.path).ok()?;
+        let j: SidecarJson = serde_json::from_str(&text).ok()?;
+        let same = j.format == SIDECAR_FORMAT
+            && j.version == 1
+            && j.name == self.name
+            && j.size == self.size
+            && j.mtime == self.mtime
+            && j.blocksize == self.blocksize
+            && j.blocks == self.blocks;
+        if !same || !j.map.len().is_multiple_of(2) {
+            return None;
+        }
+        (0..j.map.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(j.map.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+
+    /// Records `map` for `file`: the file's data is made durable first, then the sidecar is
+    /// replaced atomically.
+    fn write(&mut self, file: &File, map: &[u8]) -> io::Result<()> {
+        file.sync_data()?;
+        let j = SidecarJson {
+            format: SIDECAR_FORMAT.into(),
+            version: 1,
+            name: self.name.clone(),
+            size: self.size,
+            mtime: self.mtime,
+            blocksize: self.blocksize,
+            blocks: self.blocks,
+            map: map.iter().map(|b| format!("{b:02x}")).collect(),
+        };
+        let mut tmp = self.path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let mut f = File::create(&tmp)?;
+        io::Write::write_all(
+            &mut f,
+            serde_json::to_string(&j).unwrap_or_default().as_bytes(),
+        )?;
+        f.sync_data()?;
+        fs::rename(&tmp, &self.path)?;
+        self.written = std::time::Instant::now();
+        Ok(())
+    }
+
+    fn remove(&self) {
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 /// Written bytes after which the kernel is asked to start writing the file back.
@@ -46,11 +173,17 @@ fn start_writeback(file: &File) {
 struct SessionFiles {
     map: Vec<u8>,
     open: Option<OpenFile>,
+    /// The open file was resumed from an earlier instance of the session (`-T`).
+    resumed: bool,
 }
 
 /// Files under destination directories.
 pub struct FsStorage {
     dests: Vec<PathBuf>,
+    /// `-T`: where sessions receive, and keep what a failed one received.
+    temp: Option<PathBuf>,
+    /// Sessions that did not complete (their group directory stays, `-T`).
+    failed: HashSet<SessionId>,
     sessions: HashMap<SessionId, SessionFiles>,
     /// Log lines the driver prints (the storage knows names; the core's events carry IDs).
     pub notes: Vec<String>,
@@ -107,11 +240,70 @@ impl FsStorage {
         }
         Ok(FsStorage {
             dests: out,
+            temp: None,
+            failed: HashSet::new(),
             sessions: HashMap::new(),
             notes: Vec::new(),
             names: HashMap::new(),
             ended: Vec::new(),
         })
+    }
+
+    /// Storage that receives under `temp` (`uftpd -T`), which must be an existing, writable
+    /// directory on the file system of the destination (there must be exactly one), into
+    /// which files are moved at the end of each session.
+    pub fn with_temp_dir(dests: &[PathBuf], temp: &Path) -> Result<FsStorage, String> {
+        use std::os::unix::fs::MetadataExt;
+        if dests.len() != 1 {
+            return Err("a temp directory (-T) needs exactly one destination directory".into());
+        }
+        let mut st = FsStorage::new(dests)?;
+        let t = fs::canonicalize(temp)
+            .map_err(|e| format!("temp directory {}: {e}", temp.display()))?;
+        let probe = t.join(format!(".uftpd-probe-{}", std::process::id()));
+        File::create(&probe)
+            .map_err(|e| format!("temp directory {} is not writable: {e}", temp.display()))?;
+        let _ = fs::remove_file(&probe);
+        let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).ok();
+        if dev(&t) != dev(&st.dests[0]) {
+            return Err(format!(
+                "temp directory {} is not on the file system of the destination {}: files \
+                 are moved from one to the other",
+                temp.display(),
+                st.dests[0].display()
+            ));
+        }
+        if st.dests[0].starts_with(&t) || t.starts_with(&st.dests[0]) {
+            return Err(format!(
+                "temp directory {} and destination {} must not contain one another",
+                temp.display(),
+                st.dests[0].display()
+            ));
+        }
+        st.temp = Some(t);
+        Ok(st)
+    }
+
+    /// Whether discarded files are kept for a restart (`-T`).
+    pub fn keeps_partial_files(&self) -> bool {
+        self.temp.is_some()
+    }
+
+    /// Blocks the session's open file holds from an earlier instance, if it was resumed.
+    pub fn resumed_blocks(&self, session: SessionId) -> Option<usize> {
+        let s = self.sessions.get(&session).filter(|s| s.resumed)?;
+        let o = s.open.as_ref()?;
+        let blocks = o
+            .sidecar
+            .as_ref()
+            .map_or(s.map.len() * 8, |sc| sc.blocks as usize);
+        Some(proto_core::session::nak::count(&s.map, blocks))
+    }
+
+    /// A session's directory under the temp directory (`-T`).
+    fn group_dir(&self, session: SessionId) -> Option<PathBuf> {
+        let t = self.temp.as_ref()?;
+        Some(t.join(format!("_group_{:08X}", session.group_id)))
     }
 
     /// The destination path recorded for an item, for logs.
@@ -146,9 +338,15 @@ impl FsStorage {
 
     /// Where `name` goes: (destination root, path relative to it), lexically; `None` if it is
     /// outside every destination.
-    fn place(&self, name: &[u8]) -> Option<(PathBuf, PathBuf)> {
+    fn place(&self, name: &[u8], session: Option<SessionId>) -> Option<(PathBuf, PathBuf)> {
         let p = Path::new(OsStr::from_bytes(name));
-        let (root, rest) = if p.is_absolute() {
+        let (root, rest) = if let Some(g) = session.and_then(|s| self.group_dir(s)) {
+            // -T: relative names only, as uftpd.
+            if p.is_absolute() {
+                return None;
+            }
+            (g, p.to_path_buf())
+        } else if p.is_absolute() {
             let normal: PathBuf = p.components().collect();
             let root = self.dests.iter().find(|d| normal.starts_with(d))?;
             (root.clone(), normal.strip_prefix(root).ok()?.to_path_buf())
@@ -168,8 +366,17 @@ impl FsStorage {
 
     /// Resolves `name` to its final path, creating missing parent directories, and checks that
     /// the real parent lies inside the destination root.
-    fn resolve(&mut self, name: &[u8]) -> Result<PathBuf, Reject> {
-        let Some((root, rel)) = self.place(name) else {
+    /// With `session` and `-T`, the root is the session's group directory under the temp
+    /// directory.
+    fn resolve(&mut self, name: &[u8], session: Option<SessionId>) -> Result<PathBuf, Reject> {
+        if let Some(g) = session.and_then(|s| self.group_dir(s)) {
+            if let Err(e) = fs::create_dir_all(&g) {
+                self.notes
+                    .push(format!("cannot create {}: {e}", g.display()));
+                return Err(io_reject(&e));
+            }
+        }
+        let Some((root, rel)) = self.place(name, session) else {
             self.notes.push(format!(
                 "rejecting {:?}: outside the destination directories",
                 String::from_utf8_lossy(name)
@@ -230,7 +437,9 @@ impl FsStorage {
 
 impl Storage for FsStorage {
     fn open(&mut self, item: &Item<'_>) -> Result<(), Reject> {
-        let path = self.resolve(item.name)?;
+        // With -T everything but deletions happens in the session's group directory.
+        let in_temp = (item.kind != ItemKind::Delete).then_some(item.session);
+        let path = self.resolve(item.name, in_temp)?;
         self.names
             .insert((item.session, item.file_id), path.clone());
         match item.kind {
@@ -254,11 +463,72 @@ impl Storage for FsStorage {
                 let base = path.file_name().ok_or(Reject::BadName)?;
                 let mut tname = std::ffi::OsString::from(".");
                 tname.push(base);
-                tname.push(format!(
-                    ".uftp-{:08x}-{:04x}.part",
-                    item.session.group_id, item.file_id
-                ));
+                if self.temp.is_some() {
+                    tname.push(".uftp-part");
+                } else {
+                    tname.push(format!(
+                        ".uftp-{:08x}-{:04x}.part",
+                        item.session.group_id, item.file_id
+                    ));
+                }
                 let temp = parent.join(tname);
+                let mut sidecar = self.temp.is_some().then(|| Sidecar::new(&temp, item));
+                let s = self.sessions.entry(item.session).or_default();
+                if let Some(old) = s.open.take() {
+                    if old.sidecar.is_none() {
+                        let _ = fs::remove_file(&old.temp);
+                    }
+                }
+                s.map.clear();
+                s.map.resize(item.layout.bitmap_len(), 0);
+                s.resumed = false;
+                if let Some(sc) = sidecar.as_ref().filter(|_| item.session.group_inst > 0) {
+                    // A restart: the file finished in an earlier instance, or its partial.
+                    let finished = fs::symlink_metadata(&path).is_ok_and(|m| {
+                        m.is_file()
+                            && m.len() == item.size
+                            && m.modified().ok()
+                                == Some(
+                                    SystemTime::UNIX_EPOCH + Duration::from_secs(item.mtime.into()),
+                                )
+                    });
+                    if finished {
+                        if let Ok(file) = File::open(&path) {
+                            s.map.fill(0xff);
+                            s.resumed = true;
+                            s.open = Some(OpenFile {
+                                file_id: item.file_id,
+                                file,
+                                temp: path.clone(),
+                                dest: path,
+                                mtime: item.mtime,
+                                unflushed: 0,
+                                sidecar: None,
+                                finished_before: true,
+                            });
+                            return Ok(());
+                        }
+                    }
+                    let part_ok =
+                        fs::metadata(&temp).is_ok_and(|m| m.is_file() && m.len() == item.size);
+                    if let Some(map) = sc.read_map().filter(|m| part_ok && m.len() == s.map.len()) {
+                        if let Ok(file) = OpenOptions::new().write(true).open(&temp) {
+                            s.map = map;
+                            s.resumed = true;
+                            s.open = Some(OpenFile {
+                                file_id: item.file_id,
+                                file,
+                                temp,
+                                dest: path,
+                                mtime: item.mtime,
+                                unflushed: 0,
+                                sidecar,
+                                finished_before: false,
+                            });
+                            return Ok(());
+                        }
+                    }
+                }
                 let file = OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -273,12 +543,21 @@ impl Storage for FsStorage {
                     let _ = fs::remove_file(&temp);
                     return Err(io_reject(&e));
                 }
-                let s = self.sessions.entry(item.session).or_default();
-                if let Some(old) = s.open.take() {
-                    let _ = fs::remove_file(&old.temp);
+                if let Some(sc) = sidecar.as_mut() {
+                    // A fresh sidecar, so that a stale one never describes the new data.
+                    let map = &self
+                        .sessions
+                        .get(&item.session)
+                        .map(|s| s.map.clone())
+                        .unwrap_or_default();
+                    if let Err(e) = sc.write(&file, map) {
+                        let _ = fs::remove_file(&temp);
+                        self.notes
+                            .push(format!("cannot write {}: {e}", sc.path.display()));
+                        return Err(io_reject(&e));
+                    }
                 }
-                s.map.clear();
-                s.map.resize(item.layout.bitmap_len(), 0);
+                let s = self.sessions.entry(item.session).or_default();
                 s.open = Some(OpenFile {
                     file_id: item.file_id,
                     file,
@@ -286,6 +565,8 @@ impl Storage for FsStorage {
                     dest: path,
                     mtime: item.mtime,
                     unflushed: 0,
+                    sidecar,
+                    finished_before: false,
                 });
                 Ok(())
             }
@@ -322,6 +603,16 @@ impl Storage for FsStorage {
             .map(|s| s.map.as_mut_slice())
     }
 
+    fn resumed(&mut self, item: &Item<'_>) -> bool {
+        self.sessions.get(&item.session).is_some_and(|s| s.resumed)
+    }
+
+    fn session_failed(&mut self, session: SessionId) {
+        if self.temp.is_some() {
+            self.failed.insert(session);
+        }
+    }
+
     fn write(
         &mut self,
         session: SessionId,
@@ -329,11 +620,11 @@ impl Storage for FsStorage {
         offset: u64,
         data: &[u8],
     ) -> Result<(), Reject> {
-        let o = self
-            .sessions
-            .get_mut(&session)
-            .and_then(|s| s.open.as_mut())
-            .filter(|o| o.file_id == file_id)
+        let s = self.sessions.get_mut(&session).ok_or(Reject::Io)?;
+        let o = s
+            .open
+            .as_mut()
+            .filter(|o| o.file_id == file_id && !o.finished_before)
             .ok_or(Reject::Io)?;
         if let Err(e) = o.file.write_all_at(data, offset) {
             self.notes
@@ -345,6 +636,16 @@ impl Storage for FsStorage {
             o.unflushed = 0;
             start_writeback(&o.file);
         }
+        if let Some(sc) = o.sidecar.as_mut() {
+            // The map does not mark this block yet (the core sets its bit once we return), so
+            // everything it marks was written before the fsync in `Sidecar::write`.
+            if sc.written.elapsed() >= SIDECAR_EVERY {
+                if let Err(e) = sc.write(&o.file, &s.map) {
+                    self.notes
+                        .push(format!("cannot write {}: {e}", sc.path.display()));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -354,6 +655,9 @@ impl Storage for FsStorage {
             .get_mut(&session)
             .and_then(|s| s.open.take_if(|o| o.file_id == file_id))
             .ok_or(Reject::Io)?;
+        if o.finished_before {
+            return Ok(());
+        }
         let result = (|| -> io::Result<()> {
             o.file.sync_all()?;
             let _ = o
@@ -366,6 +670,9 @@ impl Storage for FsStorage {
                 ));
             }
             fs::rename(&o.temp, &o.dest)?;
+            if let Some(sc) = &o.sidecar {
+                sc.remove();
+            }
             if let Some(p) = o.dest.parent() {
                 File::open(p)?.sync_all()?;
             }
@@ -375,18 +682,35 @@ impl Storage for FsStorage {
             self.notes
                 .push(format!("cannot finish {}: {e}", o.dest.display()));
             let _ = fs::remove_file(&o.temp);
+            if let Some(sc) = &o.sidecar {
+                sc.remove();
+            }
             io_reject(&e)
         })
     }
 
     fn discard(&mut self, session: SessionId, file_id: u16) {
-        if let Some(o) = self
-            .sessions
-            .get_mut(&session)
-            .and_then(|s| s.open.take_if(|o| o.file_id == file_id))
-        {
-            drop(o.file);
-            let _ = fs::remove_file(&o.temp);
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        let Some(mut o) = s.open.take_if(|o| o.file_id == file_id) else {
+            return;
+        };
+        if o.finished_before {
+            return;
+        }
+        match o.sidecar.as_mut() {
+            // -T: kept, with what it holds recorded, for a restart of the session.
+            Some(sc) => {
+                if let Err(e) = sc.write(&o.file, &s.map) {
+                    self.notes
+                        .push(format!("cannot write {}: {e}", sc.path.display()));
+                }
+            }
+            None => {
+                drop(o.file);
+                let _ = fs::remove_file(&o.temp);
+            }
         }
     }
 
@@ -396,11 +720,81 @@ impl Storage for FsStorage {
 
     fn session_ended(&mut self, session: SessionId) {
         if let Some(s) = self.sessions.remove(&session) {
-            if let Some(o) = s.open {
+            if let Some(o) = s.open.filter(|o| o.sidecar.is_none() && !o.finished_before) {
                 let _ = fs::remove_file(&o.temp);
             }
         }
+        if let (Some(group), Some(dest)) = (self.group_dir(session), self.dests.first()) {
+            if !self.failed.remove(&session) && group.is_dir() {
+                let dest = dest.clone();
+                move_tree(&group, &dest, &mut self.notes);
+                // What stays (partial files of a failed item, something in the way) keeps the
+                // group directory for a restart.
+                let _ = fs::remove_dir(&group);
+            }
+        }
         self.ended.push(session);
+    }
+}
+
+/// Whether `name` is a partial file or its sidecar (`-T`), which stay in the temp directory.
+fn is_partial(name: &OsStr) -> bool {
+    let b = name.as_bytes();
+    b.starts_with(b".")
+        && (b.ends_with(b".uftp-part")
+            || b.ends_with(b".uftp-part.state")
+            || b.ends_with(b".uftp-part.state.tmp"))
+}
+
+/// Moves what `from` holds into `to` (`-T`, at the end of a completed session): files and
+/// symlinks replace what has their name (a directory in the way is left alone and noted),
+/// directories are merged; partial files stay. Emptied directories under `from` are removed.
+fn move_tree(from: &Path, to: &Path, notes: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(from) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let (src, dst) = (e.path(), to.join(&name));
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
+            match fs::symlink_metadata(&dst) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    notes.push(format!(
+                        "cannot move {}: a file is in the way",
+                        src.display()
+                    ));
+                    continue;
+                }
+                Err(_) => {
+                    if let Err(err) = fs::create_dir(&dst) {
+                        notes.push(format!("cannot create {}: {err}", dst.display()));
+                        continue;
+                    }
+                }
+            }
+            move_tree(&src, &dst, notes);
+            let _ = fs::remove_dir(&src);
+        } else if !is_partial(&name) {
+            if fs::symlink_metadata(&dst).is_ok_and(|m| m.is_dir()) {
+                notes.push(format!(
+                    "cannot move {}: a directory is in the way",
+                    src.display()
+                ));
+                continue;
+            }
+            if let Err(err) = fs::rename(&src, &dst) {
+                notes.push(format!(
+                    "cannot move {} to {}: {err}",
+                    src.display(),
+                    dst.display()
+                ));
+            }
+        }
+    }
+    if let Ok(d) = File::open(to) {
+        let _ = d.sync_all();
     }
 }
 
@@ -475,6 +869,113 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn temp_dir_keeps_a_failed_sessions_file_and_resumes_it_in_the_restart() {
+        let base = std::env::temp_dir().join(format!("uftpd-restart-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (dest, temp) = (base.join("dest"), base.join("temp"));
+        fs::create_dir_all(&dest).unwrap();
+        fs::create_dir_all(&temp).unwrap();
+        let mut st = FsStorage::with_temp_dir(std::slice::from_ref(&dest), &temp).unwrap();
+        let size = 1300 * 10 + 7;
+        let data: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+        let mut it = item(b"sub/big.bin", ItemKind::Regular, size as u64);
+        let layout = it.layout;
+        let write = |st: &mut FsStorage, it: &Item<'_>, b: u32| {
+            let o = layout.offset(b) as usize;
+            st.write(it.session, 1, o as u64, &data[o..o + layout.block_len(b)])
+                .unwrap();
+            proto_core::session::nak::set(st.block_map(it.session).unwrap(), b as usize);
+        };
+        // Instance 0: blocks 0-5 arrive, then the session fails.
+        assert!(
+            st.open(&item(b"/abs", ItemKind::Regular, 5)).is_err(),
+            "-T: relative only"
+        );
+        st.open(&it).unwrap();
+        assert!(!st.resumed(&it));
+        for b in 0..6 {
+            write(&mut st, &it, b);
+        }
+        st.discard(it.session, 1);
+        st.session_failed(it.session);
+        st.session_ended(it.session);
+        let group = temp.join("_group_0000ABCD");
+        assert!(group.join("sub/.big.bin.uftp-part").is_file());
+        let sidecar = fs::read_to_string(group.join("sub/.big.bin.uftp-part.state")).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&sidecar).unwrap();
+        assert_eq!(j["format"], "uftp-rs partial file");
+        assert_eq!(j["name"], "sub/big.bin");
+        assert_eq!(j["blocks"], 11);
+        assert_eq!(j["map"], "3f00", "blocks 0-5, LSB first");
+        assert_eq!(
+            fs::read_dir(&dest).unwrap().count(),
+            0,
+            "nothing in the destination"
+        );
+
+        let mut st = FsStorage::with_temp_dir(std::slice::from_ref(&dest), &temp).unwrap();
+        // Instance 1 with another modification time: not the same file, received afresh.
+        it.session.group_inst = 1;
+        it.mtime += 1;
+        st.open(&it).unwrap();
+        assert!(!st.resumed(&it));
+        st.discard(it.session, 1);
+        // The sidecar now describes that fresh file (mtime + 1): the right one is not resumed
+        // from it either. Blocks 0-5 again, and a failure.
+        it.mtime -= 1;
+        st.open(&it).unwrap();
+        assert!(!st.resumed(&it));
+        for b in 0..6 {
+            write(&mut st, &it, b);
+        }
+        st.discard(it.session, 1);
+
+        // Instance 2, the same file: resumed with blocks 0-5.
+        it.session.group_inst = 2;
+        st.open(&it).unwrap();
+        assert!(st.resumed(&it));
+        assert_eq!(st.resumed_blocks(it.session), Some(6));
+        assert_eq!(st.block_map(it.session).unwrap(), [0x3f, 0x00]);
+        for b in 6..11 {
+            write(&mut st, &it, b);
+        }
+        st.finish(it.session, 1).unwrap();
+        assert_eq!(fs::read(group.join("sub/big.bin")).unwrap(), data);
+        assert!(!group.join("sub/.big.bin.uftp-part.state").exists());
+        st.session_ended(it.session);
+        assert_eq!(fs::read(dest.join("sub/big.bin")).unwrap(), data);
+        assert!(!group.exists(), "the group directory is gone once moved");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_file_finished_before_a_failure_is_complete_in_the_restart() {
+        let base = std::env::temp_dir().join(format!("uftpd-restart2-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (dest, temp) = (base.join("dest"), base.join("temp"));
+        fs::create_dir_all(&dest).unwrap();
+        fs::create_dir_all(&temp).unwrap();
+        let mut st = FsStorage::with_temp_dir(std::slice::from_ref(&dest), &temp).unwrap();
+        let mut it = item(b"small", ItemKind::Regular, 5);
+        st.open(&it).unwrap();
+        st.write(it.session, 1, 0, b"hello").unwrap();
+        st.finish(it.session, 1).unwrap();
+        st.session_failed(it.session);
+        st.session_ended(it.session);
+        assert!(!dest.join("small").exists());
+        it.session.group_inst = 1;
+        st.open(&it).unwrap();
+        assert!(st.resumed(&it));
+        assert_eq!(st.block_map(it.session).unwrap(), [0xff]);
+        st.finish(it.session, 1).unwrap();
+        st.session_ended(it.session);
+        assert_eq!(fs::read(dest.join("small")).unwrap(), b"hello");
+        // A temp directory on another file system, or inside the destination, is refused.
+        assert!(FsStorage::with_temp_dir(std::slice::from_ref(&dest), &dest.join(".")).is_err());
         fs::remove_dir_all(&base).unwrap();
     }
 

@@ -4,9 +4,10 @@
 
 pub mod items;
 pub mod options;
+pub mod restart;
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::FileExt;
@@ -28,6 +29,7 @@ use options::Options;
 use proto_core::crypto::{CurveId, NoRsa, RsaKeys};
 use proto_core::session::security::{is_aead, ClientPin, OwnKey, SenderSecurity};
 use proto_core::wire::{KeyExchange, SigType};
+use restart::{ClientStatus, Restart};
 
 use crate::keys::{load_or_generate, HostRsa, PrivateKey};
 
@@ -420,7 +422,7 @@ fn read_list(file: &str) -> io::Result<Vec<std::path::PathBuf>> {
 
 /// Runs `uftp` with its arguments (program name excluded); returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
-    let o = match options::parse(args) {
+    let mut o = match options::parse(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("uftp: {e}");
@@ -449,6 +451,40 @@ pub fn main(args: Vec<String>) -> i32 {
         start: std::time::Instant::now(),
         bar: false,
     };
+    // -F: the session, its files and its clients come from the restart file.
+    let restarting = match &o.restart_file {
+        Some(f) => match Restart::load(f) {
+            Ok(r) if r.group_inst == u8::MAX => {
+                eprintln!(
+                    "uftp: -F {}: group instance 255 is the last: start a new session",
+                    f.display()
+                );
+                return exit::PARAM;
+            }
+            Ok(r) if r.clients.is_empty() => {
+                eprintln!("uftp: -F {}: no client to restart for", f.display());
+                return exit::PARAM;
+            }
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("uftp: -F {e}");
+                return exit::PARAM;
+            }
+        },
+        None => None,
+    };
+    if let Some(r) = &restarting {
+        if !o.paths.is_empty() || o.list_file.is_some() {
+            log!(
+                log,
+                1,
+                "warning: files given with -F are ignored: the restart file lists them"
+            );
+        }
+        o.paths = r.paths.clone();
+        o.list_file = None;
+        o.hosts = r.pins();
+    }
     let mut paths = o.paths.clone();
     if let Some(l) = &o.list_file {
         match read_list(l) {
@@ -486,19 +522,56 @@ pub fn main(args: Vec<String>) -> i32 {
             return code;
         }
     };
-    let group_id = loop {
-        let g = u32::from_be_bytes(random_bytes());
-        if g != 0 && g != u32::MAX {
-            break g;
-        }
+    let group_id = match &restarting {
+        Some(r) => r.group_id,
+        None => loop {
+            let g = u32::from_be_bytes(random_bytes());
+            if g != 0 && g != u32::MAX {
+                break g;
+            }
+        },
     };
     let mut cfg = SenderConfig::new(net.uid, group_id, net.public, net.private);
+    if let Some(r) = &restarting {
+        cfg.group_inst = r.group_inst + 1;
+    }
     cfg.unicast = net.unicast;
     cfg.blocksize = o.blocksize;
     cfg.robust = o.robust;
     (cfg.grtt_init, cfg.grtt_min, cfg.grtt_max) = o.grtt;
     cfg.rate = o.rate;
     cfg.max_passes = o.max_passes;
+    if let Some(r) = &restarting {
+        log!(
+            log,
+            2,
+            "restarting group 0x{group_id:08X} as instance {} for {} clients: {}",
+            cfg.group_inst,
+            r.clients.len(),
+            r.clients
+                .iter()
+                .map(|c| format!("0x{:08X}", c.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let restart = o.restartable.then(|| RestartLog {
+        path: restart::file_name(group_id),
+        record: Restart {
+            group_id,
+            group_inst: cfg.group_inst,
+            state: restart::State::Running,
+            paths: paths.clone(),
+            clients: Vec::new(),
+        },
+        pins: o
+            .hosts
+            .iter()
+            .filter_map(|p| Some((p.id, p.fingerprint?)))
+            .collect(),
+        written: None,
+        failed: false,
+    });
     log!(
         log,
         2,
@@ -562,6 +635,7 @@ pub fn main(args: Vec<String>) -> i32 {
             items,
             interrupted,
             bar,
+            restart,
         }
         .run();
     };
@@ -590,8 +664,90 @@ pub fn main(args: Vec<String>) -> i32 {
         items,
         interrupted,
         bar,
+        restart,
     }
     .run()
+}
+
+/// How often the restart file is rewritten while the session runs (besides at every file
+/// start and end and when a client is lost).
+const RESTART_EVERY: Duration = Duration::from_secs(2);
+
+/// `-f`: the restart file, kept up to date while the session runs.
+struct RestartLog {
+    path: std::path::PathBuf,
+    /// What was last written (its clients are recomputed at each write).
+    record: Restart,
+    /// Fingerprints `-H` pinned, carried into the file.
+    pins: std::collections::HashMap<u32, proto_core::crypto::Fingerprint>,
+    /// When it was last written.
+    written: Option<std::time::Instant>,
+    /// A write failed (reported once).
+    failed: bool,
+}
+
+impl RestartLog {
+    /// The clients a re-run is for: every member that has not confirmed the end, or failed.
+    fn clients(&self, clients: &BTreeMap<u32, ClientRecord>) -> Vec<restart::Client> {
+        clients
+            .iter()
+            .filter(|(_, r)| r.refused.is_none())
+            .filter_map(|(&id, r)| {
+                let status = if r.lost.is_some() || r.failed > 0 {
+                    ClientStatus::Failed
+                } else if !r.done {
+                    ClientStatus::Incomplete
+                } else {
+                    return None;
+                };
+                Some(restart::Client {
+                    id,
+                    fingerprint: self.pins.get(&id).copied(),
+                    status,
+                })
+            })
+            .collect()
+    }
+
+    /// Rewrites the file; `Err` carries a line for the log (once).
+    fn write(
+        &mut self,
+        clients: &BTreeMap<u32, ClientRecord>,
+        state: restart::State,
+    ) -> Result<(), String> {
+        self.record.clients = self.clients(clients);
+        self.record.state = state;
+        self.written = Some(std::time::Instant::now());
+        match self.record.store(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if !self.failed => {
+                self.failed = true;
+                Err(format!(
+                    "cannot write restart file {}: {e}",
+                    self.path.display()
+                ))
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The end of the session: the file lists the clients that failed, or is removed when
+    /// none did.
+    fn finish(&mut self, clients: &BTreeMap<u32, ClientRecord>) -> Result<Option<usize>, String> {
+        if self.clients(clients).is_empty() {
+            return match fs::remove_file(&self.path) {
+                Ok(()) => Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(format!(
+                    "cannot remove restart file {}: {e}",
+                    self.path.display()
+                )),
+            };
+        }
+        self.failed = false;
+        self.write(clients, restart::State::Finished)?;
+        Ok(Some(self.record.clients.len()))
+    }
 }
 
 struct Driver<'a, R: RsaKeys> {
@@ -602,6 +758,7 @@ struct Driver<'a, R: RsaKeys> {
     items: Vec<Item>,
     interrupted: Arc<AtomicBool>,
     bar: bool,
+    restart: Option<RestartLog>,
 }
 
 impl<R: RsaKeys> Driver<'_, R> {
@@ -717,7 +874,12 @@ impl<R: RsaKeys> Driver<'_, R> {
                 }
             }
             let mut done = None;
+            let mut restart_due = false;
             while let Some(ev) = self.sender.poll_event() {
+                restart_due |= matches!(
+                    ev,
+                    Event::AnnounceDone { .. } | Event::FileDone(_) | Event::ClientLost { .. }
+                );
                 if let Some(s) = self.event(ev, &mut clients, &started) {
                     done = Some(s);
                 }
@@ -732,6 +894,14 @@ impl<R: RsaKeys> Driver<'_, R> {
                     );
                     quit_abort = true;
                     self.sender.abort(clock());
+                }
+            }
+            if let Some(r) = self.restart.as_mut().filter(|_| done.is_none()) {
+                let stale = r.written.is_some_and(|t| t.elapsed() >= RESTART_EVERY);
+                if restart_due || stale {
+                    if let Err(e) = r.write(&clients, restart::State::Running) {
+                        log!(self.log, 1, "warning: {e}");
+                    }
                 }
             }
             if self.bar && last_bar.elapsed() > Duration::from_millis(200) {
@@ -800,6 +970,19 @@ impl<R: RsaKeys> Driver<'_, R> {
         );
         if let Some(line) = drop_summary(&c) {
             log!(self.log, 1, "{line}");
+        }
+        if let Some(r) = self.restart.as_mut() {
+            match r.finish(&clients) {
+                Ok(Some(n)) => log!(
+                    self.log,
+                    1,
+                    "restart file {} written for {n} clients: re-run with uftp -F {}",
+                    r.path.display(),
+                    r.path.display()
+                ),
+                Ok(None) => {}
+                Err(e) => log!(self.log, 1, "warning: {e}"),
+            }
         }
         for (id, r) in &clients {
             let state = match (r.lost, r.done) {

@@ -108,6 +108,11 @@ pub struct Options {
     pub keygen: Option<KeySpec>,
     /// `--allow-weak`: run weak sessions (logged as such) instead of refusing them.
     pub allow_weak: bool,
+    /// `-f`: keep a restart file (see [`restart`](super::restart)) while the session runs, and
+    /// leave it when clients failed.
+    pub restartable: bool,
+    /// `-F`: re-run the session of this restart file for the clients it lists.
+    pub restart_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -151,6 +156,8 @@ impl Default for Options {
             keyfile: None,
             keygen: None,
             allow_weak: false,
+            restartable: false,
+            restart_file: None,
         }
     }
 }
@@ -201,8 +208,6 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('W', "transmit weight", true),
     ('N', "NAK percentage limit", true),
     ('m', "NAK count limit", true),
-    ('F', "restart", true),
-    ('f', "restart files", false),
     ('X', "exclude file", true),
     ('z', "sync mode", false),
     ('Z', "sync preview", false),
@@ -212,8 +217,8 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('n', "log rolling", true),
 ];
 
-const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKj";
-const FLAGS: &str = "lTqoc";
+const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjF";
+const FLAGS: &str = "lTqocf";
 
 /// Long options (ours; uftp 4.10.2 has none).
 const LONG: &[&str] = &["allow-weak"];
@@ -257,6 +262,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
                     'T' => o.timestamps = true,
                     'q' => o.quit_on_fail = true,
                     'c' => o.client_auth = true,
+                    'f' => o.restartable = true,
                     _ => o.dest_is_dir = true,
                 }
                 continue;
@@ -294,7 +300,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
         };
         o.check_weak(rsa_bits)?;
     }
-    if o.paths.is_empty() && o.list_file.is_none() {
+    if o.restart_file.is_some() && !o.hosts.is_empty() {
+        return err("-F and -H cannot be used together: the restart file lists the clients");
+    }
+    if o.paths.is_empty() && o.list_file.is_none() && o.restart_file.is_none() {
         return err("no files to send (give files or directories, or -i list_file)");
     }
     if o.public_addr.is_ipv6() && o.private_pattern.is_none() && o.public_addr.is_multicast() {
@@ -501,6 +510,7 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
                 }
             }
         }
+        'F' => o.restart_file = Some(PathBuf::from(v)),
         'j' => {
             for pin in pin_file("-j", "proxy", v)? {
                 if o.proxies.iter().any(|p| p.id == pin.id) {
@@ -624,14 +634,14 @@ pub const PAGE: Page = Page {
         Opt::value('u', "source_port", Complete::Nothing, "Send from this UDP port. Default: any."),
         Opt::value('j', "proxylist_file", Complete::File, "The proxies expected to answer for receivers, one per line: ID[|FINGERPRINT]. In a closed group (-H) they are the only proxies admitted."),
         Opt::flag('q', "Quit as soon as a receiver fails."),
-        Opt::flag('f', "Write a restart file when receivers fail."),
+        Opt::flag('f', "Keep a restart file, _group_<group ID>_restart in the current directory, while the session runs: written when the announce phase ends, at every file start and end, when a receiver is lost and every 2 seconds, each time atomically, so it outlives a killed sender. At the end it lists the receivers that failed, or is removed when none did. The file is JSON (format \"uftp-rs restart\", version 1: group_id, group_inst, state running or finished, the paths as given, and the clients with id, optional fingerprint and status incomplete or failed); uftp 4.10.2's restart files are not read."),
         Opt::flag('y', "Use the Windows system key store."),
         Opt::value('U', "UID", Complete::Nothing, "This sender's ID, in hex or as an IPv4 address. Default: the IPv4 address of the interface sent from."),
         Opt::value('a', "max_passes", Complete::Nothing, "At most this many passes over a file. Default 65535."),
         Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
         Opt::value('W', "txweight", Complete::Nothing, "Congestion control's transmit weight."),
         Opt::value('H', "host[,host...]|@hostlist_file", Complete::Nothing, "A closed group: only these receivers (IDs in hex or as IPv4 addresses), or those listed in the file, one per line as ID[|FINGERPRINT] (a fingerprint pins the receiver's key and turns client authentication on)."),
-        Opt::value('F', "restart_file", Complete::File, "Restart a failed session from its restart file, for the receivers that had not finished."),
+        Opt::value('F', "restart_file", Complete::File, "Re-run the session of this restart file (see -f) for the receivers it lists, as a closed group, with the same group ID and the next group instance: receivers started with -T resume the files they had partly received, and are sent only the blocks they lack. The files listed in it are walked again with this run's options; files given on the command line are ignored, and -H cannot be given."),
         Opt::value('X', "exclude_file", Complete::File, "Leave out the files listed in this file."),
         Opt::value('M', "pub_multicast_addr", Complete::Nothing, "The public address to announce on, IPv4 or IPv6 multicast, or a unicast address. Default 230.4.4.1."),
         Opt::value('P', "priv_multicast_addr", Complete::Nothing, "The private address the files go to; in IPv4, octets written x are chosen at random. Default 230.5.5.x."),
@@ -686,6 +696,21 @@ mod tests {
         assert!(o.follow_links && o.quit_on_fail);
         assert_eq!(o.paths, [PathBuf::from("f")]);
         assert_eq!(p(&["-R", "10000", "f"]).unwrap().rate, Some(1_280_000));
+    }
+
+    #[test]
+    fn restart_letters() {
+        let o = p(&["-f", "big.img"]).unwrap();
+        assert!(o.restartable && o.restart_file.is_none());
+        // -F needs no files (the restart file lists them), and excludes -H.
+        let o = p(&["-F", "_group_1A2B3C4D_restart", "-f"]).unwrap();
+        assert_eq!(
+            o.restart_file,
+            Some(PathBuf::from("_group_1A2B3C4D_restart"))
+        );
+        assert!(o.paths.is_empty() && o.restartable);
+        assert!(p(&["-F", "r", "-H", "0x1"]).unwrap_err().0.contains("-H"));
+        assert!(p(&["-f"]).unwrap_err().0.contains("no files"));
     }
 
     #[test]
