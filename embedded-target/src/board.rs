@@ -2,30 +2,24 @@
 //! settings, and the receiver's start once the network is up. The board programs
 //! (`src/bin/nucleo-*.rs`) add clocks, pins and the tasks.
 //!
-//! # Build-time settings
-//!
-//! Read from the environment when the firmware is built (`UFTP_SERVERS=… cargo build …`):
-//!
-//! - `UFTP_ADDRESS`: a static `A.B.C.D/LEN` (and optional `UFTP_GATEWAY`); DHCP without it.
-//! - `UFTP_REQUIRE_ENCRYPTION=1`: refuse unencrypted sessions (uftpd's `-E`).
-//! - `UFTP_SERVERS`: `;`-separated server-list lines, `ID|IP[|FINGERPRINT]` (uftpd's `-S`); with
-//!   a fingerprint, only that server key is accepted, and so only encrypted sessions from it.
+//! The build-time settings are [`build_config`](crate::build_config)'s.
 
 use core::cell::RefCell;
 
 use embassy_boot::{AlignedBuffer, BlockingFirmwareState, FirmwareUpdaterConfig};
 use embassy_embedded_hal::flash::partition::BlockingPartition;
-use embassy_net::{Ipv4Address, Ipv4Cidr, Stack, StaticConfigV4};
+use embassy_net::Stack;
 use embassy_stm32::flash::{Blocking, Flash, WRITE_SIZE};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_sync::blocking_mutex::Mutex;
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 use static_cell::StaticCell;
 
+use crate::build_config;
 use crate::flash_storage::FlashStorage;
 use crate::fmt::Ip;
 use crate::receive::{
-    parse_server, serve, wait_for_address, FirmwareReceiver, NetBuffers, Settings,
+    serve, wait_for_address, AllMulticast, FirmwareReceiver, NetBuffers, Settings,
 };
 
 /// Block-map bytes: 8192 blocks, far more than an image that fits the active partition needs.
@@ -38,44 +32,20 @@ pub type BoardPartition = BlockingPartition<'static, NoopRawMutex, BoardFlash>;
 /// The firmware's storage: the DFU partition and embassy-boot's state partition.
 pub type BoardStorage = FlashStorage<'static, BoardPartition, BoardPartition, BLOCK_MAP>;
 
-/// The settings this firmware was built with (see the module documentation).
+/// The settings this firmware was built with (see [`build_config`](crate::build_config)).
 pub fn settings() -> Settings {
-    let mut s = Settings {
-        require_encryption: option_env!("UFTP_REQUIRE_ENCRYPTION").is_some_and(|v| v == "1"),
-        ..Settings::default()
-    };
-    for line in option_env!("UFTP_SERVERS")
-        .unwrap_or("")
-        .split(';')
-        .filter(|l| !l.trim().is_empty())
-    {
-        match parse_server(line) {
-            Some(entry) if s.servers.push(entry).is_ok() => {}
-            _ => defmt::panic!("UFTP_SERVERS: bad or too many entries at {=str}", line),
-        }
+    match build_config::settings() {
+        Ok(s) => s,
+        Err(e) => defmt::panic!("{=str}: bad or too many entries at {=str}", e.name, e.value),
     }
-    s
 }
 
 /// The network configuration this firmware was built with: DHCP, or `UFTP_ADDRESS`.
 pub fn net_config() -> embassy_net::Config {
-    let Some(address) = option_env!("UFTP_ADDRESS") else {
-        return embassy_net::Config::dhcpv4(Default::default());
-    };
-    let parsed = address.split_once('/').and_then(|(ip, len)| {
-        let ip: Ipv4Address = ip.parse().ok()?;
-        let len: u8 = len.parse().ok().filter(|&l| l <= 32)?;
-        Some(Ipv4Cidr::new(ip, len))
-    });
-    let Some(address) = parsed else {
-        defmt::panic!("UFTP_ADDRESS: {=str} is not A.B.C.D/LEN", address)
-    };
-    let gateway = option_env!("UFTP_GATEWAY").and_then(|g| g.parse().ok());
-    embassy_net::Config::ipv4_static(StaticConfigV4 {
-        address,
-        gateway,
-        dns_servers: Default::default(),
-    })
+    match build_config::net_config() {
+        Ok(c) => c,
+        Err(e) => defmt::panic!("{=str}: bad value {=str}", e.name, e.value),
+    }
 }
 
 /// A locally administered MAC address made from the chip's unique ID.
@@ -129,6 +99,6 @@ pub async fn run(stack: Stack<'static>, storage: &'static mut BoardStorage, seed
     let config = settings.receiver_config(u32::from(addr), seed);
     let rx = RECEIVER.init_with(|| FirmwareReceiver::new(config));
     let bufs = BUFFERS.init_with(NetBuffers::new);
-    let err = serve(stack, settings, rx, storage, bufs).await;
+    let err = serve(stack, settings, rx, storage, bufs, &AllMulticast).await;
     defmt::panic!("receiver stopped: {}", err)
 }

@@ -38,6 +38,8 @@ use sha2::{Digest, Sha256};
 pub const MAX_WRITE_SIZE: usize = 64;
 /// Most erase sectors a DFU partition may have.
 pub const MAX_SECTORS: usize = 2048;
+/// Bytes of an image's name kept for the log (longer names are cut).
+pub const NAME_LEN: usize = 64;
 /// Bytes read at a time when the stored image is hashed.
 const READ_CHUNK: usize = 256;
 
@@ -95,6 +97,37 @@ pub struct StoredImage {
     pub size: u32,
     /// SHA-256 of the image as read back from the DFU partition.
     pub sha256: [u8; 32],
+    name: ImageName,
+}
+
+impl StoredImage {
+    /// The name it was sent under (its first [`NAME_LEN`] bytes).
+    pub fn name(&self) -> &[u8] {
+        self.name.as_bytes()
+    }
+}
+
+/// The first [`NAME_LEN`] bytes of a name, in a `Copy` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ImageName {
+    bytes: [u8; NAME_LEN],
+    len: u8,
+}
+
+impl ImageName {
+    fn new(name: &[u8]) -> Self {
+        let mut bytes = [0; NAME_LEN];
+        let len = name.len().min(NAME_LEN);
+        bytes[..len].copy_from_slice(&name[..len]);
+        ImageName {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +139,7 @@ struct OpenImage {
     blocks: u32,
     /// Offset of the fragment slots in the DFU partition.
     slots: u32,
+    name: ImageName,
 }
 
 /// Which block of a boundary a fragment belongs to: `Lo` the one before it, `Hi` the one after.
@@ -395,6 +429,7 @@ impl<DFU: NorFlash, STATE: NorFlash, const MAP: usize> Storage
             blocksize,
             blocks: item.layout.blocks,
             slots: align_up(size, Self::UNIT),
+            name: ImageName::new(item.name),
         });
         Ok(())
     }
@@ -437,6 +472,7 @@ impl<DFU: NorFlash, STATE: NorFlash, const MAP: usize> Storage
             file_id,
             size: img.size,
             sha256,
+            name: img.name,
         });
         Ok(())
     }
@@ -546,6 +582,7 @@ mod tests {
         receive(&mut st, image, blocksize, order).unwrap();
         let stored = st.stored().unwrap();
         assert_eq!(stored.size as usize, image.len());
+        assert_eq!(stored.name(), b"update.bin");
         assert_eq!(stored.sha256, <[u8; 32]>::from(Sha256::digest(image)));
         assert_eq!(st.boot_state(), Some(State::Swap));
         assert_eq!(&bed.dfu.bytes()[..image.len()], image);
@@ -640,6 +677,13 @@ mod tests {
             st.stored().unwrap().sha256,
             <[u8; 32]>::from(Sha256::digest(&second))
         );
+    }
+
+    #[test]
+    fn a_long_name_is_kept_cut_to_its_first_bytes() {
+        let long = [b'n'; NAME_LEN + 10];
+        assert_eq!(ImageName::new(&long).as_bytes(), &long[..NAME_LEN]);
+        assert_eq!(ImageName::new(b"").as_bytes(), b"");
     }
 
     #[test]

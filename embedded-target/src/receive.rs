@@ -115,6 +115,26 @@ pub fn parse_server(line: &str) -> Option<ServerEntry> {
     })
 }
 
+/// A network driver's multicast filter, told of each group the receiver joins and leaves:
+/// embassy-net-driver has no call for it, so a driver that filters multicast in hardware (the
+/// LAN9118's hash filter) learns the groups here.
+pub trait GroupFilter {
+    /// The receiver joined `group`.
+    fn join(&self, group: Ipv4Addr);
+    /// The receiver left `group`.
+    fn leave(&self, group: Ipv4Addr);
+}
+
+/// For drivers that pass all multicast up to the stack (the STM32 MAC as embassy-stm32 sets it
+/// up, a TAP device), which filters by the groups it joined.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AllMulticast;
+
+impl GroupFilter for AllMulticast {
+    fn join(&self, _: Ipv4Addr) {}
+    fn leave(&self, _: Ipv4Addr) {}
+}
+
 /// The socket's and the task's buffers, kept in a `static` by the caller.
 #[derive(Debug)]
 pub struct NetBuffers {
@@ -177,13 +197,15 @@ pub async fn wait_for_address(stack: Stack<'_>) -> Ipv4Addr {
 }
 
 /// Runs the receiver: joins the public group, then answers every session until the stack fails
-/// (never, on a working stack). `rx` must be configured with this stack's address as its UID.
+/// (never, on a working stack). `rx` must be configured with this stack's address as its UID;
+/// `groups` hears of every group joined and left.
 pub async fn serve<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
     stack: Stack<'_>,
     settings: &Settings,
     rx: &mut FirmwareReceiver,
     storage: &mut FlashStorage<'_, DFU, STATE, MAP>,
     bufs: &mut NetBuffers,
+    groups: &impl GroupFilter,
 ) -> ServeError {
     let NetBuffers {
         rx_meta,
@@ -196,6 +218,7 @@ pub async fn serve<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
     if socket.bind(settings.port).is_err() {
         return ServeError::Bind;
     }
+    groups.join(settings.public_group);
     if stack
         .join_multicast_group(IpAddress::from(settings.public_group))
         .is_err()
@@ -247,7 +270,7 @@ pub async fn serve<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
             }
         }
         while let Some(ev) = rx.poll_event() {
-            on_event(stack, settings, storage, ev);
+            on_event(stack, settings, storage, groups, ev);
         }
     }
 }
@@ -256,6 +279,7 @@ fn on_event<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
     stack: Stack<'_>,
     settings: &Settings,
     storage: &mut FlashStorage<'_, DFU, STATE, MAP>,
+    groups: &impl GroupFilter,
     ev: Event,
 ) {
     let private = |a: IpAddr| match a {
@@ -294,6 +318,7 @@ fn on_event<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
                 warn!("weak session: {}", why);
             }
             if let Some(g) = private(private_addr) {
+                groups.join(g);
                 if stack.join_multicast_group(IpAddress::from(g)).is_err() {
                     warn!("cannot join private group {}", Ip(private_addr));
                 }
@@ -307,6 +332,7 @@ fn on_event<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
         } => {
             if let Some(g) = private(private_addr) {
                 let _ = stack.leave_multicast_group(IpAddress::from(g));
+                groups.leave(g);
             }
             match result {
                 SessionResult::Completed => {
@@ -344,7 +370,8 @@ fn on_event<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
             session, file_id, ..
         } => match storage.stored() {
             Some(img) if img.session == session && img.file_id == file_id => info!(
-                "image stored: {} bytes, sha256 {}, marked for swap",
+                "image stored: {}, {} bytes, sha256 {}, marked for swap",
+                Text(img.name()),
                 img.size,
                 Hex(&img.sha256)
             ),

@@ -20,7 +20,7 @@ use embassy_sync::blocking_mutex::Mutex;
 use embedded_target::file_flash::FileFlash;
 use embedded_target::flash_storage::FlashStorage;
 use embedded_target::receive::{
-    parse_server, serve, wait_for_address, FirmwareReceiver, NetBuffers, Settings,
+    parse_server, serve, wait_for_address, AllMulticast, FirmwareReceiver, NetBuffers, Settings,
 };
 use static_cell::StaticCell;
 
@@ -191,7 +191,7 @@ async fn receive_task(
         settings.receiver_config(u32::from(addr), seed),
     ));
     let bufs = BUFFERS.init(NetBuffers::new());
-    let err = serve(stack, settings, rx, storage, bufs).await;
+    let err = serve(stack, settings, rx, storage, bufs, &AllMulticast).await;
     log::error!("receiver stopped: {err:?}");
     std::process::exit(1);
 }
