@@ -6,7 +6,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// Debian packages the tests use: the real uftp 4.10.2 as a peer, tshark as the reference
-/// decoder, tcpdump, nftables and iproute2 for the network-namespace testbeds.
+/// decoder, tcpdump, nftables and iproute2 for the network-namespace testbeds, QEMU's Arm
+/// system emulator for the firmware on an emulated Cortex-M board.
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("uftp", "uftp"),
     ("tshark", "tshark"),
@@ -15,6 +16,7 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     // `cargo xtask deb` checks the zsh completions with `zsh -n`.
     ("zsh", "zsh"),
+    ("qemu-system-arm", "qemu-system-arm"),
 ];
 
 /// The firmware target.
@@ -169,6 +171,8 @@ pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
     // with their flash and RAM footprint (over budget or an allocator linked fails).
     let (fw_passed, fw_failed) = crate::firmware::check()?;
     crate::firmware::build_boards()?;
+    // The QEMU image, built here so that its build fails apart from the tests that run it.
+    crate::qemu::build_image(Some(crate::qemu::DEFAULT_ADDRESS))?;
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;

@@ -144,7 +144,7 @@ pub fn build_boards() -> Result<()> {
 }
 
 /// The firmware crate's own checks (it is outside the host workspace): fmt, clippy for the
-/// host run and for each board, and its unit tests. Returns the tests' (passed, failed).
+/// host run, each STM32 board and the QEMU (MPS2) image, and its unit tests. Returns the tests' (passed, failed).
 pub fn check() -> Result<(u64, u64)> {
     run(firmware_cargo(&["fmt", "--", "--check"]))?;
     let host = host_target()?;
@@ -176,6 +176,20 @@ pub fn check() -> Result<(u64, u64)> {
             "warnings",
         ]))?;
     }
+    run(firmware_cargo(&[
+        "clippy",
+        "--release",
+        "--target",
+        FIRMWARE_TARGET,
+        "--no-default-features",
+        "--features",
+        "mps2",
+        "--bin",
+        "mps2",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     let mut test = firmware_cargo(&[
         "test",
         "--target",

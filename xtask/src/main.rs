@@ -8,6 +8,7 @@ mod demo;
 mod firmware;
 mod fuzz;
 mod package;
+mod qemu;
 mod sim;
 mod vectors;
 
@@ -17,11 +18,13 @@ jobs:
   demo [--size MiB] [--port N]
                          the main job: our uftpd and uftp on this machine (loopback
                          multicast), a file and a directory tree, every copy checked
-  setup                  install what the tests need when missing (apt packages, the
-                         thumbv7em-none-eabihf target, cargo-deb, cargo-fuzz)
+  setup                  install what the tests need when missing (apt packages with
+                         qemu-system-arm, the thumbv7em-none-eabihf target, cargo-deb,
+                         cargo-fuzz)
   ci [--fuzz-seconds N]  setup, then everything CI checks: fmt, clippy, the firmware
-                         (its checks and both boards' images), docs, each fuzz target
-                         for N s (20), the tests, the Debian package (deb)
+                         (its checks, both boards' images, the QEMU image), docs, each
+                         fuzz target for N s (20), the tests (the QEMU firmware's too),
+                         the Debian package (deb)
   firmware               build the release firmware of both boards for
                          thumbv7em-none-eabihf and print flash and static RAM use
   man                    rewrite the man pages and shell completions under
@@ -29,6 +32,9 @@ jobs:
   deb                    build the Debian package (cargo deb) and check it in a scratch
                          directory: contents, programs, man pages, completions, units,
                          the init script starting uftpd (root; installs cargo-deb)
+  qemu [--machine M] [--tap IFNAME] [--address A.B.C.D/LEN|dhcp] [--build]
+                         build the receiver firmware for QEMU's mps2-an500/mps2-an386
+                         and run it under qemu-system-arm (--help for the options)
   fuzz [--seconds N] [TARGET...]
                          run the fuzz targets (all by default) for N s each (60)
   sim [options]          simulate one sender and many receivers on a lossy multicast
@@ -52,6 +58,7 @@ fn main() -> Result<()> {
         "fuzz" => fuzz::main(args),
         "man" => package::man(),
         "deb" => package::deb(),
+        "qemu" => qemu::main(args),
         "sim" => sim::main(args),
         "vectors" => vectors::main(args),
         other => bail!("unknown job `{other}`\n{USAGE}"),
