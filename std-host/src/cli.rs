@@ -76,6 +76,22 @@ impl Opt {
         }
     }
 
+    /// A long option `--name value`.
+    pub const fn long_value(
+        name: &'static str,
+        value: &'static str,
+        complete: Complete,
+        help: &'static str,
+    ) -> Opt {
+        Opt {
+            short: None,
+            long: Some(name),
+            value: Some(value),
+            complete,
+            help,
+        }
+    }
+
     /// An option with a letter and a long name (`-c`, `--name`), with a value if `value` is
     /// given.
     pub const fn both(

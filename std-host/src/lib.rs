@@ -7,6 +7,7 @@ pub mod cli;
 pub mod daemon;
 pub mod dump;
 pub mod ifaddr;
+pub mod json_status;
 pub mod keys;
 pub mod log;
 pub mod proxy;

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use proto_core::crypto::EcPrivateKey;
@@ -32,6 +33,7 @@ pub use options::Options;
 use storage::FsStorage;
 
 use crate::daemon::{exit, signals, Failure, PidFile};
+use crate::json_status::{self, JsonStatus};
 use crate::keys::{load_or_generate, HostRsa, PrivateKey};
 pub use crate::log::Log;
 
@@ -236,6 +238,19 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         None => FsStorage::new(&opts.dest_dirs),
     }
     .map_err(param)?;
+    let json = match &opts.json {
+        Some(p) => Some(JsonStatus::open(p).map_err(|e| {
+            (
+                exit::PARAM,
+                format!("--json: cannot open {}: {e}", p.display()),
+            )
+        })?),
+        None => None,
+    };
+    let mut reports = Reports {
+        json,
+        dest_dirs: opts.dest_dirs.clone(),
+    };
     let ifaces = choose_ifaces(&opts.interfaces).map_err(param)?;
     let uid = match opts.uid {
         Some(u) => u,
@@ -453,7 +468,15 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
             log.line(1, &note);
         }
         while let Some(ev) = rx.poll_event() {
-            handle_event(&ev, &sock, &ifaces, &mut private, &storage, &mut log);
+            handle_event(
+                &ev,
+                &sock,
+                &ifaces,
+                &mut private,
+                &storage,
+                &mut log,
+                &mut reports,
+            );
             if let Event::FileStarted { session, .. } = ev {
                 if storage.resumed_blocks(session).is_some_and(|n| n > 0) {
                     log.line(
@@ -500,7 +523,15 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         log.line(1, &note);
     }
     while let Some(ev) = rx.poll_event() {
-        handle_event(&ev, &sock, &ifaces, &mut private, &storage, &mut log);
+        handle_event(
+            &ev,
+            &sock,
+            &ifaces,
+            &mut private,
+            &storage,
+            &mut log,
+            &mut reports,
+        );
     }
     let dropped: Vec<String> = rx
         .stats()
@@ -520,6 +551,69 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     Ok(exit::INTERRUPTED)
 }
 
+/// Where status goes besides the log: `--json` events.
+struct Reports {
+    json: Option<JsonStatus>,
+    dest_dirs: Vec<PathBuf>,
+}
+
+impl Reports {
+    /// Writes a `--json` event, if asked for; a failed write is logged once and ends the events.
+    fn json_event(&mut self, log: &mut Log, kind: &str, fields: serde_json::Value) {
+        if let Some(j) = &mut self.json {
+            if let Err(e) = j.emit(kind, fields) {
+                log.line(
+                    0,
+                    &format!("--json {}: {e}; no more status events", j.name()),
+                );
+                self.json = None;
+            }
+        }
+    }
+
+    /// The name a destination path was sent under: the path below the destination directory
+    /// that holds it (the whole path when none does: an absolute name from the sender).
+    fn sent_name(&self, path: &Path) -> String {
+        self.dest_dirs
+            .iter()
+            .find_map(|d| path.strip_prefix(d).ok())
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// The `file` event of an item that ended with `result`.
+    fn file_event(
+        &mut self,
+        log: &mut Log,
+        storage: &FsStorage,
+        (session, file_id): (SessionId, u16),
+        size: Option<u64>,
+        result: &str,
+        reason: Option<&str>,
+    ) {
+        if self.json.is_none() {
+            return;
+        }
+        let path = storage.name_of(session, file_id);
+        let fields = serde_json::json!({
+            "session": session_label(session),
+            "file_id": file_id,
+            "name": path.map(|p| self.sent_name(p)),
+            "size": size,
+            "path": path.map(|p| p.display().to_string()),
+            "result": result,
+            "reason": reason,
+        });
+        self.json_event(log, "file", fields);
+    }
+}
+
+/// A session as `--json` names it: group ID and instance, `GGGGGGGG/II`.
+fn session_label(s: SessionId) -> String {
+    format!("{:08X}/{:02X}", s.group_id, s.group_inst)
+}
+
 fn handle_event(
     ev: &Event,
     sock: &UdpSocket,
@@ -527,6 +621,7 @@ fn handle_event(
     private: &mut HashMap<IpAddr, usize>,
     storage: &FsStorage,
     log: &mut Log,
+    reports: &mut Reports,
 ) {
     match ev {
         Event::SessionStarted {
@@ -560,6 +655,18 @@ fn handle_event(
                     &format!("{} WARNING: weak session: {why}", session_tag(*session)),
                 );
             }
+            reports.json_event(
+                log,
+                "session_start",
+                serde_json::json!({
+                    "session": session_label(*session),
+                    "server_id": json_status::id(*server_id),
+                    "server": server.to_string(),
+                    "private": private_addr.to_string(),
+                    "encrypted": fingerprint.is_some(),
+                    "cipher": fingerprint.map(|_| cipher.name()),
+                }),
+            );
             if !private_addr.is_unspecified() {
                 let n = private.entry(*private_addr).or_insert(0);
                 *n += 1;
@@ -587,6 +694,23 @@ fn handle_event(
                 SessionResult::Aborted(r) => format!("Session aborted: {}", r.as_str()),
             };
             log.line(2, &format!("{} {how}", session_tag(*session)));
+            let (result, reason) = match result {
+                SessionResult::Completed => ("completed", None),
+                SessionResult::AbortedByServer(r) => (
+                    "aborted_by_server",
+                    Some(String::from_utf8_lossy(r).into_owned()),
+                ),
+                SessionResult::Aborted(r) => ("aborted", Some(r.as_str().to_string())),
+            };
+            reports.json_event(
+                log,
+                "session_end",
+                serde_json::json!({
+                    "session": session_label(*session),
+                    "result": result,
+                    "reason": reason,
+                }),
+            );
             if let Some(n) = private.get_mut(private_addr) {
                 *n -= 1;
                 if *n == 0 {
@@ -638,43 +762,66 @@ fn handle_event(
             session,
             file_id,
             size,
-        } => log.line(
-            2,
-            &format!(
-                "{} Done: {} ({size} bytes, file {file_id})",
-                session_tag(*session),
-                storage
-                    .name_of(*session, *file_id)
-                    .map_or_else(|| "?".into(), |p| p.display().to_string())
-            ),
-        ),
+        } => {
+            log.line(
+                2,
+                &format!(
+                    "{} Done: {} ({size} bytes, file {file_id})",
+                    session_tag(*session),
+                    storage
+                        .name_of(*session, *file_id)
+                        .map_or_else(|| "?".into(), |p| p.display().to_string())
+                ),
+            );
+            reports.file_event(
+                log,
+                storage,
+                (*session, *file_id),
+                Some(*size),
+                "received",
+                None,
+            );
+        }
         Event::FileRejected {
             session,
             file_id,
             reason,
-        } => log.line(
-            1,
-            &format!(
-                "{} Rejected file {file_id}: {}",
-                session_tag(*session),
-                reason.as_str()
-            ),
-        ),
-        Event::FileAborted { session, file_id } => log.line(
-            1,
-            &format!(
-                "{} Aborted file {file_id} ({}): {}",
-                session_tag(*session),
-                storage
-                    .name_of(*session, *file_id)
-                    .map_or_else(|| "?".into(), |p| p.display().to_string()),
-                if storage.keeps_partial_files() {
-                    "partial file kept for a restart"
-                } else {
-                    "temporary removed"
-                }
-            ),
-        ),
+        } => {
+            log.line(
+                1,
+                &format!(
+                    "{} Rejected file {file_id}: {}",
+                    session_tag(*session),
+                    reason.as_str()
+                ),
+            );
+            reports.file_event(
+                log,
+                storage,
+                (*session, *file_id),
+                None,
+                "rejected",
+                Some(reason.as_str()),
+            );
+        }
+        Event::FileAborted { session, file_id } => {
+            log.line(
+                1,
+                &format!(
+                    "{} Aborted file {file_id} ({}): {}",
+                    session_tag(*session),
+                    storage
+                        .name_of(*session, *file_id)
+                        .map_or_else(|| "?".into(), |p| p.display().to_string()),
+                    if storage.keeps_partial_files() {
+                        "partial file kept for a restart"
+                    } else {
+                        "temporary removed"
+                    }
+                ),
+            );
+            reports.file_event(log, storage, (*session, *file_id), None, "aborted", None);
+        }
         Event::Dropped { reason, count } => {
             // Rate-limited: the 1st, 2nd, 4th, 8th … drop for each reason. Datagrams that fail
             // authentication or replay are worth an operator's eye; the rest is noise.

@@ -1,6 +1,6 @@
 //! `uftpd`'s command line, with uftp 4.10.2's option letters and meanings (protocol digest
-//! §8.2), plus one long option of our own, `--allow-weak`. Options this implementation does not
-//! carry out yet are refused by name, never ignored.
+//! §8.2), plus long options of our own, `--allow-weak` and `--json`. Options this
+//! implementation does not carry out yet are refused by name, never ignored.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -67,6 +67,8 @@ pub struct Options {
     /// `-R proxy[/FP]`: the response proxy every response goes to (name or address; our port
     /// `-p`), and the fingerprint its key must have.
     pub response_proxy: Option<(String, Option<Fingerprint>)>,
+    /// `--json FILE|-`: status events, one JSON object a line (see [`crate::json_status`]).
+    pub json: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -96,6 +98,7 @@ impl Default for Options {
             servers: Vec::new(),
             allow_weak: false,
             response_proxy: None,
+            json: None,
         }
     }
 }
@@ -179,6 +182,7 @@ pub const PAGE: Page = Page {
         Opt::value('B', "buf_size", Complete::Nothing, "The socket's receive buffer, 65536 to 104857600 bytes. Default 262144."),
         Opt::flag('E', "Accept encrypted sessions only; unencrypted ones are refused with an ABORT."),
         Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal or 0x hex). Default 0."),
+        Opt::long_value("json", "FILE|-", Complete::File, "Write status events to FILE (appended to), or with -d to standard output for -: one JSON object a line, flushed as it happens: session_start, file (received, rejected or aborted, with its name, size and path) and session_end. README.md lists the fields. Not in uftp 4.10.2."),
         Opt::long_flag("allow-weak", "Accept weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak; without it they are refused with an ABORT. Not in uftp 4.10.2, which accepts them."),
     ],
     refused,
@@ -196,7 +200,7 @@ pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
 [ -T temp_dir ] [ -L logfile ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
 [ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
-[ -R proxy[/fingerprint] ] [ --allow-weak ]";
+[ -R proxy[/fingerprint] ] [ --allow-weak ] [ --json FILE|- ]";
 
 /// Parses a server list (`-S`, `man uftpd`): one server a line, `ID|IP[|FP]`, the ID in hex
 /// (`0x11112222`) or dotted IPv4 form, the address the server's ANNOUNCEs come from, and
@@ -279,8 +283,25 @@ impl Options {
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             if let Some(long) = arg.strip_prefix("--") {
+                let (long, inline) = match long.split_once('=') {
+                    Some((l, v)) => (l, Some(v.to_string())),
+                    None => (long, None),
+                };
                 match long {
+                    "allow-weak" if inline.is_some() => {
+                        return Err("--allow-weak takes no value".into())
+                    }
                     "allow-weak" => o.allow_weak = true,
+                    "json" => {
+                        match inline.or_else(|| args.next()) {
+                            Some(v) if !v.is_empty() => o.json = Some(PathBuf::from(v)),
+                            _ => return Err(
+                                "option --json needs a value (a file, or - for standard output \
+                                 with -d)"
+                                    .into(),
+                            ),
+                        }
+                    }
                     _ => return Err(format!("unknown option --{long}\n{USAGE}")),
                 }
                 continue;
@@ -337,7 +358,15 @@ impl Options {
         if o.temp_dir.is_some() && o.dest_dirs.len() > 1 {
             return Err("-T cannot be used with several -D directories".into());
         }
+        if !o.foreground && o.json.as_deref() == Some(Path::new("-")) {
+            return Err(
+                "--json -: a daemon has no standard output; give -d, or --json with a file".into(),
+            );
+        }
         // The daemon works from `/`: relative names mean what they meant where it started.
+        o.json = o
+            .json
+            .map(|j| if j == Path::new("-") { j } else { absolute(j) });
         o.logfile = o.logfile.map(absolute);
         o.pidfile = o.pidfile.map(absolute);
         o.dest_dirs = o.dest_dirs.into_iter().map(absolute).collect();

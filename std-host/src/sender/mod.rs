@@ -31,6 +31,7 @@ use proto_core::session::security::{is_aead, ClientPin, OwnKey, SenderSecurity};
 use proto_core::wire::{KeyExchange, SigType};
 use restart::{ClientStatus, Restart};
 
+use crate::json_status::{self, JsonStatus};
 use crate::keys::{load_or_generate, HostRsa, PrivateKey};
 
 /// Largest client table (uftp's is 10000 per session; this one is fixed at build time).
@@ -443,6 +444,14 @@ pub fn main(args: Vec<String>) -> i32 {
         },
         None => Box::new(io::stderr()),
     };
+    let mut json = match o.json.as_deref().map(JsonStatus::open).transpose() {
+        Ok(j) => j,
+        Err(e) => {
+            let f = o.json.as_deref().unwrap_or(std::path::Path::new("-"));
+            eprintln!("uftp: --json: cannot open {}: {e}", f.display());
+            return exit::PARAM;
+        }
+    };
     let bar = o.logfile.is_none() && io::stderr().is_terminal();
     let mut log = Log {
         out,
@@ -586,6 +595,22 @@ pub fn main(args: Vec<String>) -> i32 {
             None => "unpaced (-R -1)".into(),
         }
     );
+    if let Some(j) = &mut json {
+        let fields = serde_json::json!({
+            "program": "uftp",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uid": json_status::id(net.uid),
+            "group_id": json_status::id(group_id),
+            "public": net.public.to_string(),
+            "private": net.private.to_string(),
+            "files": items.len(),
+            "bytes": items.iter().map(|i| i.size).sum::<u64>(),
+        });
+        if let Err(e) = j.emit("session_start", fields) {
+            log!(log, 1, "warning: --json {}: {e}; no more events", j.name());
+            json = None;
+        }
+    }
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -636,6 +661,7 @@ pub fn main(args: Vec<String>) -> i32 {
             interrupted,
             bar,
             restart,
+            json,
         }
         .run();
     };
@@ -665,6 +691,7 @@ pub fn main(args: Vec<String>) -> i32 {
         interrupted,
         bar,
         restart,
+        json,
     }
     .run()
 }
@@ -759,6 +786,7 @@ struct Driver<'a, R: RsaKeys> {
     interrupted: Arc<AtomicBool>,
     bar: bool,
     restart: Option<RestartLog>,
+    json: Option<JsonStatus>,
 }
 
 impl<R: RsaKeys> Driver<'_, R> {
@@ -985,13 +1013,28 @@ impl<R: RsaKeys> Driver<'_, R> {
             }
         }
         for (id, r) in &clients {
-            let state = match (r.lost, r.done) {
-                _ if r.refused.is_some() => {
-                    format!("refused ({})", r.refused.map_or("", RefuseReason::as_str))
-                }
-                (Some(reason), _) => format!("lost ({})", lost_text(reason)),
-                (None, true) => "completed".into(),
-                (None, false) => "did not confirm the end".into(),
+            let (state, reason) = match (r.lost, r.done) {
+                _ if r.refused.is_some() => ("refused", r.refused.map(RefuseReason::as_str)),
+                (Some(reason), _) => ("lost", Some(lost_text(reason))),
+                (None, true) => ("completed", None),
+                (None, false) => ("unconfirmed", None),
+            };
+            self.json_event(
+                "client_result",
+                serde_json::json!({
+                    "client": json_status::id(*id),
+                    "addr": r.addr.map(|a| a.ip().to_string()),
+                    "state": state,
+                    "reason": reason,
+                    "files_ok": r.ok,
+                    "files_skipped": r.skipped,
+                    "files_failed": r.failed,
+                }),
+            );
+            let state = match (state, reason) {
+                ("unconfirmed", _) => "did not confirm the end".to_string(),
+                (s, Some(why)) => format!("{s} ({why})"),
+                (s, None) => s.to_string(),
             };
             log!(
                 self.log,
@@ -1005,7 +1048,7 @@ impl<R: RsaKeys> Driver<'_, R> {
                 r.failed
             );
         }
-        match summary.outcome {
+        let code = match summary.outcome {
             Outcome::NoClients => {
                 log!(self.log, 1, "no client registered (no REGISTER received)");
                 exit::NO_REGISTER
@@ -1033,6 +1076,34 @@ impl<R: RsaKeys> Driver<'_, R> {
                 } else {
                     exit::OK
                 }
+            }
+        };
+        self.json_event(
+            "summary",
+            serde_json::json!({
+                "outcome": outcome_name(summary.outcome, user_abort),
+                "exit_code": code,
+                "files": summary.files,
+                "bytes": summary.bytes,
+                "seconds": (secs * 1e3).round() / 1e3,
+                "clients_registered": summary.registered,
+                "clients_completed": summary.completed,
+                "clients_lost": summary.lost,
+                "blocks_sent": c.blocks_sent,
+                "retransmitted_blocks": c.retransmitted_blocks,
+                "naks_received": c.naks_received,
+            }),
+        );
+        code
+    }
+
+    /// Writes a `--json` event, if asked for; a failed write is logged once and ends the events.
+    fn json_event(&mut self, kind: &str, fields: serde_json::Value) {
+        if let Some(j) = &mut self.json {
+            if let Err(e) = j.emit(kind, fields) {
+                let name = j.name().to_string();
+                self.json = None;
+                log!(self.log, 1, "warning: --json {name}: {e}; no more events");
             }
         }
     }
@@ -1082,7 +1153,29 @@ impl<R: RsaKeys> Driver<'_, R> {
                 log!(self.log, 1, "client 0x{id:08X} lost: {}", lost_text(reason));
             }
             Event::AnnounceDone { clients: n } => log!(self.log, 2, "{n} clients registered"),
-            Event::FileResult { id, result, .. } => {
+            Event::FileResult {
+                id,
+                file_id,
+                result,
+            } => {
+                let item = started.get(&file_id).map(|&(i, _)| &self.items[i]);
+                let fields = serde_json::json!({
+                    "file_id": file_id,
+                    "name": item.map(|i| String::from_utf8_lossy(&i.name).into_owned()),
+                    "size": item.map(|i| i.size),
+                    "client": json_status::id(id),
+                    "result": match result {
+                        FileResult::Completed(s) => match s {
+                            proto_core::wire::CompleteStatus::Normal => "completed",
+                            proto_core::wire::CompleteStatus::Skipped => "skipped",
+                            proto_core::wire::CompleteStatus::Overwrite => "overwrite",
+                            proto_core::wire::CompleteStatus::Rejected => "rejected",
+                            _ => "unknown",
+                        },
+                        FileResult::Failed => "failed",
+                    },
+                });
+                self.json_event("file_result", fields);
                 let r = clients.entry(id).or_default();
                 match result {
                     FileResult::Completed(proto_core::wire::CompleteStatus::Skipped) => {
@@ -1205,6 +1298,19 @@ fn drop_summary(c: &Counters) -> Option<String> {
         parts.push(format!("events lost: {}", c.events_dropped));
     }
     Some(parts.join("; "))
+}
+
+/// The summary's `outcome` field.
+fn outcome_name(o: Outcome, user_abort: bool) -> &'static str {
+    match o {
+        Outcome::Completed => "completed",
+        Outcome::NoClients => "no_clients",
+        Outcome::NoFileInfoAck => "no_fileinfo_ack",
+        Outcome::AllDropped => "all_dropped",
+        Outcome::SourceError => "source_error",
+        Outcome::Aborted if user_abort => "interrupted",
+        Outcome::Aborted => "aborted",
+    }
 }
 
 fn lost_text(r: LostReason) -> &'static str {

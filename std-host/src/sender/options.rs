@@ -113,6 +113,8 @@ pub struct Options {
     pub restartable: bool,
     /// `-F`: re-run the session of this restart file for the clients it lists.
     pub restart_file: Option<PathBuf>,
+    /// `--json FILE|-`: status events, one JSON object a line (see [`crate::json_status`]).
+    pub json: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -158,6 +160,7 @@ impl Default for Options {
             allow_weak: false,
             restartable: false,
             restart_file: None,
+            json: None,
         }
     }
 }
@@ -221,7 +224,7 @@ const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjF";
 const FLAGS: &str = "lTqocf";
 
 /// Long options (ours; uftp 4.10.2 has none).
-const LONG: &[&str] = &["allow-weak"];
+const LONG: &[&str] = &["allow-weak", "json FILE|-"];
 
 /// Parses uftp's arguments (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageError> {
@@ -240,8 +243,20 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
             continue;
         }
         if let Some(long) = arg.strip_prefix("--") {
+            let (long, inline) = match long.split_once('=') {
+                Some((l, v)) => (l, Some(v.to_string())),
+                None => (long, None),
+            };
             match long {
+                "allow-weak" if inline.is_some() => return err("--allow-weak takes no value"),
                 "allow-weak" => o.allow_weak = true,
+                "json" => {
+                    let v = match inline.or_else(|| args.next()) {
+                        Some(v) if !v.is_empty() => v,
+                        _ => return err("--json needs a value (a file, or - for standard output)"),
+                    };
+                    o.json = Some(PathBuf::from(v));
+                }
                 _ => {
                     return err(format!(
                         "unknown option --{long} (long options: --{})",
@@ -654,6 +669,7 @@ pub const PAGE: Page = Page {
         Opt::value('r', "init_grtt[:min_grtt:max_grtt]", Complete::Nothing, "The group round-trip time to start from, and its bounds, in seconds. Default 0.5:0.01:15."),
         Opt::value('s', "robust", Complete::Nothing, "How many times announcements and the like are repeated, 10 to 50. Default 20."),
         Opt::value('i', "list_file", Complete::File, "Read the files to send from this file, one per line (- for standard input)."),
+        Opt::long_value("json", "FILE|-", Complete::File, "Write status events to FILE (appended to), or to standard output for -: one JSON object a line, flushed as it happens: session_start, file_result (one per receiver and file), client_result (one per receiver at the end) and summary. README.md lists the fields. Not in uftp 4.10.2."),
         Opt::long_flag("allow-weak", "Run weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak, instead of refusing them. Not in uftp 4.10.2."),
     ],
     refused: |c| NOT_YET.iter().find(|x| x.0 == c).map(|x| x.1),

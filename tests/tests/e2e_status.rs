@@ -1,0 +1,258 @@
+//! Status reporting of our programs in a real session, each host in its own network namespace:
+//! our `uftp` sends two files (one with a quote in its name) to two of our `uftpd`s.
+//!
+//! - `--json`: the sender's events on standard output (`--json -`) and each receiver's in a
+//!   file are one JSON object a line, flushed as they happen (the receivers' are read while they
+//!   still run), with the fields README.md documents: session start, a file result per client
+//!   and file, a client result per client and a summary on the sender; session start, each file
+//!   received (name, size, path) and session end on the receivers.
+//!
+//! Needs root, `ip` and `nft` (`cargo xtask setup`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use uftp_tests::netns::{our_binary, serial, write_pattern, Proc, Testbed};
+
+const RECEIVERS: usize = 2;
+const SENDER_ID: &str = "0x0A4D0001";
+
+fn uid(i: usize) -> String {
+    format!("0x0C0000{i:02X}")
+}
+
+/// The JSON objects among `text`'s lines (other lines, the log, are skipped); each must parse.
+fn events(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| l.starts_with("{\"event\""))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn of_kind<'a>(ev: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    ev.iter().filter(|e| e["event"] == kind).collect()
+}
+
+struct Bed {
+    bed: Testbed,
+    receivers: Vec<Proc>,
+    dests: Vec<PathBuf>,
+}
+
+impl Bed {
+    /// Host 0 sends; hosts 1..=RECEIVERS run our `uftpd -d` with `extra(i)` arguments.
+    fn start(extra: impl Fn(&Testbed, usize) -> Vec<String>) -> Bed {
+        let bed = Testbed::new(RECEIVERS + 1);
+        let mut receivers = Vec::new();
+        let mut dests = Vec::new();
+        for i in 1..=RECEIVERS {
+            let h = bed.host(i).clone();
+            let dest = bed.path(&format!("dest{i}"));
+            fs::create_dir_all(&dest).unwrap();
+            let mut cmd = h.command(our_binary("uftpd"));
+            cmd.args(["-d", "-x", "3", "-U", &uid(i), "-I", &h.ifname, "-D"])
+                .arg(&dest)
+                .args(extra(&bed, i));
+            receivers.push(Proc::spawn(
+                &format!("uftpd{i}"),
+                cmd,
+                &bed.path(&format!("uftpd{i}.log")),
+            ));
+            dests.push(dest);
+        }
+        let t0 = Instant::now();
+        for r in &mut receivers {
+            while !r.log_text().contains("listening on port") {
+                assert!(r.running(), "{} exited:\n{}", r.name, r.log_text());
+                assert!(t0.elapsed() < Duration::from_secs(10), "{}", r.log_text());
+                sleep(Duration::from_millis(20));
+            }
+        }
+        Bed {
+            bed,
+            receivers,
+            dests,
+        }
+    }
+
+    /// Our `uftp` on host 0 sending `items` with `args`; waits for it and returns its exit code
+    /// and output.
+    fn send(&self, args: &[&str], items: &[PathBuf]) -> (i32, String) {
+        let h = self.bed.host(0);
+        let ids: Vec<String> = (1..=RECEIVERS).map(uid).collect();
+        let mut cmd = h.command(our_binary("uftp"));
+        cmd.args(["-U", SENDER_ID, "-I", &h.ifname, "-H", &ids.join(",")])
+            .args(["-R", "200000", "-x", "2"])
+            .args(args)
+            .args(items);
+        let mut p = Proc::spawn("uftp", cmd, &self.bed.path("uftp.log"));
+        let code = p.wait(Duration::from_secs(30));
+        (code, p.log_text())
+    }
+
+    fn logs(&self) -> String {
+        self.receivers
+            .iter()
+            .map(|r| format!("--- {}:\n{}", r.name, r.log_text()))
+            .collect()
+    }
+}
+
+/// Waits until `file` holds an event of `kind`, and returns its events.
+fn wait_for_event(file: &Path, kind: &str, why: impl Fn() -> String) -> Vec<Value> {
+    let t0 = Instant::now();
+    loop {
+        let ev = events(&fs::read_to_string(file).unwrap_or_default());
+        if !of_kind(&ev, kind).is_empty() {
+            return ev;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no {kind} event in {}:\n{}",
+            file.display(),
+            why()
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// Two files to send: (path, name sent, size).
+fn content(bed: &Testbed) -> Vec<(PathBuf, String, u64)> {
+    let src = bed.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let files = [("big \"q\".bin", 300_000u64), ("small.txt", 1000)];
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, (name, size))| {
+            let p = src.join(name);
+            write_pattern(&p, *size as usize, i as u64 + 7);
+            (p, name.to_string(), *size)
+        })
+        .collect()
+}
+
+#[test]
+fn json_events_on_sender_and_receivers() {
+    let _lock = serial();
+    let mut g = Bed::start(|bed, i| {
+        vec![
+            "--json".into(),
+            bed.path(&format!("uftpd{i}.json")).display().to_string(),
+        ]
+    });
+    let files = content(&g.bed);
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
+    let (code, out) = g.send(&["--json", "-"], &paths);
+    assert_eq!(code, 0, "uftp failed:\n{out}\n{}", g.logs());
+
+    // The sender: session_start first, summary last, everything between per client.
+    let ev = events(&out);
+    assert!(ev.len() >= 2, "{out}");
+    let start = &ev[0];
+    assert_eq!(start["event"], "session_start", "{out}");
+    assert_eq!(start["program"], "uftp");
+    assert_eq!(start["uid"], SENDER_ID);
+    assert_eq!(start["files"], 2);
+    assert_eq!(start["bytes"], 301_000);
+    assert!(start["group_id"].as_str().unwrap().starts_with("0x"));
+    assert!(start["time"].as_f64().unwrap() > 1.7e9);
+    let summary = ev.last().unwrap();
+    assert_eq!(summary["event"], "summary", "{out}");
+    assert_eq!(summary["outcome"], "completed");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["files"], 2);
+    assert_eq!(summary["bytes"], 301_000);
+    assert_eq!(summary["clients_registered"], RECEIVERS);
+    assert_eq!(summary["clients_completed"], RECEIVERS);
+    assert_eq!(summary["clients_lost"], 0);
+    assert!(summary["blocks_sent"].as_u64().unwrap() >= 300_000 / 1300);
+    let results = of_kind(&ev, "file_result");
+    assert_eq!(results.len(), 2 * RECEIVERS, "{out}");
+    for (_, name, size) in &files {
+        for i in 1..=RECEIVERS {
+            let r = results
+                .iter()
+                .find(|r| r["name"] == name.as_str() && r["client"] == uid(i))
+                .unwrap_or_else(|| panic!("no file_result for {name} and {}:\n{out}", uid(i)));
+            assert_eq!(r["result"], "completed", "{r}");
+            assert_eq!(r["size"], *size, "{r}");
+            assert!(r["file_id"].as_u64().unwrap() >= 1, "{r}");
+        }
+    }
+    let clients = of_kind(&ev, "client_result");
+    assert_eq!(clients.len(), RECEIVERS, "{out}");
+    for (i, c) in (1..=RECEIVERS).zip(&clients) {
+        assert_eq!(c["client"], uid(i), "{c}");
+        assert_eq!(c["state"], "completed", "{c}");
+        assert_eq!(c["reason"], Value::Null, "{c}");
+        assert_eq!(c["files_ok"], 2, "{c}");
+        assert_eq!(c["files_failed"], 0, "{c}");
+        assert_eq!(c["addr"], g.bed.host(i).ipv4.as_str(), "{c}");
+    }
+
+    // The receivers: their events are in the file while they still run (flushed).
+    for (i, dest) in (1..=RECEIVERS).zip(g.dests.clone()) {
+        let file = g.bed.path(&format!("uftpd{i}.json"));
+        let ev = wait_for_event(&file, "session_end", || g.logs());
+        assert!(g.receivers[i - 1].running(), "uftpd{i} exited");
+        let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            ["session_start", "file", "file", "session_end"],
+            "{ev:?}"
+        );
+        assert_eq!(ev[0]["server_id"], SENDER_ID);
+        assert_eq!(ev[0]["encrypted"], false);
+        assert!(
+            ev[0]["server"]
+                .as_str()
+                .unwrap()
+                .starts_with(&g.bed.host(0).ipv4),
+            "{}",
+            ev[0]
+        );
+        let session = &ev[0]["session"];
+        assert_eq!(
+            session.as_str().unwrap().len(),
+            11,
+            "GGGGGGGG/II: {session}"
+        );
+        for ((src, name, size), e) in files.iter().zip(&ev[1..3]) {
+            assert_eq!(&e["session"], session);
+            assert_eq!(e["result"], "received", "{e}");
+            assert_eq!(e["name"], name.as_str(), "{e}");
+            assert_eq!(e["size"], *size, "{e}");
+            let path = dest.join(name);
+            assert_eq!(e["path"], path.display().to_string(), "{e}");
+            assert_eq!(fs::read(&path).unwrap(), fs::read(src).unwrap());
+        }
+        assert_eq!(ev[3]["result"], "completed", "{}", ev[3]);
+        assert_eq!(&ev[3]["session"], session);
+    }
+}
+
+#[test]
+fn json_option_errors_are_clear() {
+    // A daemon has no standard output for `--json -`; a missing value is named.
+    let out = std::process::Command::new(our_binary("uftpd"))
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--json -") && err.contains("-d"), "{err}");
+    let out = std::process::Command::new(our_binary("uftp"))
+        .args(["--json", "/nonexistent-dir/x.json", "/etc/hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--json: cannot open /nonexistent-dir/x.json"),
+        "{err}"
+    );
+}
