@@ -18,7 +18,7 @@ use proto_core::session::{nak, FileLayout, Transmit};
 use proto_core::time::Instant;
 use proto_core::wire::{FileType, Func as FuncCode, Message, Repr};
 
-use crate::net::{ContentCheck, Node, Received, Role};
+use crate::net::{ContentCheck, Node, ParsedFileSeg, Received, Role};
 
 /// The byte at `offset` of the file generated from `seed`.
 pub fn pattern_byte(seed: u64, offset: u64) -> u8 {
@@ -725,6 +725,31 @@ impl<const SESSIONS: usize> Node for ReceiverNode<SESSIONS> {
         };
         self.receiver
             .handle_datagram(now, from, datagram.bytes, &mut storage);
+        self.drain(now);
+    }
+    fn handle_fileseg(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: Received<'_>,
+        parsed: &ParsedFileSeg,
+    ) {
+        if self.trace.is_some() {
+            return self.handle_datagram(now, from, datagram);
+        }
+        let bytes: &[u8] = datagram.bytes;
+        let mut storage = ForDatagram {
+            ctx: CheckContext {
+                base: bytes.as_ptr() as usize,
+                len: bytes.len(),
+                pristine: datagram.pristine,
+                check: datagram.check,
+            },
+            storage: &mut self.storage,
+        };
+        let seg = parsed.with_data(bytes);
+        self.receiver
+            .handle_parsed_fileseg(now, &parsed.header, &seg, &mut storage);
         self.drain(now);
     }
     fn handle_timeout(&mut self, now: Instant) {

@@ -18,6 +18,7 @@ pub mod run;
 pub mod scenario;
 
 pub use net::{
-    ContentCheck, GilbertElliott, LinkConfig, NetStats, Network, Node, Received, Role, SenderLink,
+    ContentCheck, GilbertElliott, LinkConfig, NetStats, Network, Node, ParsedFileSeg, Polled,
+    Received, Role, SenderLink,
 };
 pub use rng::Rng;

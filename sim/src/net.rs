@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use proto_core::session::Transmit;
 use proto_core::time::Instant;
-use proto_core::wire::Func;
+use proto_core::wire::{FileSegRepr, Func, HeaderRepr, Repr, TfmccDataInfoRepr};
 
 use crate::link::{ns_to_instant, Bottleneck, Fate, LinkState, IP_UDP_OVERHEAD};
 use crate::rng::Rng;
@@ -97,18 +97,78 @@ pub trait Node: Any + Send {
     }
     /// Feeds one datagram.
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Received<'_>);
+    /// Feeds one plaintext FILESEG that the network parsed once for all its receivers (the
+    /// bulk of all deliveries); by default as any other datagram.
+    fn handle_fileseg(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: Received<'_>,
+        parsed: &ParsedFileSeg,
+    ) {
+        let _ = parsed;
+        self.handle_datagram(now, from, datagram)
+    }
     /// Called when the time from `poll_timeout` has come.
     fn handle_timeout(&mut self, now: Instant);
     /// Pulls the next datagram to send into `buf`.
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit>;
     /// When it next wants `handle_timeout`.
     fn poll_timeout(&self) -> Option<Instant>;
+    /// `poll_transmit`, and when that has nothing, `poll_timeout` (one call where the network
+    /// asks both after every delivery).
+    fn poll(&mut self, now: Instant, buf: &mut [u8]) -> Polled {
+        match self.poll_transmit(now, buf) {
+            Some(t) => Polled::Transmit(t),
+            None => Polled::Idle(self.poll_timeout()),
+        }
+    }
     /// Whether the node has stopped for good (crashed or finished); it then gets nothing more.
     fn is_down(&self) -> bool {
         false
     }
     /// Stops the node for good (a crash); nodes that cannot crash ignore it.
     fn set_down(&mut self) {}
+}
+
+/// What [`Node::poll`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// A datagram to send (ask again).
+    Transmit(Transmit),
+    /// Nothing to send; the node's next timeout.
+    Idle(Option<Instant>),
+}
+
+/// A FILESEG as [`Repr::parse_fileseg`] parsed it, without its data (which starts at
+/// `data_start` in the datagram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedFileSeg {
+    /// The header.
+    pub header: HeaderRepr,
+    /// File ID.
+    pub file_id: u16,
+    /// Section.
+    pub section: u16,
+    /// Block within the section.
+    pub sec_block: u16,
+    /// TFMCC information.
+    pub tfmcc: Option<TfmccDataInfoRepr>,
+    /// Where the data starts.
+    pub data_start: usize,
+}
+
+impl ParsedFileSeg {
+    /// The FILESEG, with its data taken from `bytes` (the datagram it was parsed from).
+    pub fn with_data<'a>(&self, bytes: &'a [u8]) -> FileSegRepr<'a> {
+        FileSegRepr {
+            file_id: self.file_id,
+            section: self.section,
+            sec_block: self.sec_block,
+            tfmcc: self.tfmcc,
+            data: &bytes[self.data_start..],
+        }
+    }
 }
 
 /// The sender's network interface: every datagram node 0 sends is serialized at `rate` behind
@@ -170,16 +230,31 @@ struct Dgram {
     /// Receivers decrypt it in place: each gets a private copy.
     in_place: bool,
     check: OnceLock<ContentCheck>,
+    /// A plaintext FILESEG, parsed.
+    fileseg: Option<ParsedFileSeg>,
 }
 
 impl Dgram {
     fn new(bytes: &[u8], from: SocketAddr) -> Arc<Dgram> {
-        let in_place = bytes.len() > 1 && Func::from(bytes[1]) == Func::Encrypted;
+        let func = (bytes.len() > 1).then(|| Func::from(bytes[1]));
+        let in_place = func == Some(Func::Encrypted);
+        let fileseg = (func == Some(Func::FileSeg))
+            .then(|| Repr::parse_fileseg(bytes).ok())
+            .flatten()
+            .map(|(header, seg)| ParsedFileSeg {
+                header,
+                file_id: seg.file_id,
+                section: seg.section,
+                sec_block: seg.sec_block,
+                tfmcc: seg.tfmcc,
+                data_start: bytes.len() - seg.data.len(),
+            });
         Arc::new(Dgram {
             bytes: bytes.into(),
             from,
             in_place,
             check: OnceLock::new(),
+            fileseg,
         })
     }
 }
@@ -543,7 +618,10 @@ impl Worker {
             pristine: true,
             check: &d.check,
         };
-        leaf.node.handle_datagram(t, d.from, received);
+        match &d.fileseg {
+            Some(parsed) => leaf.node.handle_fileseg(t, d.from, received, parsed),
+            None => leaf.node.handle_datagram(t, d.from, received),
+        }
         self.after_delivery(t, leaf, view);
     }
 
@@ -573,7 +651,14 @@ impl Worker {
 
     /// Sends what `leaf` has to send now, through its upstream path.
     fn flush(&mut self, t: Instant, leaf: &mut Leaf, view: &EpochView<'_>) {
-        while let Some(tx) = leaf.node.poll_transmit(t, &mut self.tx) {
+        loop {
+            let tx = match leaf.node.poll(t, &mut self.tx) {
+                Polled::Transmit(tx) => tx,
+                Polled::Idle(timer) => {
+                    leaf.timer = timer;
+                    break;
+                }
+            };
             self.stats.sent += 1;
             self.stats.sent_bytes += tx.len as u64;
             let to = if tx.dest.ip().is_multicast() {
@@ -605,7 +690,6 @@ impl Worker {
                 }
             }
         }
-        leaf.timer = leaf.node.poll_timeout();
     }
 }
 

@@ -69,6 +69,7 @@ impl FileLayout {
     }
 
     /// The section and index within it of block `block`, or `None` past the end.
+    #[inline]
     pub fn locate(&self, block: u32) -> Option<(u16, u32)> {
         if block >= self.blocks {
             return None;
@@ -84,6 +85,7 @@ impl FileLayout {
     }
 
     /// The first block of `section`, or `None` past the end.
+    #[inline]
     pub fn section_start(&self, section: u16) -> Option<u32> {
         let s = u32::from(section);
         if s >= u32::from(self.sections) {
@@ -97,6 +99,7 @@ impl FileLayout {
     }
 
     /// Number of blocks in `section` (0 past the end).
+    #[inline]
     pub fn section_blocks(&self, section: u16) -> u32 {
         let s = u32::from(section);
         if s >= u32::from(self.sections) {
@@ -109,6 +112,7 @@ impl FileLayout {
     }
 
     /// The block number of `index` within `section`, or `None` if out of range.
+    #[inline]
     pub fn block_of(&self, section: u16, index: u32) -> Option<u32> {
         if index >= self.section_blocks(section) {
             return None;
@@ -117,11 +121,13 @@ impl FileLayout {
     }
 
     /// Byte offset of a block in the file.
+    #[inline]
     pub fn offset(&self, block: u32) -> u64 {
         u64::from(block) * u64::from(self.blocksize)
     }
 
     /// Data bytes in `block` (the last may be short; 0 past the end).
+    #[inline]
     pub fn block_len(&self, block: u32) -> usize {
         if block >= self.blocks {
             return 0;

@@ -662,6 +662,7 @@ impl Session {
                 .is_some_and(|f| f.send_ack || f.send_complete || f.status.is_some())
     }
 
+    #[inline]
     fn set_grtt(&mut self, code: Grtt) {
         if code != self.grtt_code {
             self.grtt_code = code;
@@ -1071,10 +1072,35 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     /// [`Self::handle_datagram`] and [`Self::dispatch`] make, without building a [`Message`]
     /// (this is the path of nearly every datagram a receiver gets).
     fn on_plain_fileseg<S: Storage>(&mut self, now: Instant, bytes: &[u8], storage: &mut S) {
-        let (header, seg) = match Repr::parse_fileseg(bytes) {
-            Ok(r) => r,
-            Err(_) => return self.drop_dgram(DropReason::Malformed),
-        };
+        match Repr::parse_fileseg(bytes) {
+            Ok((header, seg)) => self.fileseg(now, &header, &seg, storage),
+            Err(_) => self.drop_dgram(DropReason::Malformed),
+        }
+    }
+
+    /// Handles a FILESEG datagram that the driver has parsed already, with
+    /// [`Repr::parse_fileseg`] on its bytes: the same as [`Receiver::handle_datagram`] on those
+    /// bytes, without parsing them again (for a driver that hands one datagram to many
+    /// receivers, as the simulator does).
+    pub fn handle_parsed_fileseg<S: Storage>(
+        &mut self,
+        now: Instant,
+        header: &HeaderRepr,
+        seg: &FileSegRepr<'_>,
+        storage: &mut S,
+    ) {
+        self.stats.datagrams += 1;
+        self.fileseg(now, header, seg, storage);
+    }
+
+    #[inline]
+    fn fileseg<S: Storage>(
+        &mut self,
+        now: Instant,
+        header: &HeaderRepr,
+        seg: &FileSegRepr<'_>,
+        storage: &mut S,
+    ) {
         let id = SessionId {
             group_id: header.group_id,
             group_inst: header.group_inst,
@@ -1090,10 +1116,10 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             // Encrypted sessions carry FILESEGs inside ENCRYPTED only.
             return self.drop_dgram(DropReason::Unauthenticated);
         }
-        let Some(newest) = self.heard(now, idx, &header, true) else {
+        let Some(newest) = self.heard(now, idx, header, true) else {
             return self.drop_dgram(DropReason::Misordered);
         };
-        self.on_fileseg(now, idx, &seg, newest, storage);
+        self.on_fileseg(now, idx, seg, newest, storage);
     }
 
     /// Notes an authentic server message of session `idx`: liveness, GRTT and the highest
