@@ -13,3 +13,4 @@ pub mod log;
 pub mod proxy;
 pub mod receiver;
 pub mod sender;
+pub mod status_file;

@@ -6,8 +6,11 @@
 //!   still run), with the fields README.md documents: session start, a file result per client
 //!   and file, a client result per client and a summary on the sender; session start, each file
 //!   received (name, size, path) and session end on the receivers.
+//! - Status files: our `uftp -S` and uftp 4.10.2's, in the same session to our `uftpd -F` and
+//!   4.10.2's (one `-H` receiver never answers), write the same lines, times, speeds and the
+//!   session ID aside.
 //!
-//! Needs root, `ip` and `nft` (`cargo xtask setup`).
+//! Needs root, `ip`, `nft` and the `uftp` package (`cargo xtask setup`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -255,4 +258,131 @@ fn json_option_errors_are_clear() {
         err.contains("--json: cannot open /nonexistent-dir/x.json"),
         "{err}"
     );
+}
+
+/// Replaces what differs from run to run in a status line (times, speeds, the session's group
+/// ID) with fixed words, so that lines of two runs compare.
+fn normalize(line: &str) -> String {
+    let f: Vec<&str> = line.split(';').collect();
+    let mut f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+    match f[0].as_str() {
+        // Receiver: CONNECT/RESULT;timestamp;server_id;session_id;...
+        "CONNECT" | "RESULT" if f.len() >= 6 && f[1].contains('/') => {
+            assert_eq!(f[1].len(), 19, "timestamp in {line}");
+            f[1] = "TIME".into();
+            assert_eq!(f[3].len(), 8, "session ID in {line}");
+            f[3] = "SESSION".into();
+        }
+        // Sender: RESULT;target;filename;size;status;speed
+        "RESULT" if f.len() == 6 && f[5].ends_with("KB/s") => f[5] = "SPEED".into(),
+        "STATS" if f.len() == 8 => {
+            assert!(f[6].parse::<f64>().is_ok(), "time in {line}");
+            f[6] = "T".into();
+            assert!(f[7].ends_with("KB/s"), "speed in {line}");
+            f[7] = "SPEED".into();
+        }
+        _ => {}
+    }
+    f.join(";")
+}
+
+fn status_lines(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(text.ends_with('\n'), "{text:?}");
+    let mut v: Vec<String> = text.lines().map(normalize).collect();
+    // Lines of one kind may come in another order (receivers answer when they answer).
+    v.sort();
+    v
+}
+
+#[test]
+fn status_files_as_uftp_4_10_2_writes_them() {
+    let _lock = serial();
+    // Host 1 runs our uftpd -F, host 2 Debian's uftpd -F (-q: no reverse lookups).
+    let bed = Testbed::new(3);
+    let mut receivers = Vec::new();
+    for i in 1..=2 {
+        let h = bed.host(i).clone();
+        let dest = bed.path(&format!("dest{i}"));
+        fs::create_dir_all(&dest).unwrap();
+        let mut cmd = if i == 1 {
+            h.command(our_binary("uftpd"))
+        } else {
+            let mut c = h.command("uftpd");
+            c.arg("-q");
+            c
+        };
+        cmd.args(["-d", "-x", "2", "-U", &uid(i), "-I", &h.ifname, "-F"])
+            .arg(bed.path(&format!("rx{i}.status")))
+            .arg("-D")
+            .arg(&dest);
+        receivers.push(Proc::spawn(
+            &format!("uftpd{i}"),
+            cmd,
+            &bed.path(&format!("uftpd{i}.log")),
+        ));
+    }
+    let t0 = Instant::now();
+    while !receivers[0].log_text().contains("listening on port")
+        || !receivers[1].log_text().contains("Loaded")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        sleep(Duration::from_millis(20));
+    }
+    let files = content(&bed);
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
+    // Receiver 3 never answers: CONNECT;failed and "mute" results.
+    let ids = [uid(1), uid(2), uid(3)].join(",");
+    let h = bed.host(0);
+    for (prog, tag) in [
+        (our_binary("uftp"), "ours"),
+        (PathBuf::from("uftp"), "debian"),
+    ] {
+        let mut cmd = h.command(&prog);
+        cmd.args(["-U", SENDER_ID, "-I", &h.ifname, "-H", &ids, "-R", "200000"])
+            .args(["-s", "10", "-r", "0.1:0.01:1", "-S"])
+            .arg(bed.path(&format!("{tag}.status")))
+            .args(&paths);
+        let mut p = Proc::spawn(tag, cmd, &bed.path(&format!("{tag}.log")));
+        let code = p.wait(Duration::from_secs(30));
+        assert!(
+            code == 0 || code == 9,
+            "{tag} uftp: exit {code}\n{}",
+            p.log_text()
+        );
+    }
+    let ours = status_lines(&bed.path("ours.status"));
+    let theirs = status_lines(&bed.path("debian.status"));
+    assert_eq!(ours, theirs, "our uftp -S against uftp 4.10.2's");
+    assert!(
+        ours.contains(&format!("CONNECT;failed;{}", uid(3))),
+        "{ours:?}"
+    );
+    assert!(
+        ours.contains(&format!("RESULT;{};small.txt;0KB;copy;SPEED", uid(1))),
+        "{ours:?}"
+    );
+    // Both receivers saw both sessions: their lines agree.
+    let t0 = Instant::now();
+    loop {
+        let rx: Vec<String> = (1..=2)
+            .map(|i| fs::read_to_string(bed.path(&format!("rx{i}.status"))).unwrap_or_default())
+            .collect();
+        if rx.iter().all(|t| t.matches("RESULT;").count() == 4) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{rx:?}");
+        sleep(Duration::from_millis(50));
+    }
+    let ours = status_lines(&bed.path("rx1.status"));
+    let theirs = status_lines(&bed.path("rx2.status"));
+    assert_eq!(ours, theirs, "our uftpd -F against uftpd 4.10.2's");
+    assert!(
+        ours.contains(&format!(
+            "RESULT;TIME;{};SESSION;big \"q\".bin;292KB;copied",
+            &SENDER_ID[2..]
+        )),
+        "{ours:?}"
+    );
+    drop(receivers);
 }

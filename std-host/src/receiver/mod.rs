@@ -36,6 +36,7 @@ use crate::daemon::{exit, signals, Failure, PidFile};
 use crate::json_status::{self, JsonStatus};
 use crate::keys::{load_or_generate, HostRsa, PrivateKey};
 pub use crate::log::Log;
+use crate::status_file::{kb, StatusFile};
 
 /// Concurrent sessions, as uftpd 4.x.
 pub const MAX_SESSIONS: usize = 100;
@@ -247,8 +248,17 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         })?),
         None => None,
     };
+    let status = match &opts.status_file {
+        Some(p) => Some(
+            StatusFile::open(p)
+                .map_err(|e| (exit::PARAM, format!("-F: cannot open {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
     let mut reports = Reports {
         json,
+        status,
+        servers: HashMap::new(),
         dest_dirs: opts.dest_dirs.clone(),
     };
     let ifaces = choose_ifaces(&opts.interfaces).map_err(param)?;
@@ -551,13 +561,62 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     Ok(exit::INTERRUPTED)
 }
 
-/// Where status goes besides the log: `--json` events.
+/// Where status goes besides the log: `--json` events and `-F` status lines.
 struct Reports {
     json: Option<JsonStatus>,
+    status: Option<StatusFile>,
+    /// Each running session's server ID and address, for the status lines.
+    servers: HashMap<SessionId, (u32, IpAddr)>,
     dest_dirs: Vec<PathBuf>,
 }
 
 impl Reports {
+    /// Writes a `-F` status line, if asked for: to the file, or to the log for `@LOG`. A failed
+    /// write is logged once and ends the lines.
+    fn status_line(&mut self, log: &mut Log, line: impl FnOnce() -> String) {
+        let Some(s) = &mut self.status else {
+            return;
+        };
+        match s.write(line()) {
+            Ok(Some(l)) => log.line(1, &l),
+            Ok(None) => {}
+            Err(e) => {
+                log.line(0, &format!("-F: {e}; no more status lines"));
+                self.status = None;
+            }
+        }
+    }
+
+    /// The `RESULT` status line of a file.
+    fn result_line(
+        &mut self,
+        log: &mut Log,
+        storage: &FsStorage,
+        (session, file_id): (SessionId, u16),
+        size: u64,
+        status: &str,
+    ) {
+        if self.status.is_none() {
+            return;
+        }
+        let (server_id, _) = self
+            .servers
+            .get(&session)
+            .copied()
+            .unwrap_or((0, IpAddr::from([0, 0, 0, 0])));
+        let name = storage
+            .name_of(session, file_id)
+            .map_or_else(String::new, |p| self.sent_name(p));
+        self.status_line(log, || {
+            format!(
+                "RESULT;{};{server_id:08X};{:08X};{name};{};{status}",
+                crate::status_file::timestamp(),
+                session.group_id,
+                kb(size)
+            )
+        });
+    }
+
     /// Writes a `--json` event, if asked for; a failed write is logged once and ends the events.
     fn json_event(&mut self, log: &mut Log, kind: &str, fields: serde_json::Value) {
         if let Some(j) = &mut self.json {
@@ -655,6 +714,15 @@ fn handle_event(
                     &format!("{} WARNING: weak session: {why}", session_tag(*session)),
                 );
             }
+            reports.servers.insert(*session, (*server_id, server.ip()));
+            reports.status_line(log, || {
+                format!(
+                    "CONNECT;{};{server_id:08X};{:08X};{ip};{ip}",
+                    crate::status_file::timestamp(),
+                    session.group_id,
+                    ip = server.ip()
+                )
+            });
             reports.json_event(
                 log,
                 "session_start",
@@ -702,6 +770,7 @@ fn handle_event(
                 ),
                 SessionResult::Aborted(r) => ("aborted", Some(r.as_str().to_string())),
             };
+            reports.servers.remove(session);
             reports.json_event(
                 log,
                 "session_end",
@@ -781,6 +850,7 @@ fn handle_event(
                 "received",
                 None,
             );
+            reports.result_line(log, storage, (*session, *file_id), *size, "copied");
         }
         Event::FileRejected {
             session,
@@ -803,6 +873,7 @@ fn handle_event(
                 "rejected",
                 Some(reason.as_str()),
             );
+            reports.result_line(log, storage, (*session, *file_id), 0, "rejected");
         }
         Event::FileAborted { session, file_id } => {
             log.line(

@@ -69,6 +69,8 @@ pub struct Options {
     pub response_proxy: Option<(String, Option<Fingerprint>)>,
     /// `--json FILE|-`: status events, one JSON object a line (see [`crate::json_status`]).
     pub json: Option<PathBuf>,
+    /// `-F`: uftpd's status lines go to this file (or to the log for `@LOG`).
+    pub status_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -99,6 +101,7 @@ impl Default for Options {
             allow_weak: false,
             response_proxy: None,
             json: None,
+            status_file: None,
         }
     }
 }
@@ -114,7 +117,6 @@ const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
     ('c', "cache size"),
     ('h', "heartbeat interval"),
     ('H', "heartbeat hosts"),
-    ('F', "status file"),
 ];
 
 /// Flags of uftp 4.10.2's `uftpd` not implemented yet.
@@ -161,7 +163,7 @@ pub const PAGE: Page = Page {
         Opt::value('D', "dest_dir[,dest_dir...]", Complete::Dir, "Destination directories. A file with an absolute name must lie under one of them; other names go under the first. Default /tmp."),
         Opt::value('A', "backup_dir[,backup_dir...]", Complete::Dir, "Move a file about to be replaced into this directory first."),
         Opt::value('L', "logfile", Complete::File, "The daemon's log file. Default /tmp/uftpd.log."),
-        Opt::value('F', "status_file", Complete::File, "Write machine-readable status lines to this file."),
+        Opt::value('F', "status_file", Complete::File, "Append uftpd 4.10.2's status lines to this file, or mix them into the log for @LOG: CONNECT;timestamp;server_id;session_id;server_ip;server_name when a session starts, and RESULT;timestamp;server_id;session_id;filename;size;status after each file (status copied, as uftpd 4.10.2 writes it, or rejected). Timestamps are local time as yyyy/mm/dd-hh:mm:ss, IDs 8 hex digits, sizes in KB; no reverse lookups are made, so server_name is the server's address."),
         Opt::flag('q', "Do not look up server names (no lookups are made anyway)."),
         Opt::value('P', "pidfile", Complete::File, "Write the daemon's process ID to this file once it runs; the file is removed when it exits."),
         Opt::value('S', "serverlist_file", Complete::File, "Accept sessions only from the servers listed in this file, one per line: ID|IP[|FINGERPRINT], the ID in hex or dotted form, the address the server's announcements come from, and optionally the fingerprint its key must have. Blank lines and lines starting with # are skipped."),
@@ -198,7 +200,7 @@ pub const PAGE: Page = Page {
 /// Usage text.
 pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr...] ] \
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
-[ -T temp_dir ] [ -L logfile ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
+[ -T temp_dir ] [ -L logfile ] [ -F status_file ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
 [ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
 [ -R proxy[/fingerprint] ] [ --allow-weak ] [ --json FILE|- ]";
 
@@ -367,6 +369,13 @@ impl Options {
         o.json = o
             .json
             .map(|j| if j == Path::new("-") { j } else { absolute(j) });
+        o.status_file = o.status_file.map(|f| {
+            if f == Path::new(crate::status_file::TO_LOG) {
+                f
+            } else {
+                absolute(f)
+            }
+        });
         o.logfile = o.logfile.map(absolute);
         o.pidfile = o.pidfile.map(absolute);
         o.dest_dirs = o.dest_dirs.into_iter().map(absolute).collect();
@@ -498,6 +507,7 @@ impl Options {
                     .ok_or_else(|| format!("invalid log count `{v}` for -n (1-1000)"))?
             }
             'P' => self.pidfile = Some(PathBuf::from(v)),
+            'F' => self.status_file = Some(PathBuf::from(v)),
             'x' => {
                 self.log_level = v
                     .parse()

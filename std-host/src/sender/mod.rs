@@ -5,6 +5,7 @@
 pub mod items;
 pub mod options;
 pub mod restart;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -452,6 +453,22 @@ pub fn main(args: Vec<String>) -> i32 {
             return exit::PARAM;
         }
     };
+    let status = match o
+        .status_file
+        .as_deref()
+        .map(status::StatusLines::open)
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let f = o
+                .status_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-"));
+            eprintln!("uftp: -S: cannot open {}: {e}", f.display());
+            return exit::PARAM;
+        }
+    };
     let bar = o.logfile.is_none() && io::stderr().is_terminal();
     let mut log = Log {
         out,
@@ -662,6 +679,7 @@ pub fn main(args: Vec<String>) -> i32 {
             bar,
             restart,
             json,
+            status,
         }
         .run();
     };
@@ -692,6 +710,7 @@ pub fn main(args: Vec<String>) -> i32 {
         bar,
         restart,
         json,
+        status,
     }
     .run()
 }
@@ -787,6 +806,8 @@ struct Driver<'a, R: RsaKeys> {
     bar: bool,
     restart: Option<RestartLog>,
     json: Option<JsonStatus>,
+    /// `-S`: uftp's status lines.
+    status: Option<status::StatusLines>,
 }
 
 impl<R: RsaKeys> Driver<'_, R> {
@@ -1078,6 +1099,7 @@ impl<R: RsaKeys> Driver<'_, R> {
                 }
             }
         };
+        self.status_lines(status::StatusLines::stats);
         self.json_event(
             "summary",
             serde_json::json!({
@@ -1095,6 +1117,28 @@ impl<R: RsaKeys> Driver<'_, R> {
             }),
         );
         code
+    }
+
+    /// Writes `-S` status lines, if asked for: to the file, or to the log for `@LOG`. A failed
+    /// write is logged once and ends the lines.
+    fn status_lines(
+        &mut self,
+        write: impl FnOnce(&mut status::StatusLines) -> io::Result<Vec<String>>,
+    ) {
+        let Some(s) = &mut self.status else {
+            return;
+        };
+        match write(s) {
+            Ok(lines) => {
+                for l in lines {
+                    log!(self.log, 1, "{l}");
+                }
+            }
+            Err(e) => {
+                self.status = None;
+                log!(self.log, 1, "warning: -S: {e}; no more status lines");
+            }
+        }
     }
 
     /// Writes a `--json` event, if asked for; a failed write is logged once and ends the events.
@@ -1152,7 +1196,16 @@ impl<R: RsaKeys> Driver<'_, R> {
                 clients.entry(id).or_default().lost = Some(reason);
                 log!(self.log, 1, "client 0x{id:08X} lost: {}", lost_text(reason));
             }
-            Event::AnnounceDone { clients: n } => log!(self.log, 2, "{n} clients registered"),
+            Event::AnnounceDone { clients: n } => {
+                log!(self.log, 2, "{n} clients registered");
+                let registered: Vec<u32> = clients
+                    .iter()
+                    .filter(|(_, r)| r.addr.is_some() && r.refused.is_none())
+                    .map(|(&id, _)| id)
+                    .collect();
+                let expected: Vec<u32> = self.o.hosts.iter().map(|h| h.id).collect();
+                self.status_lines(|s| s.connect(&registered, &expected));
+            }
             Event::FileResult {
                 id,
                 file_id,
@@ -1176,6 +1229,13 @@ impl<R: RsaKeys> Driver<'_, R> {
                     },
                 });
                 self.json_event("file_result", fields);
+                if let Some(&(i, t)) = started.get(&file_id) {
+                    let name = String::from_utf8_lossy(&self.items[i].name).into_owned();
+                    let size = self.items[i].size;
+                    let registered = clients.get(&id).is_some_and(|r| r.addr.is_some());
+                    let secs = t.elapsed().as_secs_f64();
+                    self.status_lines(|s| s.result(id, registered, &name, size, secs, result));
+                }
                 let r = clients.entry(id).or_default();
                 match result {
                     FileResult::Completed(proto_core::wire::CompleteStatus::Skipped) => {
@@ -1208,6 +1268,20 @@ impl<R: RsaKeys> Driver<'_, R> {
                     ),
                     None => (String::new(), 0.0),
                 };
+                // Receivers of a closed group that never registered have no result of their
+                // own: uftp's status file calls them mute for every file.
+                let mute: Vec<u32> = self
+                    .o
+                    .hosts
+                    .iter()
+                    .map(|h| h.id)
+                    .filter(|id| clients.get(id).is_none_or(|r| r.addr.is_none()))
+                    .collect();
+                for id in mute {
+                    self.status_lines(|st| {
+                        st.result(id, false, &name, s.size, 0.0, FileResult::Failed)
+                    });
+                }
                 log!(
                     self.log,
                     2,

@@ -115,6 +115,8 @@ pub struct Options {
     pub restart_file: Option<PathBuf>,
     /// `--json FILE|-`: status events, one JSON object a line (see [`crate::json_status`]).
     pub json: Option<PathBuf>,
+    /// `-S`: uftp's status lines go to this file (or to the log for `@LOG`).
+    pub status_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -161,6 +163,7 @@ impl Default for Options {
             restartable: false,
             restart_file: None,
             json: None,
+            status_file: None,
         }
     }
 }
@@ -214,13 +217,12 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('X', "exclude file", true),
     ('z', "sync mode", false),
     ('Z', "sync preview", false),
-    ('S', "status file", true),
     ('Q', "DSCP", true),
     ('g', "log rolling", true),
     ('n', "log rolling", true),
 ];
 
-const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjF";
+const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFS";
 const FLAGS: &str = "lTqocf";
 
 /// Long options (ours; uftp 4.10.2 has none).
@@ -598,6 +600,7 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
         'k' => o.keyfile = Some(PathBuf::from(v)),
         'K' => *keygen = Some(v.to_string()),
         'L' => o.logfile = Some(PathBuf::from(v)),
+        'S' => o.status_file = Some(PathBuf::from(v)),
         'D' => o.dest_name = Some(v.to_string()),
         'E' => o.base_dirs = v.split(',').map(PathBuf::from).collect(),
         'i' => o.list_file = Some(v.to_string()),
@@ -665,7 +668,7 @@ pub const PAGE: Page = Page {
         Opt::flag('o', "-D names a directory, even when one item is sent."),
         Opt::value('D', "dest_name", Complete::Nothing, "The name the receivers store the item under, or with several items (or -o) the directory they go into."),
         Opt::value('E', "base_dir[,base_dir...]", Complete::Dir, "Strip these leading directories from the names sent."),
-        Opt::value('S', "status_file", Complete::File, "Write machine-readable status lines to this file."),
+        Opt::value('S', "status_file", Complete::File, "Append uftp 4.10.2's status lines to this file, or mix them into the log for @LOG: CONNECT;success|failed;target for each receiver once all have registered; RESULT;target;filename;size;status;speed for each receiver after each file (status copy, overwrite, skipped, rejected, mute for a receiver that never registered, lost for one that dropped out); at the end HSTATS;target;copy;overwrite;skip;totalMB;time;speedKB/s and STATS;target;num_copy;num_overwrite;num_skip;total_size;time;speed for each receiver. Sizes are in KB (MB for STATS' total), speeds in KB/s, times in seconds."),
         Opt::value('r', "init_grtt[:min_grtt:max_grtt]", Complete::Nothing, "The group round-trip time to start from, and its bounds, in seconds. Default 0.5:0.01:15."),
         Opt::value('s', "robust", Complete::Nothing, "How many times announcements and the like are repeated, 10 to 50. Default 20."),
         Opt::value('i', "list_file", Complete::File, "Read the files to send from this file, one per line (- for standard input)."),
