@@ -9,6 +9,9 @@
 //! - Status files: our `uftp -S` and uftp 4.10.2's, in the same session to our `uftpd -F` and
 //!   4.10.2's (one `-H` receiver never answers), write the same lines, times, speeds and the
 //!   session ID aside.
+//! - `uftpd -s`: the post-receive command runs per file (with `-T`: once per session with the
+//!   top-level entries), called `script -I GROUP_ID path...`, beside the receive loop: every call
+//!   waits at a gate that opens only after the sender has finished.
 //!
 //! Needs root, `ip`, `nft` and the `uftp` package (`cargo xtask setup`).
 
@@ -385,4 +388,157 @@ fn status_files_as_uftp_4_10_2_writes_them() {
         "{ours:?}"
     );
     drop(receivers);
+}
+
+/// A post-receive script that records each call's arguments in `calls`, says hello, and waits
+/// until `gate` exists.
+fn gated_script(bed: &Testbed) -> (PathBuf, PathBuf, PathBuf) {
+    let script = bed.path("post.sh");
+    let calls = bed.path("calls");
+    let gate = bed.path("gate");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\necho \"hello $#\"\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n",
+            calls.display(),
+            gate.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (script, calls, gate)
+}
+
+/// The group ID of the receiver's one session, from its log's `[GGGGGGGG/II]` tags.
+fn group_of(log: &str) -> String {
+    let at = log.find("Received request from").expect("a session") - 13;
+    log[at..at + 8].to_string()
+}
+
+fn wait_log(p: &Proc, what: &str, count: usize) {
+    let t0 = Instant::now();
+    while p.log_text().matches(what).count() < count {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{count} × {what:?} not in the log:\n{}",
+            p.log_text()
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn postreceive_script_per_file_without_blocking_the_receiver() {
+    let _lock = serial();
+    let mut g = Bed::start(|bed, i| {
+        let (script, _, _) = if i == 1 {
+            gated_script(bed)
+        } else {
+            (bed.path("post.sh"), PathBuf::new(), PathBuf::new())
+        };
+        vec!["-s".into(), script.display().to_string()]
+    });
+    let calls = g.bed.path("calls");
+    let gate = g.bed.path("gate");
+    let files = content(&g.bed);
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
+    // Every call waits at the gate, closed until the session is over: the receivers go on.
+    let (code, out) = g.send(&[], &paths);
+    assert_eq!(code, 0, "uftp failed:\n{out}\n{}", g.logs());
+    for dest in &g.dests {
+        for (src, name, _) in &files {
+            assert_eq!(fs::read(dest.join(name)).unwrap(), fs::read(src).unwrap());
+        }
+    }
+    for r in &g.receivers {
+        wait_log(r, "running ", 2);
+        assert!(!r.log_text().contains("] done"), "{}", r.log_text());
+    }
+    let t0 = Instant::now();
+    while fs::read_to_string(&calls)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 4
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", g.logs());
+        sleep(Duration::from_millis(20));
+    }
+    fs::write(&gate, "").unwrap();
+    for r in &mut g.receivers {
+        wait_log(r, "] done", 2);
+        assert!(r.running());
+    }
+    // Called as uftpd calls it: -I and the session's group ID, then the file's full path.
+    let mut got: Vec<String> = fs::read_to_string(&calls)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    got.sort();
+    let mut want = Vec::new();
+    for (r, dest) in g.receivers.iter().zip(&g.dests) {
+        let group = group_of(&r.log_text());
+        for (_, name, _) in &files {
+            want.push(format!("-I {group} {}", dest.join(name).display()));
+        }
+        // Its output is logged.
+        assert!(r.log_text().contains("]: hello 3"), "{}", r.log_text());
+    }
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn postreceive_script_once_per_session_with_a_temp_dir() {
+    let _lock = serial();
+    let g = Bed::start(|bed, i| {
+        let temp = bed.path(&format!("temp{i}"));
+        fs::create_dir_all(&temp).unwrap();
+        let (script, _, gate) = gated_script(bed);
+        fs::write(gate, "").unwrap();
+        vec![
+            "-T".into(),
+            temp.display().to_string(),
+            "-s".into(),
+            script.display().to_string(),
+        ]
+    });
+    let src = g.bed.path("src");
+    fs::create_dir_all(src.join("tree/sub")).unwrap();
+    write_pattern(&src.join("tree/sub/x.bin"), 5000, 1);
+    write_pattern(&src.join("tree/y.bin"), 3000, 2);
+    write_pattern(&src.join("c.txt"), 100, 3);
+    let (code, out) = g.send(
+        &["-E", &src.display().to_string()],
+        &[src.join("tree"), src.join("c.txt")],
+    );
+    assert_eq!(code, 0, "uftp failed:\n{out}\n{}", g.logs());
+    for r in &g.receivers {
+        wait_log(r, "] done", 1);
+    }
+    let mut got: Vec<String> = fs::read_to_string(g.bed.path("calls"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = g
+        .receivers
+        .iter()
+        .zip(&g.dests)
+        .map(|(r, dest)| {
+            format!(
+                "-I {} {} {}",
+                group_of(&r.log_text()),
+                dest.join("tree").display(),
+                dest.join("c.txt").display()
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "{}", g.logs());
+    for dest in &g.dests {
+        assert!(dest.join("tree/sub/x.bin").exists());
+    }
 }

@@ -12,6 +12,7 @@
 //! the PID file is removed, and it exits 6, as uftpd 4.10.2 does.
 
 pub mod options;
+pub mod postreceive;
 pub mod storage;
 
 use std::collections::HashMap;
@@ -259,7 +260,8 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         json,
         status,
         servers: HashMap::new(),
-        dest_dirs: opts.dest_dirs.clone(),
+        dest_dirs: storage.dest_dirs().to_vec(),
+        post: opts.postreceive.clone().map(postreceive::PostReceive::new),
     };
     let ifaces = choose_ifaces(&opts.interfaces).map_err(param)?;
     let uid = match opts.uid {
@@ -509,6 +511,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
                 );
             }
         }
+        reports.post_notes(&mut log);
         storage.forget_ended();
     };
     log.line(1, &format!("Exiting on signal {signal}"));
@@ -568,9 +571,60 @@ struct Reports {
     /// Each running session's server ID and address, for the status lines.
     servers: HashMap<SessionId, (u32, IpAddr)>,
     dest_dirs: Vec<PathBuf>,
+    /// `-s`: the post-receive command.
+    post: Option<postreceive::PostReceive>,
 }
 
 impl Reports {
+    /// Starts the post-receive command on `files` of `session`, if one is set.
+    fn post_receive(&mut self, log: &mut Log, session: SessionId, files: &[&Path]) {
+        let Some(p) = &self.post else {
+            return;
+        };
+        if files.is_empty() {
+            return;
+        }
+        let tag = session_tag(session);
+        let what = p.describe(session.group_id, files);
+        match p.run(session.group_id, files) {
+            Ok(pid) => log.line(2, &format!("{tag} running {what} [{pid}]")),
+            Err(e) => log.line(1, &format!("{tag} cannot run {what}: {e}")),
+        }
+    }
+
+    /// Logs what the post-receive runs have reported.
+    fn post_notes(&mut self, log: &mut Log) {
+        if let Some(p) = &self.post {
+            for (level, line) in p.drain() {
+                log.line(level, &line);
+            }
+        }
+    }
+
+    /// The top-level entries a completed `-T` session moved into the destination: the first
+    /// component of each received name, under its destination directory, each once.
+    fn top_level(&self, storage: &FsStorage, session: SessionId) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for p in storage.names_in(session) {
+            let p = storage.final_path(session, p);
+            let Some((dest, rel)) = self
+                .dest_dirs
+                .iter()
+                .find_map(|d| p.strip_prefix(d).ok().map(|r| (d, r)))
+            else {
+                continue;
+            };
+            let Some(first) = rel.components().next() else {
+                continue;
+            };
+            let top = dest.join(first);
+            if !out.contains(&top) {
+                out.push(top);
+            }
+        }
+        out
+    }
+
     /// Writes a `-F` status line, if asked for: to the file, or to the log for `@LOG`. A failed
     /// write is logged once and ends the lines.
     fn status_line(&mut self, log: &mut Log, line: impl FnOnce() -> String) {
@@ -606,7 +660,9 @@ impl Reports {
             .unwrap_or((0, IpAddr::from([0, 0, 0, 0])));
         let name = storage
             .name_of(session, file_id)
-            .map_or_else(String::new, |p| self.sent_name(p));
+            .map_or_else(String::new, |p| {
+                self.sent_name(&storage.final_path(session, p))
+            });
         self.status_line(log, || {
             format!(
                 "RESULT;{};{server_id:08X};{:08X};{name};{};{status}",
@@ -654,13 +710,15 @@ impl Reports {
         if self.json.is_none() {
             return;
         }
-        let path = storage.name_of(session, file_id);
+        let path = storage
+            .name_of(session, file_id)
+            .map(|p| storage.final_path(session, p));
         let fields = serde_json::json!({
             "session": session_label(session),
             "file_id": file_id,
-            "name": path.map(|p| self.sent_name(p)),
+            "name": path.as_deref().map(|p| self.sent_name(p)),
             "size": size,
-            "path": path.map(|p| p.display().to_string()),
+            "path": path.as_deref().map(|p| p.display().to_string()),
             "result": result,
             "reason": reason,
         });
@@ -771,6 +829,11 @@ fn handle_event(
                 SessionResult::Aborted(r) => ("aborted", Some(r.as_str().to_string())),
             };
             reports.servers.remove(session);
+            if storage.keeps_partial_files() && result == "completed" {
+                let top = reports.top_level(storage, *session);
+                let files: Vec<&Path> = top.iter().map(PathBuf::as_path).collect();
+                reports.post_receive(log, *session, &files);
+            }
             reports.json_event(
                 log,
                 "session_end",
@@ -851,6 +914,11 @@ fn handle_event(
                 None,
             );
             reports.result_line(log, storage, (*session, *file_id), *size, "copied");
+            if !storage.keeps_partial_files() {
+                if let Some(p) = storage.name_of(*session, *file_id) {
+                    reports.post_receive(log, *session, &[p]);
+                }
+            }
         }
         Event::FileRejected {
             session,

@@ -71,6 +71,8 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// `-F`: uftpd's status lines go to this file (or to the log for `@LOG`).
     pub status_file: Option<PathBuf>,
+    /// `-s`: the command run on received files (see [`super::postreceive`]).
+    pub postreceive: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -102,6 +104,7 @@ impl Default for Options {
             response_proxy: None,
             json: None,
             status_file: None,
+            postreceive: None,
         }
     }
 }
@@ -113,7 +116,6 @@ pub const DEFAULT_LOGFILE: &str = "/tmp/uftpd.log";
 /// they do (for the refusal message).
 const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
     ('A', "backup directories"),
-    ('s', "post-receive script"),
     ('c', "cache size"),
     ('h', "heartbeat interval"),
     ('H', "heartbeat hosts"),
@@ -174,7 +176,7 @@ pub const PAGE: Page = Page {
         Opt::flag('m', "Use the Windows system key store."),
         Opt::value('N', "priority", Complete::Nothing, "The process's nice value, -20 to 19."),
         Opt::flag('i', "With -T, move each file into place as soon as it is complete."),
-        Opt::value('s', "postreceive_script", Complete::File, "Run this program after each session with the files received."),
+        Opt::value('s', "postreceive_script", Complete::File, "Run this command on received files, as uftpd 4.10.2 does: postreceive_script -I session_id file [file...], session_id the group ID in 8 hex digits and each file a full path in the destination directory. Without -T it runs once for each file as soon as the file is received; with -T once when the session completes, with the top-level files and directories it moved into place. It runs beside the receiver, which does not wait for it; its output and exit status are logged."),
         Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over once it is larger than this many megabytes (10^6 bytes), 1 to 1024: the log becomes logfile.1, the older archives move up by one, and a new log starts. Default: no rolling."),
         Opt::value('n', "max_log_count", Complete::Nothing, "How many archived logs -g keeps, 1 to 1000; older ones are deleted. Default 5."),
         Opt::value('H', "hb_server[:port][,...]", Complete::Nothing, "Send heartbeats to these proxies."),
@@ -200,7 +202,7 @@ pub const PAGE: Page = Page {
 /// Usage text.
 pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr...] ] \
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
-[ -T temp_dir ] [ -L logfile ] [ -F status_file ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
+[ -T temp_dir ] [ -L logfile ] [ -F status_file ] [ -s postreceive_script ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
 [ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
 [ -R proxy[/fingerprint] ] [ --allow-weak ] [ --json FILE|- ]";
 
@@ -376,6 +378,14 @@ impl Options {
                 absolute(f)
             }
         });
+        // A bare command name is looked up in PATH; a relative path is from where we started.
+        o.postreceive = o.postreceive.map(|p| {
+            if p.components().count() > 1 {
+                absolute(p)
+            } else {
+                p
+            }
+        });
         o.logfile = o.logfile.map(absolute);
         o.pidfile = o.pidfile.map(absolute);
         o.dest_dirs = o.dest_dirs.into_iter().map(absolute).collect();
@@ -508,6 +518,12 @@ impl Options {
             }
             'P' => self.pidfile = Some(PathBuf::from(v)),
             'F' => self.status_file = Some(PathBuf::from(v)),
+            's' => {
+                if v.is_empty() {
+                    return Err("-s needs the post-receive command".into());
+                }
+                self.postreceive = Some(PathBuf::from(v));
+            }
             'x' => {
                 self.log_level = v
                     .parse()

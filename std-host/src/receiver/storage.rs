@@ -311,6 +311,35 @@ impl FsStorage {
         self.names.get(&(session, file_id)).map(PathBuf::as_path)
     }
 
+    /// The destination paths recorded for a session's items, in file ID order.
+    pub fn names_in(&self, session: SessionId) -> Vec<&Path> {
+        let mut v: Vec<(u16, &Path)> = self
+            .names
+            .iter()
+            .filter(|((s, _), _)| *s == session)
+            .map(|((_, id), p)| (*id, p.as_path()))
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Where an item recorded at `path` ends up: with `-T`, its place in the destination once
+    /// the session completes; otherwise `path` itself.
+    pub fn final_path(&self, session: SessionId, path: &Path) -> PathBuf {
+        match (self.group_dir(session), self.dests.first()) {
+            (Some(g), Some(d)) => match path.strip_prefix(&g) {
+                Ok(rel) => d.join(rel),
+                Err(_) => path.to_path_buf(),
+            },
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// The destination directories, as resolved (canonical).
+    pub fn dest_dirs(&self) -> &[PathBuf] {
+        &self.dests
+    }
+
     /// Forgets the names of the sessions that have ended; the driver calls it once it has
     /// logged the events they queued.
     pub fn forget_ended(&mut self) {
