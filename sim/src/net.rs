@@ -412,10 +412,23 @@ struct Worker {
     scratch: Vec<u8>,
     tx: Vec<u8>,
     out: Vec<Upstream>,
+    /// Wake-ups (instant, leaf) of the leaves it stepped that come before the ones armed
+    /// (see `rearm_leaf`).
+    wakes: Vec<(Instant, usize)>,
     stats: NetStats,
 }
 
 impl Worker {
+    /// [`Network::rearm_leaf`] for a leaf just stepped, while it is in this thread's cache.
+    fn rearm(&mut self, leaf: &mut Leaf, k: usize) {
+        if let Some(t) = leaf.next_own() {
+            if leaf.armed.is_none_or(|a| t < a) {
+                leaf.armed = Some(t);
+                self.wakes.push((t, k));
+            }
+        }
+    }
+
     fn load(&mut self, view: &EpochView<'_>) {
         self.arenas
             .resize_with(view.windows.len(), Default::default);
@@ -1262,6 +1275,7 @@ impl Network {
             w.load(&view);
             for &k in &visit {
                 w.step(&mut self.leaves[k], &view);
+                w.rearm(&mut self.leaves[k], k);
             }
             w.verify(&view);
         } else {
@@ -1284,6 +1298,7 @@ impl Network {
                         w.load(view);
                         for &k in chunk {
                             w.step(&mut mine[k - base], view);
+                            w.rearm(&mut mine[k - base], k);
                         }
                         w.verify(view);
                     });
@@ -1296,6 +1311,8 @@ impl Network {
             self.stats.add(&w.stats);
             w.stats = NetStats::default();
             out.append(&mut w.out);
+            self.wakes
+                .extend(w.wakes.drain(..).map(|(t, k)| Reverse((t, k))));
         }
         for (c, e) in self.classes.iter_mut().zip(ends) {
             c.head = e;
@@ -1303,9 +1320,6 @@ impl Network {
                 c.log.drain(..c.head);
                 c.head = 0;
             }
-        }
-        for &k in &visit {
-            self.rearm_leaf(k);
         }
         out
     }
