@@ -365,6 +365,17 @@ struct CheckContext<'a> {
     check: &'a OnceLock<ContentCheck>,
 }
 
+impl<'a> CheckContext<'a> {
+    fn of(datagram: &Received<'a>) -> Self {
+        CheckContext {
+            base: datagram.bytes.as_ptr() as usize,
+            len: datagram.bytes.len(),
+            pristine: datagram.pristine,
+            check: datagram.check,
+        }
+    }
+}
+
 /// A [`CheckingStorage`] lent to the receiver for one datagram, so that what it writes can be
 /// checked against that datagram's shared [`ContentCheck`]. It forwards every [`Storage`]
 /// method, the provided ones too: a method added to the trait must be forwarded here.
@@ -715,12 +726,7 @@ impl<const SESSIONS: usize> Node for ReceiverNode<SESSIONS> {
             trace.push(describe(now, '<', datagram.bytes));
         }
         let mut storage = ForDatagram {
-            ctx: CheckContext {
-                base: datagram.bytes.as_ptr() as usize,
-                len: datagram.bytes.len(),
-                pristine: datagram.pristine,
-                check: datagram.check,
-            },
+            ctx: CheckContext::of(&datagram),
             storage: &mut self.storage,
         };
         self.receiver
@@ -737,17 +743,11 @@ impl<const SESSIONS: usize> Node for ReceiverNode<SESSIONS> {
         if self.trace.is_some() {
             return self.handle_datagram(now, from, datagram);
         }
-        let bytes: &[u8] = datagram.bytes;
         let mut storage = ForDatagram {
-            ctx: CheckContext {
-                base: bytes.as_ptr() as usize,
-                len: bytes.len(),
-                pristine: datagram.pristine,
-                check: datagram.check,
-            },
+            ctx: CheckContext::of(&datagram),
             storage: &mut self.storage,
         };
-        let seg = parsed.with_data(bytes);
+        let seg = parsed.with_data(datagram.bytes);
         self.receiver
             .handle_parsed_fileseg(now, &parsed.header, &seg, &mut storage);
         self.drain(now);
