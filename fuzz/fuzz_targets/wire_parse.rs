@@ -1,5 +1,6 @@
 //! Any bytes, as a datagram and as the plaintext of an ENCRYPTED envelope: parsing never panics,
-//! and after `new_checked` succeeds no view accessor panics either.
+//! and after `new_checked` succeeds no view accessor panics either; `Repr::parse_fileseg` agrees
+//! with `Repr::parse` on every datagram whose type byte says FILESEG.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +19,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = Message::parse_inner(data);
+    // The FILESEG fast path gives exactly what the general parse gives.
+    if data.get(1) == Some(&u8::from(Func::FileSeg)) {
+        let general = Repr::parse(data).map(|r| match r.message {
+            Message::FileSeg(seg) => (r.header, seg),
+            _ => unreachable!("a FILESEG type byte parses as FILESEG"),
+        });
+        assert_eq!(Repr::parse_fileseg(data), general);
+    }
     if let Ok(h) = HeaderPacket::new_checked(data) {
         let _ = (
             h.version(),
