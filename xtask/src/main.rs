@@ -1,8 +1,12 @@
 //! `cargo xtask <job>`: the project's chores in plain Rust.
-#![forbid(unsafe_code)]
+// Unsafe only where the benchmarks call libc (sockets, wait4, signals): `blast` and `sys`.
+#![deny(unsafe_code)]
 
 use anyhow::{bail, Result};
 
+mod bench;
+#[allow(unsafe_code)] // batched UDP system calls and socket options through libc
+mod blast;
 mod ci;
 mod demo;
 mod firmware;
@@ -10,11 +14,21 @@ mod fuzz;
 mod package;
 mod qemu;
 mod sim;
+#[allow(unsafe_code)] // signal handler, wait4 and sysconf through libc
+mod sys;
+mod testbed;
 mod vectors;
 
 const USAGE: &str = "usage: cargo xtask <job>
 
 jobs:
+  bench [--case NAME]... [--size MiB] [--rounds N] [--quick] [--no-blast]
+                         our uftp -> uftpd against uftp 4.10.2's on a testbed of network
+                         namespaces (loss, 16 receivers, encryption, MTU 9000, default
+                         rate): a table of medians, target/bench/results.json (root)
+  blast [--receivers N] [--size MiB]
+                         the raw multicast ceiling of that testbed: UDP GSO/sendmmsg
+                         blaster and recvmmsg counters, no protocol (root)
   demo [--size MiB] [--port N]
                          the main job: our uftpd and uftp on this machine (loopback
                          multicast), a file and a directory tree, every copy checked
@@ -51,6 +65,11 @@ fn main() -> Result<()> {
             print!("{USAGE}");
             Ok(())
         }
+        "bench" => bench::main(args),
+        "blast" => blast::main(args),
+        // The blast workers, run by `blast` inside the testbed's namespaces.
+        "blast-send" => blast::send_worker(&args.collect::<Vec<_>>()),
+        "blast-recv" => blast::recv_worker(&args.collect::<Vec<_>>()),
         "demo" => demo::main(args),
         "setup" => ci::setup(),
         "ci" => ci::ci(args),
