@@ -351,7 +351,8 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     Ok(())
 }
 
-struct RemoveOnDrop(PathBuf);
+/// Deletes a directory tree when dropped (also when unwinding from an error).
+pub struct RemoveOnDrop(pub PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {

@@ -60,6 +60,7 @@ pub fn main(mut args: impl Iterator<Item = String>) -> Result<()> {
     require_root_tools()?;
     crate::sys::catch_interrupts();
     crate::testbed::remove_stale();
+    let _scratch = crate::bench::RemoveOnDrop(scratch());
     let results = run(receivers, size_mib << 20)?;
     for b in &results {
         println!("{}", describe(b));
