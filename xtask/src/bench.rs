@@ -1024,3 +1024,52 @@ fn to_json(
         "blast": blast,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines as uftp 4.10.2 logs them (from a run at 3% loss), trimmed.
+    const DEBIAN: &str = "Sending file
+Starting pass 1
+Sending section 0
+Got 1173 NAKs for section 0 from client 0x0B000002
+Got 1201 NAKs for section 1 from client 0x0B000002
+Starting pass 2
+Got 488 NAKs for section 0 from client 0x0B000002
+Starting pass 3
+Got COMPLETE from client 0x0B000002
+Transfer status:
+";
+
+    #[test]
+    fn passes_and_naks_from_uftp_4_10_2() {
+        assert_eq!(passes(DEBIAN), Some(3));
+        assert_eq!(naks(DEBIAN), Some(1173 + 1201 + 488));
+        // One pass without loss: no NAK line, zero NAKs.
+        assert_eq!(naks("Starting pass 1\nSending section 0\n"), Some(0));
+    }
+
+    #[test]
+    fn passes_and_naks_from_ours() {
+        let log = "2026/11/25 20:00:01.000001: sent bench-64MiB.bin: 67108864 bytes, 4 passes, \
+                   2050 retransmitted, 17.02 MB/s, 4/4 clients ok\n\
+                   2026/11/25 20:00:01.000002: Session done: 1 files, 67108864 bytes in 3.94 s \
+                   (17.03 MB/s); 53673 FILESEGs, 2050 retransmitted, 2060 NAKs\n";
+        assert_eq!(passes(log), Some(4));
+        assert_eq!(naks(log), Some(2060));
+    }
+
+    #[test]
+    fn nothing_to_parse_is_not_a_number() {
+        assert_eq!(passes("uftp: no clients\n"), None);
+        assert_eq!(naks("uftp: no clients\n"), None);
+    }
+
+    #[test]
+    fn median_of_odd_even_and_none() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+}

@@ -394,3 +394,21 @@ impl Drop for Proc {
         self.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::owner;
+
+    #[test]
+    fn owner_reads_only_our_namespace_names() {
+        assert_eq!(owner("ub1f2a0-br"), Some(0x1f2a));
+        assert_eq!(owner("ub1f2a3-r16"), Some(0x1f2a));
+        assert_eq!(owner("ub1f2a3-s"), Some(0x1f2a));
+        // The test suite's, others', and look-alikes.
+        assert_eq!(owner("ut1f2a3-h1"), None);
+        assert_eq!(owner("lb-h1"), None);
+        assert_eq!(owner("ubuntu-br"), None);
+        assert_eq!(owner("ub1f2a3-x"), None);
+        assert_eq!(owner("ub1f2a3-r"), None);
+    }
+}
