@@ -18,6 +18,7 @@ pub mod sender;
 mod server_handshake;
 #[cfg(test)]
 mod test_rsa;
+pub mod tfmcc;
 
 pub use layout::FileLayout;
 

@@ -44,9 +44,18 @@
 //! flag (or COMPLETE when every block is there), and the server's first DONE at once with
 //! STATUS for the missing blocks only.
 //!
+//! # Congestion control
+//!
+//! A TFMCC session (ANNOUNCE cc_type 2, digest §6.2) keeps a [`ReceiverCc`]: every authentic
+//! server datagram's `seq` feeds loss detection, FILESEGs the slow-start byte count, CONG_CTRL
+//! our RTT and whether we are the CLR. The CLR answers each CONG_CTRL naming it with CC_ACK at
+//! once; the others send CC_ACK when the round's feedback timer fires unless the server's
+//! suppression rate fell below theirs first. STATUS carries the same feedback extension.
+//!
 //! # Not yet
 //!
-//! `-w keyex` (per-packet signatures), DES/3DES, sync mode and TFMCC (all refused with ABORT).
+//! `-w keyex` (per-packet signatures), DES/3DES, sync mode and the obsolete or unused
+//! congestion control types (UFTP3, PGMCC) (all refused with ABORT).
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
@@ -55,15 +64,17 @@ use heapless::{Deque, Vec};
 
 use super::client_keys::{self, Keys, Refusal};
 use super::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
+use super::tfmcc::ReceiverCc;
 use super::{nak, FileLayout, Transmit};
 use crate::crypto::{Drbg, EcPrivateKey, Envelope, Fingerprint, NoRsa, RsaKeys, SessionKeys};
 use crate::time::Instant;
 use crate::wire::{
-    AbortRepr, AnnounceRepr, CcType, ClientKeyRepr, CompleteRepr, CompleteStatus, DoneRepr,
-    FileInfoAckRepr, FileInfoRepr, FileSegRepr, FileType, FreeSpaceInfoRepr, Func, GroupSize, Grtt,
-    HashType, HeaderRepr, IdList, KeyInfoAckRepr, KeyInfoRepr, KeyType, Message, RegisterRepr,
-    Repr, StatusRepr, Timestamp, ABORT_FLAG_CURRENT_FILE, ANNOUNCE_FLAG_SYNC_MODE,
-    ANNOUNCE_FLAG_SYNC_PREVIEW, FILEINFO_ACK_FLAG_PARTIAL, HEADER_LEN, VERSION,
+    AbortRepr, AnnounceRepr, CcAckRepr, CcType, ClientKeyRepr, CompleteRepr, CompleteStatus,
+    CongCtrlRepr, DoneRepr, FileInfoAckRepr, FileInfoRepr, FileSegRepr, FileType,
+    FreeSpaceInfoRepr, Func, GroupSize, Grtt, HashType, HeaderRepr, IdList, KeyInfoAckRepr,
+    KeyInfoRepr, KeyType, Message, RegisterRepr, Repr, StatusRepr, Timestamp,
+    ABORT_FLAG_CURRENT_FILE, ANNOUNCE_FLAG_SYNC_MODE, ANNOUNCE_FLAG_SYNC_PREVIEW,
+    FILEINFO_ACK_FLAG_PARTIAL, HEADER_LEN, VERSION,
 };
 
 /// How many public addresses a [`Config`] can list.
@@ -310,7 +321,7 @@ pub enum AbortReason {
     NoCompatibleKey,
     /// The ANNOUNCE asks for sync mode.
     SyncUnsupported,
-    /// The ANNOUNCE asks for congestion control.
+    /// The ANNOUNCE asks for a congestion control other than none or TFMCC.
     CongestionControlUnsupported,
     /// Every session slot is taken.
     TooManySessions,
@@ -629,6 +640,9 @@ struct Session {
     keys: Option<Keys>,
     send_client_key: bool,
     send_keyinfo_ack: bool,
+    /// TFMCC sessions: the congestion-control state, and the group size last advertised.
+    cc: Option<ReceiverCc>,
+    gsize: GroupSize,
 }
 
 impl Session {
@@ -656,6 +670,7 @@ impl Session {
             || self.send_client_key
             || self.send_keyinfo_ack
             || self.send_complete0
+            || self.cc.as_ref().is_some_and(|c| c.send_ack)
             || self
                 .file
                 .as_ref()
@@ -700,6 +715,9 @@ impl Session {
         if let Some(n) = self.file.as_ref().and_then(|f| f.nak) {
             t = t.min(n.at);
         }
+        if let Some(at) = self.cc.as_ref().and_then(|c| c.ack_at) {
+            t = t.min(at);
+        }
         t
     }
 }
@@ -713,6 +731,7 @@ enum Output {
     Complete,
     Status(u16),
     Complete0,
+    CcAck,
 }
 
 #[derive(Debug, Clone)]
@@ -1119,7 +1138,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         let Some(newest) = self.heard(now, idx, header, true) else {
             return self.drop_dgram(DropReason::Misordered);
         };
-        self.on_fileseg(now, idx, seg, newest, storage);
+        self.on_fileseg(now, idx, header, seg, newest, storage);
     }
 
     /// Notes an authentic server message of session `idx`: liveness, GRTT and the highest
@@ -1141,6 +1160,10 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         }
         s.last_heard = now;
         s.set_grtt(header.grtt);
+        if let Some(cc) = s.cc.as_mut() {
+            s.gsize = header.gsize;
+            cc.on_seq(now, header.seq, s.grtt);
+        }
         // Highest seq so far? (A FILESEG uses it for the section-boundary NAK rule.)
         let ahead = header.seq.wrapping_sub(s.max_seq);
         let newest = ahead != 0 && ahead < 0x8000;
@@ -1240,7 +1263,8 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             }
             Message::KeyInfo(k) => self.on_keyinfo(now, idx, &header, k),
             Message::FileInfo(fi) => self.on_fileinfo(now, idx, fi, storage),
-            Message::FileSeg(seg) => self.on_fileseg(now, idx, seg, newest, storage),
+            Message::FileSeg(seg) => self.on_fileseg(now, idx, &header, seg, newest, storage),
+            Message::CongCtrl(c) => self.on_cong_ctrl(now, idx, &header, c),
             Message::Done(d) => self.on_done(now, idx, d, storage),
             Message::DoneConf(dc) => {
                 let s = self.sessions[idx].as_ref().expect("caller checked");
@@ -1264,7 +1288,6 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 let _ = reason.extend_from_slice(&a.reason[..a.reason.len().min(REASON_LEN)]);
                 self.end_session(idx, SessionResult::AbortedByServer(reason), None, storage);
             }
-            // TFMCC sessions are refused at ANNOUNCE; a stray CONG_CTRL only proves liveness.
             _ => {}
         }
     }
@@ -1451,7 +1474,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 let refuse =
                     if a.flags & (ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW) != 0 {
                         Some(AbortReason::SyncUnsupported)
-                    } else if a.cc_type != CcType::None {
+                    } else if !matches!(a.cc_type, CcType::None | CcType::Tfmcc) {
                         Some(AbortReason::CongestionControlUnsupported)
                     } else if self.sessions.iter().all(Option::is_some) && !self.evict(storage) {
                         Some(AbortReason::TooManySessions)
@@ -1517,6 +1540,8 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             keys,
             send_client_key: false,
             send_keyinfo_ack: false,
+            cc: (a.cc_type == CcType::Tfmcc).then(|| ReceiverCc::new(a.blocksize)),
+            gsize: h.gsize,
         };
         s.register_next = now + grtt * 4;
         s.register_expire = now + s.long_timeout();
@@ -1712,14 +1737,48 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         });
     }
 
+    /// CONG_CTRL (digest §3.18): our RTT and whether we are the CLR (listed first with the CLR
+    /// flag), and the round it advertises. Sessions without TFMCC pass it by.
+    fn on_cong_ctrl(&mut self, now: Instant, idx: usize, h: &HeaderRepr, c: &CongCtrlRepr<'_>) {
+        let uid = self.config.uid;
+        let u = self.uniform();
+        let s = self.sessions[idx].as_mut().expect("caller checked");
+        let grtt = s.grtt;
+        let gsize = s.gsize.count();
+        let Some(cc) = s.cc.as_mut() else {
+            return;
+        };
+        let clr = c
+            .items
+            .get(0)
+            .is_some_and(|i| i.client_id == uid && i.flags & crate::wire::CC_FLAG_CLR != 0);
+        let ours = c
+            .items
+            .iter()
+            .find(|i| i.client_id == uid)
+            .map(|i| (i.flags, Duration::from_micros(i.rtt.as_micros())));
+        cc.on_cong_ctrl(now, h.seq, c.timestamp, ours, clr);
+        cc.on_round(now, c.cc_seq, c.cc_rate, grtt, gsize, u);
+    }
+
+    /// A number uniform in (0, 1], for the feedback timer.
+    fn uniform(&mut self) -> f64 {
+        let r = u32::from_be_bytes(self.drbg.bytes::<4>());
+        (f64::from(r) + 1.0) / 4_294_967_296.0
+    }
+
     fn on_fileseg<S: Storage>(
         &mut self,
         now: Instant,
         idx: usize,
+        header: &HeaderRepr,
         seg: &FileSegRepr<'_>,
         newest: bool,
         storage: &mut S,
     ) {
+        if self.sessions[idx].as_ref().is_some_and(|s| s.cc.is_some()) {
+            self.fileseg_cc(now, idx, header, seg);
+        }
         let s = self.sessions[idx].as_mut().expect("caller checked");
         let session = s.id;
         let grtt = s.grtt;
@@ -1784,6 +1843,24 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         self.stats.blocks += 1;
         if let Some(f) = self.sessions[idx].as_mut().and_then(|s| s.file.as_mut()) {
             f.received += 1;
+        }
+    }
+
+    /// A FILESEG of a TFMCC session: bytes for slow start, and the round it advertises.
+    #[inline(never)]
+    fn fileseg_cc(&mut self, now: Instant, idx: usize, header: &HeaderRepr, seg: &FileSegRepr<'_>) {
+        let u = match seg.tfmcc {
+            Some(_) => self.uniform(),
+            None => 1.0,
+        };
+        let s = self.sessions[idx].as_mut().expect("caller checked");
+        let (grtt, gsize) = (s.grtt, s.gsize.count());
+        let Some(cc) = s.cc.as_mut() else {
+            return;
+        };
+        cc.on_fileseg(now, header.seq, grtt);
+        if let Some(info) = seg.tfmcc {
+            cc.on_round(now, info.cc_seq, info.cc_rate, grtt, gsize, u);
         }
     }
 
@@ -1937,6 +2014,9 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             let Some(s) = self.sessions[idx].as_mut() else {
                 continue;
             };
+            if let Some(cc) = s.cc.as_mut() {
+                cc.timeout(now);
+            }
             let session = s.id;
             let Some(f) = s.file.as_mut() else {
                 continue;
@@ -2138,6 +2218,11 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             s.send_complete0 = false;
             return Some(Output::Complete0);
         }
+        if let Some(cc) = s.cc.as_mut().filter(|c| c.send_ack) {
+            cc.send_ack = false;
+            cc.acks_sent += 1;
+            return Some(Output::CcAck);
+        }
         None
     }
 
@@ -2194,6 +2279,9 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                     verify_data: g.verify_data,
                 })
             }
+            Output::CcAck => Message::CcAck(CcAckRepr {
+                tfmcc: s.cc.as_ref()?.ack_info(now, s.grtt, uid),
+            }),
             Output::Complete0 => Message::Complete(CompleteRepr {
                 file_id: 0,
                 status: CompleteStatus::Normal,
@@ -2232,7 +2320,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 let status = StatusRepr {
                     file_id: f.file_id,
                     section: sec,
-                    tfmcc: None,
+                    tfmcc: s.cc.as_ref().map(|c| c.ack_info(now, s.grtt, uid)),
                     naks: &[],
                 };
                 // The bitmap is written straight into `buf` from the block map.
@@ -3352,6 +3440,126 @@ mod tests {
         }
         assert_eq!(b.mem.others.len(), 3);
         assert_eq!(b.mem.done, [(b"empty".to_vec(), StdVec::new())]);
+    }
+
+    #[test]
+    fn tfmcc_session_answers_cong_ctrl_and_carries_feedback_in_status() {
+        use crate::wire::{
+            CcItem, CongCtrlRepr, Rate, TfmccDataInfoRepr, CC_FLAG_CLR, CC_FLAG_RTT,
+            TFMCC_ACK_FLAG_RTT, TFMCC_ACK_FLAG_START,
+        };
+        let mut b = Bench::new();
+        let mut a = announce(&[]);
+        a.cc_type = CcType::Tfmcc;
+        b.send(ms(0), Message::Announce(a));
+        assert!(matches!(
+            parse(&b.out(ms(0))[0]).message,
+            Message::Register(_)
+        ));
+        b.send(
+            ms(1),
+            Message::RegConf(RegConfRepr {
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        b.send(
+            ms(2),
+            Message::FileInfo(fileinfo(1, FileType::Regular, b"f", 20 * 512)),
+        );
+        let _ = b.out(ms(2));
+        let info = |cc_seq, cc_rate| TfmccDataInfoRepr {
+            send_rate: Rate::from_bytes_per_sec(100_000),
+            cc_seq,
+            cc_rate,
+        };
+        let seg = |i: u16, t| {
+            Message::FileSeg(FileSegRepr {
+                file_id: 1,
+                section: 0,
+                sec_block: i,
+                tfmcc: Some(t),
+                data: &[0x55; 512],
+            })
+        };
+        // Round 1, unlimited suppression rate: feedback is scheduled within 6×GRTT.
+        for i in 0..10 {
+            b.send(ms(3 + u64::from(i)), seg(i, info(1, Rate::UNLIMITED)));
+        }
+        assert!(b.out(ms(13)).is_empty());
+        let due = b.rx.poll_timeout().unwrap();
+        let grtt = GRTT.as_micros();
+        assert!(
+            due <= Instant::from_micros(ms(3).as_micros() + 6 * grtt),
+            "{due:?}"
+        );
+        b.timeout(due);
+        let out = b.out(due);
+        assert_eq!(out.len(), 1);
+        let Message::CcAck(ack) = parse(&out[0]).message else {
+            panic!("expected CC_ACK")
+        };
+        assert_eq!(ack.tfmcc.client_id, UID);
+        assert_eq!(ack.tfmcc.cc_seq, 1);
+        // Slow start, no RTT from the server yet.
+        assert_eq!(ack.tfmcc.flags, TFMCC_ACK_FLAG_START);
+        // Round 2, whose suppression rate is already below ours: no feedback.
+        b.send(ms(20), seg(10, info(2, Rate::from_bytes_per_sec(10))));
+        b.timeout(ms(200));
+        assert!(b.out(ms(200)).is_empty());
+        // Three datagrams lost (seq skipped), then enough to pass the reorder allowance.
+        b.seq += 3;
+        for i in 11..18 {
+            b.send(ms(201), seg(i, info(2, Rate::from_bytes_per_sec(10))));
+        }
+        // Named the CLR: CC_ACK at once, echoing the timestamp plus the time held.
+        let items = [
+            CcItem {
+                client_id: UID,
+                flags: CC_FLAG_CLR | CC_FLAG_RTT,
+                rtt: Grtt::from_micros(20_000),
+            },
+            CcItem {
+                client_id: 99,
+                flags: CC_FLAG_RTT,
+                rtt: Grtt::from_micros(5_000),
+            },
+        ];
+        b.send(
+            ms(210),
+            Message::CongCtrl(CongCtrlRepr {
+                cc_seq: 2,
+                cc_rate: Rate::UNLIMITED,
+                timestamp: Timestamp { secs: 50, usecs: 0 },
+                items: crate::wire::List::Items(&items),
+            }),
+        );
+        let out = b.out(ms(215));
+        let Message::CcAck(ack) = parse(&out[0]).message else {
+            panic!("expected CC_ACK")
+        };
+        assert_eq!(
+            ack.tfmcc.flags, TFMCC_ACK_FLAG_RTT,
+            "out of slow start, RTT known"
+        );
+        assert_eq!(
+            ack.tfmcc.timestamp,
+            Timestamp {
+                secs: 50,
+                usecs: 5_000
+            }
+        );
+        // p from one loss event; the rate the equation gives for it with our RTT.
+        let r = ack.tfmcc.cc_rate.bytes_per_sec();
+        assert!(r > 1000 && r < 100_000_000, "{r}");
+        // DONE: STATUS for blocks 18 and 19 carries the feedback extension too.
+        b.send(ms(220), done(0));
+        b.timeout(ms(300));
+        let out = b.out(ms(300));
+        let Message::Status(st) = parse(&out[0]).message else {
+            panic!("expected STATUS")
+        };
+        let ext = st.tfmcc.expect("EXT_TFMCC_ACK_INFO in STATUS");
+        assert_eq!((ext.client_id, ext.cc_seq), (UID, 2));
     }
 
     #[test]
