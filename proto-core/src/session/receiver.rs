@@ -2218,10 +2218,18 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             s.send_complete0 = false;
             return Some(Output::Complete0);
         }
+        // Feedback only while a file is being received: a server between files or past the
+        // data takes CC_ACK as an invalid message.
+        let receiving = s
+            .file
+            .as_ref()
+            .is_some_and(|f| f.state == FileState::Receiving);
         if let Some(cc) = s.cc.as_mut().filter(|c| c.send_ack) {
             cc.send_ack = false;
-            cc.acks_sent += 1;
-            return Some(Output::CcAck);
+            if receiving {
+                cc.acks_sent += 1;
+                return Some(Output::CcAck);
+            }
         }
         None
     }
@@ -3481,6 +3489,32 @@ mod tests {
                 data: &[0x55; 512],
             })
         };
+        // A CONG_CTRL naming another client the CLR gives our RTT and a timestamp to echo.
+        let others = [
+            CcItem {
+                client_id: 99,
+                flags: CC_FLAG_CLR | CC_FLAG_RTT,
+                rtt: Grtt::from_micros(5_000),
+            },
+            CcItem {
+                client_id: UID,
+                flags: CC_FLAG_RTT,
+                rtt: Grtt::from_micros(20_000),
+            },
+        ];
+        b.send(
+            ms(3),
+            Message::CongCtrl(CongCtrlRepr {
+                cc_seq: 0,
+                cc_rate: Rate::UNLIMITED,
+                timestamp: Timestamp { secs: 40, usecs: 0 },
+                items: crate::wire::List::Items(&others),
+            }),
+        );
+        assert!(
+            b.out(ms(3)).is_empty(),
+            "round 0 is not a new round, and we are not the CLR"
+        );
         // Round 1, unlimited suppression rate: feedback is scheduled within 6×GRTT.
         for i in 0..10 {
             b.send(ms(3 + u64::from(i)), seg(i, info(1, Rate::UNLIMITED)));
@@ -3500,8 +3534,13 @@ mod tests {
         };
         assert_eq!(ack.tfmcc.client_id, UID);
         assert_eq!(ack.tfmcc.cc_seq, 1);
-        // Slow start, no RTT from the server yet.
-        assert_eq!(ack.tfmcc.flags, TFMCC_ACK_FLAG_START);
+        // Slow start, with the RTT from the server.
+        assert_eq!(ack.tfmcc.flags, TFMCC_ACK_FLAG_START | TFMCC_ACK_FLAG_RTT);
+        let held = due.as_micros() - ms(3).as_micros();
+        assert_eq!(
+            ack.tfmcc.timestamp,
+            Timestamp::from_micros(40_000_000 + held)
+        );
         // Round 2, whose suppression rate is already below ours: no feedback.
         b.send(ms(20), seg(10, info(2, Rate::from_bytes_per_sec(10))));
         b.timeout(ms(200));

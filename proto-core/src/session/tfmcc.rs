@@ -404,17 +404,15 @@ impl ReceiverCc {
         u: f64,
     ) {
         let rate = self.rate(now, grtt);
-        let new_round = match self.cc_seq {
-            None => true,
-            Some(old) => {
-                let ahead = cc_seq.wrapping_sub(old);
-                ahead != 0 && ahead < 0x8000
-            }
-        };
+        // Rounds count from 0, which is not new (as uftpd 4.10.2 answers it).
+        let ahead = cc_seq.wrapping_sub(self.cc_seq.unwrap_or(0));
+        let new_round = ahead != 0 && ahead < 0x8000;
         if new_round {
             self.cc_seq = Some(cc_seq);
             self.round_rate = rate;
-            if !self.clr {
+            // Feedback echoes a CONG_CTRL timestamp: without one yet the server could not take
+            // an RTT from it (a zero timestamp would read as an enormous one).
+            if !self.clr && self.echo_ts != Timestamp::default() {
                 self.ack_at = Some(now + feedback_delay(grtt, gsize, u));
             }
         }
