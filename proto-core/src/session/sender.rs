@@ -65,14 +65,18 @@ use super::{nak, FileLayout, Transmit};
 use crate::crypto::{Fingerprint, NoRsa, RsaKeys, AEAD_TAG_LEN};
 use crate::time::Instant;
 use crate::wire::{
-    AbortRepr, AnnounceRepr, CcType, ClientKeyRepr, CompleteStatus, DoneConfRepr, DoneRepr,
-    EncryptedPacket, FileInfoAckRepr, FileInfoRepr, FileSegRepr, FileType, Func, GroupSize, Grtt,
-    HeaderPacket, HeaderRepr, IdList, KeyInfoEntry, KeyInfoRepr, List, Message, Record,
-    RegConfRepr, RegisterRepr, Repr, Timestamp, FILEINFO_ACK_FLAG_PARTIAL, HEADER_LEN,
-    MAX_PATH_BYTES,
+    AbortRepr, AnnounceRepr, CcItem, CcType, ClientKeyRepr, CompleteStatus, CongCtrlRepr,
+    DoneConfRepr, DoneRepr, EncryptedPacket, FileInfoAckRepr, FileInfoRepr, FileSegRepr, FileType,
+    Func, GroupSize, Grtt, HeaderPacket, HeaderRepr, IdList, KeyInfoEntry, KeyInfoRepr, List,
+    Message, Record, RegConfRepr, RegisterRepr, Repr, Timestamp, FILEINFO_ACK_FLAG_PARTIAL,
+    HEADER_LEN, MAX_PATH_BYTES,
 };
 
 mod handshake;
+mod tfmcc;
+
+pub use tfmcc::{CongestionControl, TfmccLimits};
+use tfmcc::{Feedback, SenderCc};
 
 pub(crate) use handshake::sign_announce_with;
 use handshake::{PeerKeys, PeerState, ServerKeys};
@@ -115,8 +119,11 @@ pub struct SenderConfig {
     pub grtt_min: Duration,
     /// Largest GRTT (`-r ::max`).
     pub grtt_max: Duration,
-    /// Fixed data rate in bytes per second, or `None` for unpaced (`-R -1`).
+    /// Fixed data rate in bytes per second, or `None` for unpaced (`-R -1`); not used under
+    /// TFMCC.
     pub rate: Option<u64>,
+    /// Congestion control (`-C`): the fixed `rate`, or TFMCC.
+    pub cc: CongestionControl,
     /// Passes after which clients still incomplete are aborted (`-a`).
     pub max_passes: u16,
 }
@@ -142,6 +149,7 @@ impl SenderConfig {
             grtt_min: Duration::from_millis(10),
             grtt_max: Duration::from_secs(15),
             rate: Some(128_000),
+            cc: CongestionControl::None,
             max_passes: 65535,
         }
     }
@@ -162,7 +170,7 @@ pub enum ConfigError {
     TooManyClients,
     /// Public and private addresses are of different families.
     MixedFamilies,
-    /// A rate of 0, or `max_passes` 0.
+    /// A rate of 0, TFMCC limits of 0 or with `min` above `max`, or `max_passes` 0.
     Rate,
     /// The cipher is not AES-CBC, AES-GCM or AES-CCM (DES, 3DES and `none` are not
     /// implemented).
@@ -483,6 +491,16 @@ pub enum Event {
         /// Result.
         result: FileResult,
     },
+    /// TFMCC: the rate or the CLR changed (reported when the CLR changes or the rate moves by
+    /// more than a tenth).
+    RateChanged {
+        /// Bytes per second.
+        rate: u64,
+        /// The current limiting receiver.
+        clr: Option<u32>,
+        /// The group round-trip time.
+        grtt: Duration,
+    },
     /// A data pass began.
     PassStarted {
         /// Item.
@@ -581,6 +599,8 @@ struct Client {
     /// A proxy with a client that owes an answer to the round being sent (DONE lists both).
     owing: bool,
     rtt_us: Option<u64>,
+    /// TFMCC: its RTT was measured anew and is not yet in a CONG_CTRL.
+    rtt_fresh: bool,
     regconf: bool,
     /// Encrypted sessions: its entry is due in the next KEYINFO.
     keyinfo: bool,
@@ -611,6 +631,7 @@ impl Client {
             role: Role::Client,
             owing: false,
             rtt_us: None,
+            rtt_fresh: false,
             regconf: false,
             keyinfo: false,
             pin: None,
@@ -732,6 +753,11 @@ pub struct Sender<const CLIENTS: usize, R: RsaKeys = NoRsa> {
     /// No client before this index has events to report (`poll_event` looks from here).
     event_from: usize,
     counters: Counters,
+    /// TFMCC sessions: the rate, CLR and rounds; a CONG_CTRL is due; where the next
+    /// CONG_CTRL's list goes on among clients whose RTT it repeats.
+    cc: Option<SenderCc>,
+    cong_ctrl_due: bool,
+    cc_cursor: usize,
 }
 
 impl<const CLIENTS: usize, R: RsaKeys> core::fmt::Debug for Sender<CLIENTS, R> {
@@ -828,7 +854,14 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         if config.public_addr.is_ipv4() != config.private_addr.is_ipv4() {
             return Err(ConfigError::MixedFamilies);
         }
-        if config.rate == Some(0) || config.max_passes == 0 {
+        let bad_limits = match config.cc {
+            CongestionControl::None => false,
+            CongestionControl::Tfmcc(l) => {
+                [l.min, l.init, l.max].contains(&Some(0))
+                    || matches!((l.min, l.max), (Some(a), Some(b)) if a > b)
+            }
+        };
+        if config.rate == Some(0) || config.max_passes == 0 || bad_limits {
             return Err(ConfigError::Rate);
         }
         let sec = match security {
@@ -930,6 +963,16 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             owed: false,
             event_from: usize::MAX,
             counters: Counters::default(),
+            cc: match config.cc {
+                CongestionControl::None => None,
+                CongestionControl::Tfmcc(limits) => Some(SenderCc::new(
+                    limits,
+                    config.blocksize,
+                    config.grtt_init.as_micros() as u64,
+                )),
+            },
+            cong_ctrl_due: false,
+            cc_cursor: 0,
         })
     }
 
@@ -1014,7 +1057,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         let bs = usize::from(self.config.blocksize);
         // FILESEG: header + 8 + data; ID lists are capped at blocksize/4 IDs; FILEINFO adds
         // at most 28 + 300 before its list.
-        let plain = HEADER_LEN + 28 + MAX_PATH_BYTES + 8 + bs;
+        let plain = HEADER_LEN + 28 + MAX_PATH_BYTES + 8 + 8 + bs;
         let Some(sec) = &self.sec else {
             return plain;
         };
@@ -1090,7 +1133,17 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 self.counters.dropped += 1;
             }
             Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, &a),
-            Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
+            Message::Status(s) => {
+                self.on_status(id, s.file_id, s.section, s.naks, source);
+                if let Some(info) = s.tfmcc {
+                    self.on_cc_feedback(now_us, id, &info);
+                }
+            }
+            Message::CcAck(_) if encrypted => {
+                self.counters.unexpected_plaintext += 1;
+                self.counters.dropped += 1;
+            }
+            Message::CcAck(a) => self.on_cc_feedback(now_us, id, &a.tfmcc),
             Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status, c.client_ids),
             Message::Abort(a) => self.on_abort(now_us, id, a.host),
             _ => self.counters.dropped += 1,
@@ -1246,9 +1299,15 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             }
             Phase::Idle => return None,
             Phase::Linger { until } => until,
-            Phase::Data { .. } => match self.config.rate {
+            Phase::Data { .. } => match self.pacing_rate() {
                 // Round up: at the truncated microsecond the pacing budget would still be short.
-                Some(_) => self.next_send_ns.div_ceil(1000),
+                Some(_) => {
+                    let paced = self.next_send_ns.div_ceil(1000);
+                    match self.cc.as_ref().and_then(SenderCc::next_due_us) {
+                        Some(due) => paced.min(due),
+                        None => paced,
+                    }
+                }
                 None => 0,
             },
             Phase::Announce {
@@ -1380,6 +1439,11 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         c.state = ClientState::Lost(reason);
         c.events |= EV_LOST;
+        let id = c.id;
+        if let Some(cc) = self.cc.as_mut() {
+            cc.forget(id);
+        }
+        let c = &mut self.clients[i];
         self.event_from = self.event_from.min(i);
         c.regconf = false;
         c.keyinfo = false;
@@ -1735,7 +1799,13 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         match message {
             Message::KeyInfoAck(a) => self.on_keyinfo_ack(i, &a.verify_data),
             Message::FileInfoAck(a) => self.on_fileinfo_ack(now_us, id, &a),
-            Message::Status(s) => self.on_status(id, s.file_id, s.section, s.naks, source),
+            Message::Status(s) => {
+                self.on_status(id, s.file_id, s.section, s.naks, source);
+                if let Some(info) = s.tfmcc {
+                    self.on_cc_feedback(now_us, id, &info);
+                }
+            }
+            Message::CcAck(a) => self.on_cc_feedback(now_us, id, &a.tfmcc),
             Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status, c.client_ids),
             Message::Abort(a) => self.on_abort(now_us, id, a.host),
             _ => {
@@ -2167,6 +2237,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             sent: 0,
         };
         self.next_send_ns = self.next_send_ns.max(now_us * 1000);
+        if self.cc.is_some() {
+            self.start_cc(now_us);
+        }
     }
 
     fn end_pass(&mut self, now_us: u64, pass: u16, sent: u32) {
@@ -2239,6 +2312,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 
     /// Fires the timers that are due.
     fn advance(&mut self, now_us: u64) {
+        if self.cc.is_some() {
+            self.cc_timers(now_us);
+        }
         // A loop, because one timer can lead straight to another phase whose timer is due.
         for _ in 0..4 {
             match self.phase {
@@ -2404,6 +2480,162 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
     }
 
+    /// The rate FILESEGs are paced by: TFMCC's current one, else the fixed rate.
+    fn pacing_rate(&self) -> Option<u64> {
+        match &self.cc {
+            Some(cc) => Some(cc.rate()),
+            None => self.config.rate,
+        }
+    }
+
+    /// The GRTT the header carries: under TFMCC `max(GRTT, datapacketsize / rate)` (§1.5).
+    fn adv_grtt_us(&self) -> u64 {
+        match &self.cc {
+            Some(cc) => cc.adv_grtt_us(self.grtt_us),
+            None => self.grtt_us,
+        }
+    }
+
+    /// TFMCC starts with the first data pass; the initial CLR is the client with the highest
+    /// RTT (as uftp 4.9.10 and later choose).
+    fn start_cc(&mut self, now_us: u64) {
+        let clr = self
+            .clients
+            .iter()
+            .filter(|c| c.active() && !c.is_proxy())
+            .max_by_key(|c| c.rtt_us.unwrap_or(0))
+            .map(|c| c.id);
+        let grtt = self.grtt_us;
+        if let Some(cc) = self.cc.as_mut() {
+            cc.start(now_us, clr, grtt);
+        }
+        self.report_rate(now_us);
+    }
+
+    fn cc_timers(&mut self, now_us: u64) {
+        let (grtt, robust) = (self.grtt_us, self.config.robust);
+        let Some(cc) = self.cc.as_mut() else {
+            return;
+        };
+        let sending = matches!(self.phase, Phase::Data { .. });
+        if cc.tick(now_us, grtt, robust, sending) {
+            self.cong_ctrl_due = true;
+        }
+        self.report_rate(now_us);
+    }
+
+    fn report_rate(&mut self, now_us: u64) {
+        let grtt_us = self.grtt_us;
+        // Rate moves at most every 6×adv_grtt and at least a quarter second apart.
+        let gap = (6 * self.adv_grtt_us()).max(250_000);
+        if let Some((rate, clr)) = self.cc.as_mut().and_then(|cc| cc.take_report(now_us, gap)) {
+            self.push_event(Event::RateChanged {
+                rate,
+                clr,
+                grtt: Duration::from_micros(grtt_us),
+            });
+        }
+    }
+
+    /// TFMCC feedback from client `id` (CC_ACK, or STATUS's extension): its RTT from the
+    /// echoed timestamp, then the rate.
+    fn on_cc_feedback(&mut self, now_us: u64, id: u32, info: &crate::wire::TfmccAckInfoRepr) {
+        if self.cc.is_none() {
+            self.counters.dropped += 1;
+            return;
+        }
+        let Some(i) = self.find(id) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        if !self.clients[i].active() {
+            self.counters.dropped += 1;
+            return;
+        }
+        if info.timestamp != Timestamp::default() {
+            let before = self.clients[i].rtt_us;
+            self.measure(now_us, i, info.timestamp);
+            if self.clients[i].rtt_us != before {
+                self.clients[i].rtt_fresh = true;
+            }
+        }
+        let rtt = self.clients[i].rtt_us;
+        let grtt = self.grtt_us;
+        if let Some(cc) = self.cc.as_mut() {
+            if cc.feedback(now_us, id, info, rtt, grtt) != Feedback::Noted {
+                self.report_rate(now_us);
+            }
+        }
+    }
+
+    /// CONG_CTRL (§3.18): the CLR first, then clients whose RTT is new, then the others in
+    /// turn, as many as a block's worth.
+    fn cong_ctrl_packet(&mut self, now_us: u64, buf: &mut [u8]) -> Option<usize> {
+        let cc = self.cc?;
+        let (cc_seq, cc_rate) = cc.round();
+        let message = Message::CongCtrl(CongCtrlRepr {
+            cc_seq,
+            cc_rate,
+            timestamp: Timestamp::from_micros(now_us),
+            items: List::EMPTY,
+        });
+        let mut len = self.emit(buf, message)?;
+        let room = (buf.len() - len) / CcItem::LEN;
+        let max = (usize::from(self.config.blocksize) / CcItem::LEN).min(room);
+        let item = |c: &Client, flags: u8| CcItem {
+            client_id: c.id,
+            flags: flags
+                | if c.rtt_us.is_some() {
+                    crate::wire::CC_FLAG_RTT
+                } else {
+                    0
+                },
+            rtt: Grtt::from_micros(c.rtt_us.unwrap_or(self.grtt_us)),
+        };
+        let put = |buf: &mut [u8], len: &mut usize, it: CcItem| {
+            it.write(&mut buf[*len..*len + CcItem::LEN]);
+            *len += CcItem::LEN;
+        };
+        let mut n = 0;
+        let clr = cc.clr().and_then(|id| self.find(id));
+        if let Some(i) = clr.filter(|_| max > 0) {
+            let mut flags = crate::wire::CC_FLAG_CLR;
+            if cc.slow_start() {
+                flags |= crate::wire::CC_FLAG_START;
+            }
+            let it = item(&self.clients[i], flags);
+            put(buf, &mut len, it);
+            self.clients[i].rtt_fresh = false;
+            n += 1;
+        }
+        let eligible = |c: &Client| c.active() && !c.is_proxy() && c.rtt_us.is_some();
+        for j in 0..self.clients.len() {
+            if n >= max {
+                break;
+            }
+            let c = self.clients[j];
+            if Some(j) != clr && c.rtt_fresh && eligible(&c) {
+                put(buf, &mut len, item(&c, 0));
+                self.clients[j].rtt_fresh = false;
+                n += 1;
+            }
+        }
+        let total = self.clients.len();
+        let mut looked = 0;
+        while n < max && looked < total {
+            let j = self.cc_cursor % total;
+            self.cc_cursor = j + 1;
+            looked += 1;
+            let c = self.clients[j];
+            if Some(j) != clr && eligible(&c) {
+                put(buf, &mut len, item(&c, 0));
+                n += 1;
+            }
+        }
+        // hlen covers the fixed part only; the items follow to the end of the datagram.
+        Some(len)
+    }
+
     fn header(&mut self) -> HeaderRepr {
         // The group size counts proxies too, as uftp 4.10.2's does.
         let gsize =
@@ -2413,7 +2645,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             src_id: self.config.src_id,
             group_id: self.config.group_id,
             group_inst: self.config.group_inst,
-            grtt: Grtt::from_micros(self.grtt_us),
+            grtt: Grtt::from_micros(self.adv_grtt_us()),
             gsize,
         };
         self.seq = self.seq.wrapping_add(1);
@@ -2576,6 +2808,12 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             }
             if let Phase::Data { pass, cursor, sent } = self.phase {
                 let shift = self.seal_shift(encrypted);
+                if core::mem::take(&mut self.cong_ctrl_due) {
+                    if let Some(len) = self.cong_ctrl_packet(now_us, buf.get_mut(shift..)?) {
+                        let len = self.seal(buf, shift, len)?;
+                        return Some(Transmit { dest: private, len });
+                    }
+                }
                 let plain = buf.get_mut(shift..)?;
                 match self.data_packet(now_us, plain, source, pass, cursor, sent) {
                     Ok(Some(t)) => {
@@ -2651,7 +2889,11 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 let message = Message::Announce(AnnounceRepr {
                     flags: 0,
                     robust: self.config.robust,
-                    cc_type: CcType::None,
+                    cc_type: if self.cc.is_some() {
+                        CcType::Tfmcc
+                    } else {
+                        CcType::None
+                    },
                     blocksize: self.config.blocksize,
                     timestamp,
                     public_addr,
@@ -2755,7 +2997,8 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         sent: u32,
     ) -> Result<Option<Transmit>, ()> {
         let now_ns = now_us.saturating_mul(1000);
-        if self.config.rate.is_some() && now_ns < self.next_send_ns {
+        let rate = self.pacing_rate();
+        if rate.is_some() && now_ns < self.next_send_ns {
             return Ok(None);
         }
         let l = self.layout;
@@ -2787,7 +3030,14 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             file_id: self.file_id,
             section,
             sec_block: index as u16,
-            tfmcc: None,
+            tfmcc: self.cc.as_ref().map(|cc| {
+                let (cc_seq, cc_rate) = cc.round();
+                crate::wire::TfmccDataInfoRepr {
+                    send_rate: crate::wire::Rate::from_bytes_per_sec(cc.rate()),
+                    cc_seq,
+                    cc_rate,
+                }
+            }),
             data: &[],
         };
         let data_len = l.block_len(block);
@@ -2828,7 +3078,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             self.stats.retransmitted_blocks += 1;
             self.counters.retransmitted_blocks += 1;
         }
-        if let Some(rate) = self.config.rate {
+        if let Some(rate) = rate {
             let ip = if self.config.private_addr.is_ipv4() {
                 20
             } else {
@@ -2838,7 +3088,8 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             let sealed = self.sec.as_ref().map_or(0, |s| {
                 (s.envelope.inner_offset() - HEADER_LEN + AEAD_TAG_LEN) as u64
             });
-            let packet = u64::from(self.config.blocksize) + 8 + 16 + 8 + ip + sealed;
+            let ext = if self.cc.is_some() { 8 } else { 0 };
+            let packet = u64::from(self.config.blocksize) + 8 + 16 + 8 + ext + ip + sealed;
             let interval = packet.saturating_mul(1_000_000_000) / rate;
             self.next_send_ns = self
                 .next_send_ns
@@ -3561,6 +3812,122 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(t2 + grtt));
         s.handle_timeout(t2 + grtt);
         assert!(s.wants_file());
+    }
+
+    /// A [`Model`] that answers every CONG_CTRL with CC_ACK at a fixed rate (as if out of slow
+    /// start), echoing the timestamp.
+    struct TfmccModel {
+        inner: Model,
+        rate: u64,
+        acks: usize,
+    }
+
+    impl Peer for TfmccModel {
+        fn addr(&self) -> SocketAddr {
+            self.inner.addr()
+        }
+        fn respond(&mut self, bytes: &[u8], data: &[u8]) -> StdVec<StdVec<u8>> {
+            let mut out = self.inner.on_packet(bytes, data);
+            if let Ok(Repr {
+                message: Message::CongCtrl(c),
+                ..
+            }) = Repr::parse(bytes)
+            {
+                self.acks += 1;
+                out.push(from_client(
+                    self.inner.id,
+                    Message::CcAck(crate::wire::CcAckRepr {
+                        tfmcc: crate::wire::TfmccAckInfoRepr {
+                            flags: crate::wire::TFMCC_ACK_FLAG_RTT,
+                            cc_seq: c.cc_seq,
+                            cc_rate: crate::wire::Rate::from_bytes_per_sec(self.rate),
+                            client_id: self.inner.id,
+                            timestamp: c.timestamp,
+                        },
+                    }),
+                ));
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn tfmcc_session_paces_by_the_slowest_receivers_rate_and_names_it_clr() {
+        let mut c = config();
+        c.cc = CongestionControl::Tfmcc(TfmccLimits {
+            init: Some(50_000),
+            ..TfmccLimits::default()
+        });
+        let mut s = Sender::<8>::new(c, &[]).unwrap();
+        let mut models: StdVec<TfmccModel> = [(1, 400_000), (2, 100_000), (3, 300_000)]
+            .into_iter()
+            .map(|(i, rate)| TfmccModel {
+                inner: Model::new(0x0b00_0000 + i),
+                rate,
+                acks: 0,
+            })
+            .collect();
+        let (r, _) = run(&mut s, &mut models, &[600_000]);
+        assert_eq!(session_done(&r).outcome, Outcome::Completed);
+        assert!(models
+            .iter()
+            .all(|m| m.inner.data_ok && m.inner.session_done));
+        let parsed: StdVec<Repr<'_>> = r
+            .sent
+            .iter()
+            .map(|(_, b)| Repr::parse(b).unwrap())
+            .collect();
+        let Message::Announce(a) = &parsed[0].message else {
+            panic!("ANNOUNCE first")
+        };
+        assert_eq!(a.cc_type, CcType::Tfmcc);
+        // Every FILESEG carries the rate and round; CONG_CTRLs list the CLR first.
+        let mut cong = 0;
+        let mut last_clr = 0;
+        for (p, at) in parsed.iter().zip(&r.sent_at) {
+            match &p.message {
+                Message::FileSeg(f) => assert!(f.tfmcc.is_some(), "FILESEG at {at:?}"),
+                Message::CongCtrl(c) => {
+                    cong += 1;
+                    let first = c.items.get(0).expect("the CLR");
+                    assert_ne!(first.flags & crate::wire::CC_FLAG_CLR, 0);
+                    assert!(c
+                        .items
+                        .iter()
+                        .skip(1)
+                        .all(|i| i.flags & crate::wire::CC_FLAG_CLR == 0));
+                    last_clr = first.client_id;
+                }
+                _ => {}
+            }
+        }
+        assert!(cong > 10, "{cong} CONG_CTRLs");
+        assert_eq!(
+            last_clr, 0x0b00_0002,
+            "the slowest receiver ends up the CLR"
+        );
+        let changes: StdVec<(u64, Option<u32>)> = r
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RateChanged { rate, clr, .. } => Some((*rate, *clr)),
+                _ => None,
+            })
+            .collect();
+        let (rate, clr) = *changes.last().expect("rate events");
+        assert_eq!(clr, Some(0x0b00_0002));
+        assert!(rate.abs_diff(100_000) < 1_000, "{changes:?}");
+        // The FILESEGs of the last half went out at about 100000 B/s (1032 bytes each).
+        let segs: StdVec<Instant> = parsed
+            .iter()
+            .zip(&r.sent_at)
+            .filter(|(p, _)| matches!(p.message, Message::FileSeg(_)))
+            .map(|(_, at)| *at)
+            .collect();
+        let half = &segs[segs.len() / 2..];
+        let secs = (*half.last().unwrap() - half[0]).as_secs_f64();
+        let bps = (half.len() - 1) as f64 * 1032.0 / secs;
+        assert!((bps - 100_000.0).abs() < 5_000.0, "{bps} B/s");
     }
 
     #[test]
