@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto_core::session::sender::{
-    BlockSource, Counters, Event, FileItem, FileResult, LostReason, Outcome, ReadError,
-    RefuseReason, Sender, SenderConfig,
+    BlockSource, CongestionControl, Counters, Event, FileItem, FileResult, LostReason, Outcome,
+    ReadError, RefuseReason, Sender, SenderConfig,
 };
 use proto_core::session::FileLayout;
 use proto_core::time::Instant;
@@ -566,6 +566,7 @@ pub fn main(args: Vec<String>) -> i32 {
     cfg.robust = o.robust;
     (cfg.grtt_init, cfg.grtt_min, cfg.grtt_max) = o.grtt;
     cfg.rate = o.rate;
+    cfg.cc = o.cc;
     cfg.max_passes = o.max_passes;
     if let Some(r) = &restarting {
         log!(
@@ -607,9 +608,18 @@ pub fn main(args: Vec<String>) -> i32 {
         group_id,
         net.public,
         net.private,
-        match o.rate {
-            Some(r) => format!("rate {} Kbps", r / 128),
-            None => "unpaced (-R -1)".into(),
+        match (o.cc, o.rate) {
+            (CongestionControl::Tfmcc(l), _) => {
+                let k = |r: Option<u64>| r.map_or("-".to_string(), |r| (r / 128).to_string());
+                format!(
+                    "TFMCC (min {} init {} max {} Kbps)",
+                    k(l.min),
+                    k(l.init),
+                    k(l.max)
+                )
+            }
+            (CongestionControl::None, Some(r)) => format!("rate {} Kbps", r / 128),
+            (CongestionControl::None, None) => "unpaced (-R -1)".into(),
         }
     );
     if let Some(j) = &mut json {
@@ -1248,6 +1258,17 @@ impl<R: RsaKeys> Driver<'_, R> {
                     FileResult::Completed(_) => r.ok += 1,
                     FileResult::Failed => r.failed += 1,
                 }
+            }
+            Event::RateChanged { rate, clr, grtt } => {
+                log!(
+                    self.log,
+                    2,
+                    "TFMCC rate {} Kbps ({:.2} MB/s), CLR {}, GRTT {:.3} s",
+                    rate / 128,
+                    rate as f64 / 1e6,
+                    clr.map_or("none".to_string(), |c| format!("0x{c:08X}")),
+                    grtt.as_secs_f64()
+                );
             }
             Event::PassStarted {
                 file_id,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use proto_core::crypto::{CurveId, Fingerprint};
 use proto_core::session::security::{is_aead, weakness, ClientPin};
+use proto_core::session::sender::{CongestionControl, TfmccLimits};
 use proto_core::wire::{HashType, KeyExchange, KeyType, SigType};
 
 use crate::cli::{Complete, Opt, Page};
@@ -39,6 +40,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
 pub struct Options {
     /// `-R`: bytes per second (Kbps × 128), `None` for `-R -1`.
     pub rate: Option<u64>,
+    /// `-C none|tfmcc[:min=K][:init=K][:max=K]` (the limits in bytes per second).
+    pub cc: CongestionControl,
     /// `-r init[:min:max]`.
     pub grtt: (Duration, Duration, Duration),
     /// `-s`.
@@ -123,6 +126,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             rate: Some(1000 * 128),
+            cc: CongestionControl::None,
             grtt: (
                 Duration::from_millis(500),
                 Duration::from_millis(10),
@@ -210,7 +214,6 @@ impl Options {
 /// Options uftp 4.10.2 has that this implementation refuses for now, with what they do.
 const NOT_YET: &[(char, &str, bool)] = &[
     ('y', "Windows system key store", false),
-    ('C', "congestion control", true),
     ('W', "transmit weight", true),
     ('N', "NAK percentage limit", true),
     ('m', "NAK count limit", true),
@@ -222,7 +225,7 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('n', "log rolling", true),
 ];
 
-const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFS";
+const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSC";
 const FLAGS: &str = "lTqocf";
 
 /// Long options (ours; uftp 4.10.2 has none).
@@ -335,6 +338,50 @@ fn number<T: std::str::FromStr>(c: char, v: &str) -> Result<T, UsageError> {
         .map_err(|_| UsageError(format!("-{c}: invalid number {v:?}")))
 }
 
+/// `-C none` or `-C tfmcc[:min=K][:init=K][:max=K]`, in any order, rates in Kbps (× 128 bytes
+/// per second, as `-R`).
+fn congestion_control(v: &str) -> Result<CongestionControl, UsageError> {
+    let mut parts = v.split(':');
+    match parts.next().unwrap_or("") {
+        "none" if v == "none" => return Ok(CongestionControl::None),
+        "tfmcc" => {}
+        _ => {
+            return err(format!(
+                "-C: unknown congestion control {v:?} (none or tfmcc)"
+            ))
+        }
+    }
+    let mut limits = TfmccLimits::default();
+    for part in parts {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        let slot = match key {
+            "min" => &mut limits.min,
+            "init" => &mut limits.init,
+            "max" => &mut limits.max,
+            _ => {
+                return err(format!(
+                    "-C: unknown TFMCC parameter {part:?} (min=, init= or max=)"
+                ))
+            }
+        };
+        let kbps: u64 = match value.trim().parse() {
+            Ok(k) if k > 0 => k,
+            _ => {
+                return err(format!(
+                    "-C: {key}= needs a positive rate in Kbps, not {value:?}"
+                ))
+            }
+        };
+        *slot = Some(kbps.saturating_mul(128));
+    }
+    if let (Some(min), Some(max)) = (limits.min, limits.max) {
+        if min > max {
+            return err("-C: min= is above max=");
+        }
+    }
+    Ok(CongestionControl::Tfmcc(limits))
+}
+
 fn seconds(c: char, v: &str) -> Result<Duration, UsageError> {
     let s: f64 = number(c, v)?;
     if !(0.001..=1000.0).contains(&s) {
@@ -443,6 +490,7 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
                 _ => return err("-R: rate must be positive Kbps, or -1 for unpaced"),
             }
         }
+        'C' => o.cc = congestion_control(v)?,
         'r' => {
             let parts: Vec<&str> = v.split(':').collect();
             let init = seconds(c, parts[0])?;
@@ -664,7 +712,7 @@ pub const PAGE: Page = Page {
         Opt::value('M', "pub_multicast_addr", Complete::Nothing, "The public address to announce on, IPv4 or IPv6 multicast, or a unicast address. Default 230.4.4.1."),
         Opt::value('P', "priv_multicast_addr", Complete::Nothing, "The private address the files go to; in IPv4, octets written x are chosen at random. Default 230.5.5.x."),
         Opt::value('N', "max_nak_pct", Complete::Nothing, "Drop receivers that ask for more than this share of a file again."),
-        Opt::value('C', "cc_type", Complete::Nothing, "Congestion control."),
+        Opt::value('C', "none|tfmcc[:min=K][:init=K][:max=K]", Complete::Words(&["none", "tfmcc"]), "Congestion control: none sends at the fixed rate of -R; tfmcc (TCP-friendly multicast congestion control, RFC 4654, as uftp 4.10.2 runs it) follows the receivers' loss and round-trip times, starting at one packet per GRTT or init=, never below min= nor above max= (rates in Kbps, as -R, in any order), and ignores -R. The rate and the current limiting receiver (CLR) are logged as they change. Default none."),
         Opt::flag('o', "-D names a directory, even when one item is sent."),
         Opt::value('D', "dest_name", Complete::Nothing, "The name the receivers store the item under, or with several items (or -o) the directory they go into."),
         Opt::value('E', "base_dir[,base_dir...]", Complete::Dir, "Strip these leading directories from the names sent."),
@@ -715,6 +763,38 @@ mod tests {
         assert!(o.follow_links && o.quit_on_fail);
         assert_eq!(o.paths, [PathBuf::from("f")]);
         assert_eq!(p(&["-R", "10000", "f"]).unwrap().rate, Some(1_280_000));
+    }
+
+    #[test]
+    fn congestion_control_values() {
+        assert_eq!(p(&["f"]).unwrap().cc, CongestionControl::None);
+        assert_eq!(p(&["-C", "none", "f"]).unwrap().cc, CongestionControl::None);
+        assert_eq!(
+            p(&["-C", "tfmcc", "f"]).unwrap().cc,
+            CongestionControl::Tfmcc(TfmccLimits::default())
+        );
+        assert_eq!(
+            p(&["-C", "tfmcc:max=8000:min=100:init=1000", "f"])
+                .unwrap()
+                .cc,
+            CongestionControl::Tfmcc(TfmccLimits {
+                min: Some(12_800),
+                init: Some(128_000),
+                max: Some(1_024_000),
+            })
+        );
+        for bad in [
+            "pgmcc",
+            "tfmcc:max",
+            "tfmcc:max=0",
+            "tfmcc:fast=1",
+            "tfmcc:min=9:max=8",
+            "none:min=1",
+            "",
+        ] {
+            let e = p(&["-C", bad, "f"]).unwrap_err().to_string();
+            assert!(e.starts_with("-C"), "{bad}: {e}");
+        }
     }
 
     #[test]

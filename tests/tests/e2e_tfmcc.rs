@@ -1,0 +1,220 @@
+//! TFMCC congestion control (`uftp -C tfmcc`, digest §6.2) end to end in network namespaces:
+//! Debian's `uftp` 4.10.2 to two of our `uftpd`s, our `uftp` to two of Debian's `uftpd`s, and
+//! ours to ours, each a 4 MiB file at 2% random loss on every receiver's input (nftables). Every
+//! copy must match the source's SHA-256, and rate control must have happened: the receivers'
+//! CC_ACKs are captured on the sender's side (tcpdump; a receiver sends one only in a TFMCC
+//! session, at once when a CONG_CTRL names it the CLR, else when its feedback timer fires), and
+//! our sender's log must name a CLR and show the rate changing.
+//!
+//! Needs root, `ip`, `nft`, `tcpdump` and the `uftp` package (`cargo xtask setup`).
+
+use std::fs;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use uftp_tests::netns::{our_binary, serial, sh, sha256, write_pattern, Host, Proc, Testbed};
+
+const RECEIVERS: usize = 2;
+const SIZE: usize = 4 << 20;
+const LOSS: u32 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Imp {
+    Ours,
+    Debian,
+}
+
+fn uid_of(h: &Host) -> String {
+    let ip: std::net::Ipv4Addr = h.ipv4.parse().unwrap();
+    format!("0x{:08X}", u32::from(ip))
+}
+
+struct Outcome {
+    sender_log: String,
+    /// CC_ACKs seen arriving at the sender, by source address.
+    cc_acks: Vec<String>,
+    receivers: Vec<String>,
+}
+
+fn wait_for(p: &mut Proc, line: &str) {
+    let t0 = Instant::now();
+    while !p.log_text().contains(line) {
+        assert!(p.running(), "{} exited:\n{}", p.name, p.log_text());
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{} did not start",
+            p.name
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+fn transfer(sender: Imp, receiver: Imp) -> Outcome {
+    let _lock = serial();
+    let bed = Testbed::new(RECEIVERS + 1);
+    let src = bed.path("payload.bin");
+    write_pattern(&src, SIZE, 4654);
+    let mut receivers = Vec::new();
+    let mut dests = Vec::new();
+    for i in 1..=RECEIVERS {
+        let h = bed.host(i).clone();
+        let dest = bed.path(&format!("dest{i}"));
+        fs::create_dir_all(&dest).unwrap();
+        let mut cmd = match receiver {
+            Imp::Ours => {
+                let mut c = h.command(our_binary("uftpd"));
+                c.args(["-B", "4194304"]);
+                c
+            }
+            Imp::Debian => h.command("uftpd"),
+        };
+        cmd.args(["-d", "-x", "3", "-U", &uid_of(&h), "-I", &h.ifname, "-D"])
+            .arg(&dest);
+        let mut p = Proc::spawn(
+            &format!("uftpd{i}"),
+            cmd,
+            &bed.path(&format!("uftpd{i}.log")),
+        );
+        match receiver {
+            Imp::Ours => wait_for(&mut p, "listening on port"),
+            Imp::Debian => sleep(Duration::from_millis(300)),
+        }
+        receivers.push(p);
+        dests.push(dest);
+        h.set_loss(LOSS);
+    }
+    let s = bed.host(0).clone();
+    // CC_ACK (version 0x40, type 21) arriving at the sender.
+    let pcap = bed.path("cc_ack.pcap");
+    let mut dump = s.command("tcpdump");
+    dump.args(["-Z", "root", "-U", "-n", "-i", &s.ifname, "-w"])
+        .arg(&pcap)
+        .args(["udp", "and", "udp[8] == 0x40", "and", "udp[9] == 21"]);
+    let mut tcpdump = Proc::spawn("tcpdump", dump, &bed.path("tcpdump.log"));
+    wait_for(&mut tcpdump, "listening on");
+    let ids: Vec<String> = (1..=RECEIVERS).map(|i| uid_of(bed.host(i))).collect();
+    let mut cmd: Command = match sender {
+        Imp::Ours => {
+            let mut c = s.command(our_binary("uftp"));
+            c.args(["-r", "0.05:0.01:1"]);
+            c
+        }
+        Imp::Debian => {
+            let mut c = s.command("uftp");
+            c.args(["-r", "0.05"]);
+            c
+        }
+    };
+    cmd.args([
+        "-I",
+        &s.ifname,
+        "-C",
+        "tfmcc",
+        "-H",
+        &ids.join(","),
+        "-x",
+        "2",
+    ])
+    .arg(&src);
+    let start = Instant::now();
+    let mut uftp = Proc::spawn("uftp", cmd, &bed.path("uftp.log"));
+    let code = uftp.wait(Duration::from_secs(60));
+    let took = start.elapsed();
+    let sender_log = uftp.log_text();
+    let logs: Vec<String> = receivers
+        .iter_mut()
+        .map(|r| {
+            r.stop();
+            format!("--- {}:\n{}", r.name, r.log_text())
+        })
+        .collect();
+    assert_eq!(code, 0, "uftp exit code\n{sender_log}\n{}", logs.concat());
+    let dropped: u64 = (1..=RECEIVERS).map(|i| bed.host(i).dropped()).sum();
+    assert!(dropped > 0, "the loss rule dropped nothing");
+    let want = sha256(&src);
+    for d in &dests {
+        let got = d.join("payload.bin");
+        assert_eq!(
+            sha256(&got),
+            want,
+            "{} differs from the source",
+            got.display()
+        );
+    }
+    sleep(Duration::from_millis(200));
+    tcpdump.stop();
+    let decoded = sh("tcpdump", &["-n", "-r", pcap.to_str().unwrap()]);
+    // "12:00:00.000000 IP 10.0.0.2.1044 > 10.0.0.1.1044: UDP, length 28"
+    let cc_acks: Vec<String> = decoded
+        .lines()
+        .filter_map(|l| l.split(" IP ").nth(1))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|a| a.rsplit_once('.').map_or(a, |(ip, _)| ip).to_string())
+        .collect();
+    eprintln!(
+        "{sender:?} uftp -> {receiver:?} uftpd: {took:?}, {dropped} datagrams dropped, {} CC_ACKs\n{sender_log}",
+        cc_acks.len()
+    );
+    Outcome {
+        sender_log,
+        cc_acks,
+        receivers: (1..=RECEIVERS).map(|i| bed.host(i).ipv4.clone()).collect(),
+    }
+}
+
+/// CC_ACKs came from our receivers: at least one, each from a receiver of the session.
+fn check_cc_acks(o: &Outcome) {
+    assert!(
+        !o.cc_acks.is_empty(),
+        "no CC_ACK reached the sender\n{}",
+        o.sender_log
+    );
+    for a in &o.cc_acks {
+        assert!(o.receivers.contains(a), "CC_ACK from {a}");
+    }
+}
+
+/// Our sender logged the rate as it changed, with a CLR among the receivers.
+fn check_rate_log(o: &Outcome) {
+    let lines: Vec<&str> = o
+        .sender_log
+        .lines()
+        .filter(|l| l.contains("TFMCC rate "))
+        .collect();
+    let rates: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .filter_map(|l| l.split("TFMCC rate ").nth(1)?.split_whitespace().next())
+        .collect();
+    assert!(
+        rates.len() >= 2,
+        "the rate never changed:\n{}",
+        o.sender_log
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("CLR 0x")),
+        "no CLR named:\n{}",
+        o.sender_log
+    );
+}
+
+#[test]
+fn debian_tfmcc_sender_to_our_receivers() {
+    let o = transfer(Imp::Debian, Imp::Ours);
+    check_cc_acks(&o);
+}
+
+#[test]
+fn our_tfmcc_sender_to_debian_receivers() {
+    let o = transfer(Imp::Ours, Imp::Debian);
+    check_rate_log(&o);
+    // Debian's receivers answer our CONG_CTRL (the CLR at once) and their feedback timers.
+    check_cc_acks(&o);
+}
+
+#[test]
+fn our_tfmcc_sender_to_our_receivers() {
+    let o = transfer(Imp::Ours, Imp::Ours);
+    check_rate_log(&o);
+    check_cc_acks(&o);
+}
