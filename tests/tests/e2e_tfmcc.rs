@@ -4,7 +4,8 @@
 //! copy must match the source's SHA-256, and rate control must have happened: the receivers'
 //! CC_ACKs are captured on the sender's side (tcpdump; a receiver sends one only in a TFMCC
 //! session, at once when a CONG_CTRL names it the CLR, else when its feedback timer fires), and
-//! our sender's log must name a CLR and show the rate changing.
+//! our sender's log must name a CLR and show the rate changing. Plus our sender encrypted
+//! (AES-256-GCM) to Debian's receivers, where CONG_CTRL and CC_ACK travel sealed.
 //!
 //! Needs root, `ip`, `nft`, `tcpdump` and the `uftp` package (`cargo xtask setup`).
 
@@ -50,7 +51,8 @@ fn wait_for(p: &mut Proc, line: &str) {
     }
 }
 
-fn transfer(sender: Imp, receiver: Imp) -> Outcome {
+/// One session from `sender` to two `receiver`s; `extra` goes to the sender.
+fn transfer(sender: Imp, receiver: Imp, extra: &[&str]) -> Outcome {
     let _lock = serial();
     let bed = Testbed::new(RECEIVERS + 1);
     let src = bed.path("payload.bin");
@@ -71,6 +73,15 @@ fn transfer(sender: Imp, receiver: Imp) -> Outcome {
         };
         cmd.args(["-d", "-x", "3", "-U", &uid_of(&h), "-I", &h.ifname, "-D"])
             .arg(&dest);
+        if extra.contains(&"-Y") {
+            // uftpd 4.10.2 takes an ECDH-ECDSA session only with an EC key of its own.
+            let key = bed.path(&format!("client{i}.pem"));
+            sh(
+                "uftp_keymgt",
+                &["-g", "ec:prime256v1", key.to_str().unwrap()],
+            );
+            cmd.arg("-k").arg(&key);
+        }
         let mut p = Proc::spawn(
             &format!("uftpd{i}"),
             cmd,
@@ -85,12 +96,13 @@ fn transfer(sender: Imp, receiver: Imp) -> Outcome {
         h.set_loss(LOSS);
     }
     let s = bed.host(0).clone();
-    // CC_ACK (version 0x40, type 21) arriving at the sender.
+    // CC_ACK (version 0x40, type 21) arriving at the sender (none in the clear when encrypted).
     let pcap = bed.path("cc_ack.pcap");
+    let filter = "udp and udp[8] == 0x40 and udp[9] == 21";
     let mut dump = s.command("tcpdump");
     dump.args(["-Z", "root", "-U", "-n", "-i", &s.ifname, "-w"])
         .arg(&pcap)
-        .args(["udp", "and", "udp[8] == 0x40", "and", "udp[9] == 21"]);
+        .arg(filter);
     let mut tcpdump = Proc::spawn("tcpdump", dump, &bed.path("tcpdump.log"));
     wait_for(&mut tcpdump, "listening on");
     let ids: Vec<String> = (1..=RECEIVERS).map(|i| uid_of(bed.host(i))).collect();
@@ -116,6 +128,7 @@ fn transfer(sender: Imp, receiver: Imp) -> Outcome {
         "-x",
         "2",
     ])
+    .args(extra)
     .arg(&src);
     let start = Instant::now();
     let mut uftp = Proc::spawn("uftp", cmd, &bed.path("uftp.log"));
@@ -175,8 +188,9 @@ fn check_cc_acks(o: &Outcome) {
     }
 }
 
-/// Our sender logged the rate as it changed, with a CLR among the receivers.
-fn check_rate_log(o: &Outcome) {
+/// Our sender logged the rate as it changed, with a CLR among the receivers; returns the rates
+/// logged (bytes per second).
+fn check_rate_log(o: &Outcome) -> Vec<u64> {
     let lines: Vec<&str> = o
         .sender_log
         .lines()
@@ -196,17 +210,29 @@ fn check_rate_log(o: &Outcome) {
         "no CLR named:\n{}",
         o.sender_log
     );
+    lines
+        .iter()
+        .filter_map(|l| {
+            l.split(" MB/s)")
+                .next()?
+                .rsplit('(')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|mb| (mb * 1e6) as u64)
+        .collect()
 }
 
 #[test]
 fn debian_tfmcc_sender_to_our_receivers() {
-    let o = transfer(Imp::Debian, Imp::Ours);
+    let o = transfer(Imp::Debian, Imp::Ours, &[]);
     check_cc_acks(&o);
 }
 
 #[test]
 fn our_tfmcc_sender_to_debian_receivers() {
-    let o = transfer(Imp::Ours, Imp::Debian);
+    let o = transfer(Imp::Ours, Imp::Debian, &[]);
     check_rate_log(&o);
     // Debian's receivers answer our CONG_CTRL (the CLR at once) and their feedback timers.
     check_cc_acks(&o);
@@ -214,7 +240,26 @@ fn our_tfmcc_sender_to_debian_receivers() {
 
 #[test]
 fn our_tfmcc_sender_to_our_receivers() {
-    let o = transfer(Imp::Ours, Imp::Ours);
+    let o = transfer(Imp::Ours, Imp::Ours, &[]);
     check_rate_log(&o);
     check_cc_acks(&o);
+}
+
+/// Encrypted (AES-256-GCM): CONG_CTRL and CC_ACK travel sealed, as uftp 4.10.1 and later
+/// require (none is seen in the clear); Debian's receivers must still answer, which the rate
+/// shows: without the CLR's feedback it could only fall from where it starts.
+#[test]
+fn our_encrypted_tfmcc_sender_to_debian_receivers() {
+    let o = transfer(
+        Imp::Ours,
+        Imp::Debian,
+        &["-Y", "aes256-gcm", "-h", "sha256", "-e", "ecdh_ecdsa"],
+    );
+    let rates = check_rate_log(&o);
+    let (first, top) = (rates[0], rates.iter().copied().max().unwrap());
+    assert!(top > 10 * first, "the rate never rose: {rates:?}");
+    assert!(
+        o.cc_acks.is_empty(),
+        "CC_ACK in the clear in an encrypted session"
+    );
 }
