@@ -72,6 +72,7 @@ use crate::wire::{
     HEADER_LEN, MAX_PATH_BYTES,
 };
 
+mod auto_rate;
 mod handshake;
 mod tfmcc;
 
@@ -126,6 +127,14 @@ pub struct SenderConfig {
     pub cc: CongestionControl,
     /// Passes after which clients still incomplete are aborted (`-a`).
     pub max_passes: u16,
+    /// With `rate` `None`: start unpaced and cap the rate at what the slowest kept client
+    /// receives (see `auto_rate`); our default when `-R` is not given.
+    pub adaptive_rate: bool,
+    /// A client whose STATUS misses more than this percentage of a section gets a strike
+    /// (`-N`, 0–100; 100 never strikes).
+    pub max_nak_pct: u8,
+    /// Strikes after which the client is dropped (`-m`, 1–10).
+    pub max_nak_count: u8,
 }
 
 impl SenderConfig {
@@ -151,6 +160,9 @@ impl SenderConfig {
             rate: Some(128_000),
             cc: CongestionControl::None,
             max_passes: 65535,
+            adaptive_rate: false,
+            max_nak_pct: 100,
+            max_nak_count: 1,
         }
     }
 }
@@ -290,6 +302,9 @@ pub enum LostReason {
     Aborted,
     /// Still incomplete after `max_passes` passes; the sender aborted it.
     MaxPasses,
+    /// It missed more than `max_nak_pct` of a section `max_nak_count` times (`-N`/`-m`); the
+    /// sender aborted it.
+    TooManyNaks,
     /// The session was aborted by the caller.
     SessionAborted,
 }
@@ -477,6 +492,23 @@ pub enum Event {
         /// Why.
         reason: LostReason,
     },
+    /// A client's report showed it is not keeping up with the rate sent, and the adaptive
+    /// rate control ([`SenderConfig::adaptive_rate`]) lowered the rate for it: this client is
+    /// holding the group back.
+    SlowClient {
+        /// Its ID.
+        id: u32,
+        /// The section it reported.
+        section: u16,
+        /// Share of the section it received, per mille.
+        received_permille: u16,
+        /// The rate it received at, bytes per second.
+        delivered: u64,
+        /// The rate being sent, bytes per second.
+        sent: u64,
+        /// The new rate, bytes per second.
+        rate: u64,
+    },
     /// The announce phase is over.
     AnnounceDone {
         /// Clients registered.
@@ -618,6 +650,10 @@ struct Client {
     result: (u16, FileResult),
     responded: bool,
     silent: u8,
+    /// Sections it missed more than `max_nak_pct` of (`-N`/`-m`).
+    nak_strikes: u8,
+    /// First section of the current file the adaptive rate control has not judged it on yet.
+    rate_section: u16,
     done: bool,
     events: u8,
 }
@@ -643,6 +679,8 @@ impl Client {
             result: (0, FileResult::Failed),
             responded: false,
             silent: 0,
+            nak_strikes: 0,
+            rate_section: 0,
             done: false,
             events: 0,
         }
@@ -728,6 +766,8 @@ pub struct Sender<const CLIENTS: usize, R: RsaKeys = NoRsa> {
     seq: u16,
     /// Pacing: earliest time of the next FILESEG, ns.
     next_send_ns: u64,
+    /// The default rate control's state.
+    auto: auto_rate::AutoRate,
     file_id: u16,
     name: Vec<u8, MAX_PATH_BYTES>,
     link: Vec<u8, MAX_PATH_BYTES>,
@@ -935,6 +975,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             measured: false,
             seq: 0,
             next_send_ns: 0,
+            auto: auto_rate::AutoRate::default(),
             file_id: 0,
             name: Vec::new(),
             link: Vec::new(),
@@ -1195,6 +1236,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         self.ftype = item.ftype;
         self.mtime = item.mtime;
         self.layout = layout;
+        self.auto.new_file();
         self.stats = FileStats {
             file_id: self.file_id,
             size,
@@ -1207,6 +1249,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         self.bytes += size;
         for c in self.clients.iter_mut() {
             c.in_file = c.active() && c.member();
+            c.rate_section = 0;
             c.file = FileState::Waiting;
             c.file_id = self.file_id;
             c.partial = false;
@@ -1443,6 +1486,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         if let Some(cc) = self.cc.as_mut() {
             cc.forget(id);
         }
+        self.auto.on_left(id);
         let c = &mut self.clients[i];
         self.event_from = self.event_from.min(i);
         c.regconf = false;
@@ -2036,10 +2080,58 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         self.stats.status_received += 1;
         self.stats.naks_received += got;
+        // Blocks of this section sent so far (all of it but in the section pass 1 is in).
+        let sent_here = (n as u32).min(limit.saturating_sub(start));
+        if self.too_many_naks(i, got, sent_here) {
+            return;
+        }
+        let pass1 = matches!(
+            self.phase,
+            Phase::Data { pass: 1, .. } | Phase::Done { pass: 1, .. }
+        );
+        if self.config.adaptive_rate && self.config.rate.is_none() && self.cc.is_none() && pass1 {
+            let judged = &mut self.clients[i].rate_section;
+            let fresh = section >= *judged;
+            *judged = (*judged).max(section.saturating_add(1));
+            let slowed = fresh
+                .then(|| self.auto.on_report(c.id, section, got, sent_here))
+                .flatten();
+            if let Some(s) = slowed {
+                let received = sent_here - got;
+                self.push_event(Event::SlowClient {
+                    id: c.id,
+                    section,
+                    received_permille: (u64::from(received) * 1000 / u64::from(sent_here)) as u16,
+                    delivered: s.delivered,
+                    sent: s.sent,
+                    rate: s.cap,
+                });
+            }
+        }
         self.stats.naks_new += new;
         self.to_resend += new;
         self.counters.status_received += 1;
         self.counters.naks_received += u64::from(got);
+    }
+
+    /// `-N`/`-m`: a strike for client `i` if it missed more than `max_nak_pct` of the `sent`
+    /// blocks of a section, and its drop (ABORT, [`LostReason::TooManyNaks`]) at
+    /// `max_nak_count` strikes. True when it was dropped.
+    fn too_many_naks(&mut self, i: usize, missed: u32, sent: u32) -> bool {
+        let pct = u64::from(self.config.max_nak_pct);
+        if pct >= 100 || sent == 0 || u64::from(missed) * 100 <= pct * u64::from(sent) {
+            return false;
+        }
+        let c = &mut self.clients[i];
+        c.nak_strikes = c.nak_strikes.saturating_add(1);
+        if c.nak_strikes < self.config.max_nak_count.max(1) {
+            return false;
+        }
+        let (addr, host) = (c.addr, c.id);
+        let dest = addr.unwrap_or(self.private_dest());
+        self.queue_abort(host, dest, b"Transfer aborted: too many NAKs", true);
+        self.lose(i, LostReason::TooManyNaks);
+        true
     }
 
     fn on_complete(
@@ -2480,11 +2572,14 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
     }
 
-    /// The rate FILESEGs are paced by: TFMCC's current one, else the fixed rate.
+    /// The rate FILESEGs are paced by: TFMCC's current one, else the fixed rate, else (the
+    /// adaptive default) the cap if any; `None`: unpaced.
     fn pacing_rate(&self) -> Option<u64> {
-        match &self.cc {
-            Some(cc) => Some(cc.rate()),
-            None => self.config.rate,
+        match (&self.cc, self.config.rate) {
+            (Some(cc), _) => Some(cc.rate()),
+            (None, Some(r)) => Some(r),
+            (None, None) if self.config.adaptive_rate => self.auto.cap(),
+            (None, None) => None,
         }
     }
 
@@ -3078,6 +3173,13 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             self.stats.retransmitted_blocks += 1;
             self.counters.retransmitted_blocks += 1;
         }
+        if self.config.adaptive_rate && self.cc.is_none() {
+            let bytes = (start + data_len) as u64;
+            if pass == 1 {
+                self.auto.on_first_pass(now_us, bytes, section);
+            }
+            self.auto.on_sent(now_us, bytes, l.section_blocks(0).max(1));
+        }
         if let Some(rate) = rate {
             let ip = if self.config.private_addr.is_ipv4() {
                 20
@@ -3369,6 +3471,16 @@ mod tests {
         models: &mut [P],
         files: &[usize],
     ) -> (Run, StdVec<Mem>) {
+        run_with(s, models, files, Duration::ZERO)
+    }
+
+    /// [`run`], with virtual time moving on by `per_datagram` for each datagram sent.
+    fn run_with<R: RsaKeys, P: Peer>(
+        s: &mut Sender<8, R>,
+        models: &mut [P],
+        files: &[usize],
+        per_datagram: Duration,
+    ) -> (Run, StdVec<Mem>) {
         let mut mems: StdVec<Mem> = files.iter().map(|&n| Mem::new(n, 1000)).collect();
         let mut next_file: usize = 0;
         let mut r = Run {
@@ -3403,6 +3515,7 @@ mod tests {
                 }
                 r.sent.push((t.dest, bytes));
                 r.sent_at.push(r.now);
+                r.now = r.now + per_datagram;
             }
             while let Some(e) = s.poll_event() {
                 r.events.push(e);
@@ -4016,6 +4129,125 @@ mod tests {
             Sender::<8>::new(config(), &[0]).unwrap_err(),
             ConfigError::BadId
         );
+    }
+
+    /// A client missing three quarters of section 0 (10,000 blocks make two sections of 5000).
+    fn slow_model(id: u32) -> Model {
+        let mut m = Model::new(id);
+        m.drop_once = (0..3750).collect();
+        m
+    }
+
+    #[test]
+    fn max_nak_pct_drops_a_client_that_misses_too_much_and_the_rest_complete() {
+        let mut c = config();
+        c.max_nak_pct = 50;
+        c.max_nak_count = 1;
+        let mut s = Sender::<8>::new(c, &[]).unwrap();
+        let mut models = [Model::new(0x0b00_0001), slow_model(0x0b00_0002)];
+        let (r, _) = run(&mut s, &mut models, &[10_000 * 1000]);
+        assert!(r.events.contains(&Event::ClientLost {
+            id: 0x0b00_0002,
+            reason: LostReason::TooManyNaks
+        }));
+        assert!(r.sent.iter().any(|(d, b)| *d == models[1].addr()
+            && matches!(Repr::parse(b).unwrap().message, Message::Abort(a) if a.host == 0x0b00_0002)));
+        // Nothing was resent for the dropped client; the other one has the file.
+        assert_eq!(file_done(&r)[0].retransmitted_blocks, 0);
+        assert!(models[0].data_ok && models[0].session_done);
+
+        // Missing exactly the limit is no strike; two strikes are needed with -m 2.
+        for (pct, count) in [(75, 1), (50, 2)] {
+            let mut c = config();
+            c.max_nak_pct = pct;
+            c.max_nak_count = count;
+            let mut s = Sender::<8>::new(c, &[]).unwrap();
+            let mut models = [slow_model(0x0b00_0002)];
+            let (r, _) = run(&mut s, &mut models, &[10_000 * 1000]);
+            assert!(
+                !r.events
+                    .iter()
+                    .any(|e| matches!(e, Event::ClientLost { .. })),
+                "-N {pct} -m {count}"
+            );
+            assert!(models[0].data_ok && models[0].session_done);
+        }
+    }
+
+    #[test]
+    fn adaptive_rate_names_a_slow_client_and_paces_at_what_it_received() {
+        let mut c = config();
+        c.rate = None;
+        c.adaptive_rate = true;
+        let mut s = Sender::<8>::new(c, &[]).unwrap();
+        let mut models = [Model::new(0x0b00_0001), slow_model(0x0b00_0002)];
+        // 10 µs a datagram: about 100 MB/s.
+        let (r, _) = run_with(
+            &mut s,
+            &mut models,
+            &[10_000 * 1000],
+            Duration::from_micros(10),
+        );
+        let slow: StdVec<_> = r
+            .events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::SlowClient {
+                    id,
+                    section,
+                    received_permille,
+                    delivered,
+                    sent,
+                    rate,
+                } => Some((id, section, received_permille, delivered, sent, rate)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(slow.len(), 1, "{slow:?}");
+        let (id, section, permille, delivered, sent, rate) = slow[0];
+        assert_eq!((id, section, permille), (0x0b00_0002, 0, 250));
+        assert!((95_000_000..=110_000_000).contains(&sent), "{sent}");
+        assert_eq!(delivered, sent / 4);
+        assert_eq!(rate, delivered * 11 / 10);
+        // The retransmissions (pass 2: every FILESEG after the first 10,000) went at that pace
+        // (or a quarter faster, had the cap grown once): no faster than 1052 bytes a packet
+        // allows.
+        let times: StdVec<u64> = r
+            .sent
+            .iter()
+            .zip(&r.sent_at)
+            .filter(|(x, _)| matches!(Repr::parse(&x.1).unwrap().message, Message::FileSeg(_)))
+            .map(|(_, t)| t.as_micros())
+            .skip(10_000)
+            .collect();
+        assert_eq!(times.len(), 3750);
+        let span = times[3749] - times[0];
+        let least = 3749 * 1052 * 1_000_000 / (rate * 5 / 4);
+        assert!(
+            span >= least,
+            "pass 2 took {span} µs, paced at least {least}"
+        );
+        assert!(models.iter().all(|m| m.data_ok && m.session_done));
+        // Without the adaptive default nothing is reported.
+        let mut s = Sender::<8>::new(
+            SenderConfig {
+                rate: None,
+                ..config()
+            },
+            &[],
+        )
+        .unwrap();
+        let mut models = [Model::new(0x0b00_0001), slow_model(0x0b00_0002)];
+        let (r, _) = run_with(
+            &mut s,
+            &mut models,
+            &[10_000 * 1000],
+            Duration::from_micros(10),
+        );
+        assert!(!r
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::SlowClient { .. })));
     }
 
     #[test]

@@ -287,6 +287,8 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     }
     sock.set_reuse_address(true)
         .map_err(|e| sockerr(format!("socket option: {e}")))?;
+    // Coalesced datagrams (from a sender using GSO) arrive as one buffer; `RxBatch` splits them.
+    crate::udp::enable_gro(&sock);
     if let Err(e) = sock.set_recv_buffer_size(opts.bufsize) {
         log.line(
             1,
@@ -436,7 +438,8 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     let mut proxy_key = None;
     let start = std::time::Instant::now();
     let now = || Instant::from_micros(start.elapsed().as_micros() as u64);
-    let mut inbuf = vec![0u8; 65536];
+    let mut batch = crate::udp::RxBatch::new();
+    let mut timeout_set = 0u128;
     let mut outbuf = vec![0u8; 9216];
     let mut private: HashMap<IpAddr, usize> = HashMap::new();
     let signal = loop {
@@ -451,9 +454,19 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
             .poll_timeout()
             .map_or(Duration::from_millis(200), |d| d - t)
             .clamp(Duration::from_micros(500), Duration::from_millis(200));
-        let _ = sock.set_read_timeout(Some(wait));
-        match sock.recv_from(&mut inbuf) {
-            Ok((n, from)) => rx.handle_datagram(now(), unmap(from), &mut inbuf[..n], &mut storage),
+        // Millisecond steps: the timeout is a system call to change, and 1 ms is below any
+        // GRTT the protocol uses.
+        let wait = wait.max(Duration::from_millis(1));
+        let wait_ms = wait.as_millis();
+        if wait_ms != timeout_set {
+            timeout_set = wait_ms;
+            let _ = sock.set_read_timeout(Some(Duration::from_millis(wait_ms as u64)));
+        }
+        match batch.recv(&sock) {
+            Ok(_) => {
+                let t = now();
+                batch.for_each(|from, d| rx.handle_datagram(t, unmap(from), d, &mut storage));
+            }
             Err(e)
                 if matches!(
                     e.kind(),

@@ -567,6 +567,9 @@ pub fn main(args: Vec<String>) -> i32 {
     (cfg.grtt_init, cfg.grtt_min, cfg.grtt_max) = o.grtt;
     cfg.rate = o.rate;
     cfg.cc = o.cc;
+    cfg.adaptive_rate = o.adaptive && o.cc == CongestionControl::None;
+    cfg.max_nak_pct = o.max_nak_pct;
+    cfg.max_nak_count = o.max_nak_count;
     cfg.max_passes = o.max_passes;
     if let Some(r) = &restarting {
         log!(
@@ -619,6 +622,7 @@ pub fn main(args: Vec<String>) -> i32 {
                 )
             }
             (CongestionControl::None, Some(r)) => format!("rate {} Kbps", r / 128),
+            (CongestionControl::None, None) if o.adaptive => "adaptive rate (no -R)".into(),
             (CongestionControl::None, None) => "unpaced (-R -1)".into(),
         }
     );
@@ -826,6 +830,10 @@ impl<R: RsaKeys> Driver<'_, R> {
         let clock = move || Instant::from_micros(start.elapsed().as_micros() as u64);
         let mut source = FileSource::default();
         let mut sbuf = vec![0u8; self.sender.max_datagram_len() + 64];
+        let mut batch = crate::udp::TxBatch::new(
+            self.sender.max_datagram_len() + 64,
+            crate::udp::gso_wanted(),
+        );
         let mut rbuf = vec![0u8; 65536];
         let mut next_item = 0usize;
         let mut current: Option<usize> = None;
@@ -914,23 +922,19 @@ impl<R: RsaKeys> Driver<'_, R> {
                 }
             }
             let mut sent = 0;
-            while sent < 64 {
-                let Some(t) = self.sender.poll_transmit(now, &mut sbuf, &mut source) else {
+            while batch.has_room() {
+                let Some(t) = self
+                    .sender
+                    .poll_transmit(now, batch.next_buf(), &mut source)
+                else {
                     break;
                 };
+                batch.push(t.dest, t.len);
                 sent += 1;
-                if let Err(e) = self.net.sock.send_to(&sbuf[..t.len], t.dest) {
-                    match e.raw_os_error() {
-                        // Transient: a full queue or an unreachable peer; the protocol retries.
-                        Some(
-                            libc::ENOBUFS | libc::EAGAIN | libc::ECONNREFUSED | libc::EHOSTUNREACH,
-                        ) => {}
-                        _ => {
-                            eprintln!("uftp: send to {}: {e}", t.dest);
-                            return exit::SOCKET;
-                        }
-                    }
-                }
+            }
+            if let Err((dest, e)) = batch.flush(&self.net.sock) {
+                eprintln!("uftp: send to {dest}: {e}");
+                return exit::SOCKET;
             }
             let mut done = None;
             let mut restart_due = false;
@@ -974,7 +978,7 @@ impl<R: RsaKeys> Driver<'_, R> {
                 }
                 break s;
             }
-            if sent == 64 {
+            if sent == crate::udp::TX_SLOTS {
                 continue;
             }
             let wait = self
@@ -1202,6 +1206,43 @@ impl<R: RsaKeys> Driver<'_, R> {
                     refusal_text(reason)
                 );
             }
+            Event::SlowClient {
+                id,
+                section,
+                received_permille,
+                delivered,
+                sent,
+                rate,
+            } => {
+                let mbit = |b: u64| b as f64 * 8.0 / 1e6;
+                log!(
+                    self.log,
+                    1,
+                    "client 0x{id:08X} is holding the group back: it received {:.1}% of \
+                     section {section} ({:.1} Mbit/s of {:.1} sent); rate lowered to {:.1} \
+                     Mbit/s{}",
+                    f64::from(received_permille) / 10.0,
+                    mbit(delivered),
+                    mbit(sent),
+                    mbit(rate),
+                    if self.o.max_nak_pct >= 100 {
+                        " (-N and -m drop such receivers)"
+                    } else {
+                        ""
+                    }
+                );
+                self.json_event(
+                    "slow_client",
+                    serde_json::json!({
+                        "client": format!("0x{id:08X}"),
+                        "section": section,
+                        "received_pct": f64::from(received_permille) / 10.0,
+                        "received_bps": delivered * 8,
+                        "sent_bps": sent * 8,
+                        "rate_bps": rate * 8,
+                    }),
+                );
+            }
             Event::ClientLost { id, reason } => {
                 clients.entry(id).or_default().lost = Some(reason);
                 log!(self.log, 1, "client 0x{id:08X} lost: {}", lost_text(reason));
@@ -1415,6 +1456,7 @@ fn lost_text(r: LostReason) -> &'static str {
         LostReason::Aborted => "aborted",
         LostReason::MaxPasses => "maximum passes reached",
         LostReason::SessionAborted => "session aborted",
+        LostReason::TooManyNaks => "too many NAKs (-N/-m)",
     }
 }
 

@@ -38,10 +38,16 @@ fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
 /// Everything the command line chose.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// `-R`: bytes per second (Kbps × 128), `None` for `-R -1`.
+    /// `-R`: bytes per second (Kbps × 128), `None` for `-R -1` or no `-R`.
     pub rate: Option<u64>,
     /// `-C none|tfmcc[:min=K][:init=K][:max=K]` (the limits in bytes per second).
     pub cc: CongestionControl,
+    /// No `-R`: the adaptive default (start unpaced, slow down for the slowest kept receiver).
+    pub adaptive: bool,
+    /// `-N`: a receiver missing more than this percentage of a section gets a strike.
+    pub max_nak_pct: u8,
+    /// `-m`: strikes before the receiver is dropped.
+    pub max_nak_count: u8,
     /// `-r init[:min:max]`.
     pub grtt: (Duration, Duration, Duration),
     /// `-s`.
@@ -125,8 +131,11 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            rate: Some(1000 * 128),
+            rate: None,
             cc: CongestionControl::None,
+            adaptive: true,
+            max_nak_pct: 100,
+            max_nak_count: 1,
             grtt: (
                 Duration::from_millis(500),
                 Duration::from_millis(10),
@@ -215,8 +224,6 @@ impl Options {
 const NOT_YET: &[(char, &str, bool)] = &[
     ('y', "Windows system key store", false),
     ('W', "transmit weight", true),
-    ('N', "NAK percentage limit", true),
-    ('m', "NAK count limit", true),
     ('X', "exclude file", true),
     ('z', "sync mode", false),
     ('Z', "sync preview", false),
@@ -484,6 +491,7 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
     match c {
         'R' => {
             let kbps: i64 = number(c, v)?;
+            o.adaptive = false;
             o.rate = match kbps {
                 -1 => None,
                 k if k > 0 => Some(k as u64 * 128),
@@ -491,6 +499,18 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
             }
         }
         'C' => o.cc = congestion_control(v)?,
+        'N' => {
+            o.max_nak_pct = match number::<u8>(c, v) {
+                Ok(n) if n <= 100 => n,
+                _ => return err("-N: max_nak_pct must be 0-100"),
+            }
+        }
+        'm' => {
+            o.max_nak_count = match number::<u8>(c, v) {
+                Ok(n) if (1..=10).contains(&n) => n,
+                _ => return err("-m: max_nak_count must be 1-10"),
+            }
+        }
         'r' => {
             let parts: Vec<&str> = v.split(':').collect();
             let init = seconds(c, parts[0])?;
@@ -675,7 +695,7 @@ pub const PAGE: Page = Page {
          and ECDH-ECDSA on prime256v1 rather than RSA, and weak choices need --allow-weak.",
     ],
     options: &[
-        Opt::value('R', "txrate", Complete::Nothing, "The sending rate in Kbps, or -1 for as fast as possible. Default 1000."),
+        Opt::value('R', "txrate", Complete::Nothing, "The sending rate in Kbps, or -1 for as fast as possible. Default (unlike uftp's 1000): adaptive, starting unpaced and slowing to what the slowest receiver still in the session receives; a receiver that holds the group back is named in the log (drop such receivers with -N and -m)."),
         Opt::value('L', "logfile", Complete::File, "Log to this file instead of standard error."),
         Opt::value('B', "buf_size", Complete::Nothing, "The socket buffers, 65536 to 104857600 bytes. Default 262144."),
         Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over at this many megabytes."),
@@ -685,7 +705,7 @@ pub const PAGE: Page = Page {
         Opt::value('w', "sigtype", Complete::Words(&["hmac", "keyex"]), "How non-AEAD ciphers authenticate packets: hmac. keyex (a signature on every packet) is not implemented."),
         Opt::value('e', "keyextype[:curve]", Complete::Words(&["ecdh_ecdsa", "ecdh_rsa", "rsa"]), "The key exchange: ecdh_ecdsa[:curve], ecdh_rsa[:curve] or rsa; curves prime256v1 and secp384r1. Default ecdh_ecdsa:prime256v1."),
         Opt::flag('c', "Require receivers to authenticate with their own keys."),
-        Opt::value('m', "max_nak_count", Complete::Nothing, "Drop a receiver that asks for more than this many rounds of retransmissions."),
+        Opt::value('m', "max_nak_count", Complete::Nothing, "How many times a receiver may miss more than -N percent of a section before it is dropped, 1-10. Default 1."),
         Opt::value('k', "key_file", Complete::File, "The server's private key (PEM); with -K it is generated into the file when the file does not exist."),
         Opt::value('K', "key_length|curve", Complete::Nothing, "The server key to generate: RSA bits for rsa and ecdh_rsa, a curve for ecdh_ecdsa. Default: prime256v1, or RSA 2048 bits."),
         Opt::flag('l', "Follow symbolic links instead of sending them as links."),
@@ -711,7 +731,7 @@ pub const PAGE: Page = Page {
         Opt::value('X', "exclude_file", Complete::File, "Leave out the files listed in this file."),
         Opt::value('M', "pub_multicast_addr", Complete::Nothing, "The public address to announce on, IPv4 or IPv6 multicast, or a unicast address. Default 230.4.4.1."),
         Opt::value('P', "priv_multicast_addr", Complete::Nothing, "The private address the files go to; in IPv4, octets written x are chosen at random. Default 230.5.5.x."),
-        Opt::value('N', "max_nak_pct", Complete::Nothing, "Drop receivers that ask for more than this share of a file again."),
+        Opt::value('N', "max_nak_pct", Complete::Nothing, "A receiver that misses more than this percentage of a section (0-100) gets a strike; at -m strikes it is dropped, so a very slow receiver cannot stall the others. Default 100 (never)."),
         Opt::value('C', "none|tfmcc[:min=K][:init=K][:max=K]", Complete::Words(&["none", "tfmcc"]), "Congestion control: none sends at the fixed rate of -R; tfmcc (TCP-friendly multicast congestion control, RFC 4654, as uftp 4.10.2 runs it) follows the receivers' loss and round-trip times, starting at one packet per GRTT or init=, never below min= nor above max= (rates in Kbps, as -R, in any order), and ignores -R. The rate and the current limiting receiver (CLR) are logged as they change. Default none."),
         Opt::flag('o', "-D names a directory, even when one item is sent."),
         Opt::value('D', "dest_name", Complete::Nothing, "The name the receivers store the item under, or with several items (or -o) the directory they go into."),
