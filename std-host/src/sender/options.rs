@@ -232,7 +232,7 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('n', "log rolling", true),
 ];
 
-const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSC";
+const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSCNm";
 const FLAGS: &str = "lTqocf";
 
 /// Long options (ours; uftp 4.10.2 has none).
