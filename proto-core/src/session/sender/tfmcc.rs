@@ -227,6 +227,13 @@ impl SenderCc {
                 reported *= adv as f64 / rtt as f64;
             }
         }
+        if info.flags & TFMCC_ACK_FLAG_START != 0 {
+            // A receiver in slow start reports twice what it received over the last 4×GRTT,
+            // which just after the start (uftpd 4.10.2's first reports are a tenth of what is
+            // sent) says more about how long it has been listening than about the path: such a
+            // report does not pull the rate below one packet per GRTT.
+            reported = reported.max(self.one_per_grtt(grtt_us));
+        }
         if reported < self.cc_rate.bytes_per_sec() as f64 {
             self.cc_rate = Rate::from_bytes_per_sec((reported * 0.9) as u64);
         }
@@ -361,6 +368,11 @@ mod tests {
         );
         assert!(cc.rate().abs_diff(400_000) < 200, "{}", cc.rate());
         assert!(cc.slow_start());
+        // A slow-start report below one packet per GRTT (103200 B/s) counts as that.
+        let mut low = SenderCc::new(TfmccLimits::default(), 1000, g);
+        low.start(0, Some(1), g);
+        low.feedback(1_000, 1, &report(10_000, START), Some(5_000), g);
+        assert_eq!(low.rate(), 103_200);
         // A lower report from another client: it becomes the CLR at its rate.
         assert_eq!(
             cc.feedback(2_000, 2, &report(300_000, RTT), Some(5_000), g),
