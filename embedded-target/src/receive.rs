@@ -381,6 +381,9 @@ fn on_event<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
             file_id, reason, ..
         } => warn!("file {} rejected: {}", file_id, reason.as_str()),
         Event::FileAborted { file_id, .. } => warn!("file {} aborted", file_id),
+        Event::FileSkipped {
+            file_id, status, ..
+        } => info!("file {} not received: {}", file_id, status.name()),
         Event::Dropped { reason, count } => {
             if count.is_power_of_two() {
                 debug!("dropped datagram: {} ({} so far)", reason.as_str(), count);

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use proto_core::crypto::NoRsa;
 use proto_core::session::receiver::{
-    self, Config as ReceiverConfig, Item, ItemKind, Receiver, Reject, SessionId, Storage,
+    self, Config as ReceiverConfig, Existing, Item, ItemKind, Receiver, Reject, SessionId, Storage,
 };
 use proto_core::session::security::{ClientPin, SenderSecurity};
 use proto_core::session::sender::{
@@ -564,6 +564,9 @@ impl Storage for ForDatagram<'_> {
     }
     fn session_failed(&mut self, session: SessionId) {
         self.storage.session_failed(session)
+    }
+    fn existing(&mut self, item: &Item<'_>) -> Option<Existing> {
+        self.storage.existing(item)
     }
 }
 

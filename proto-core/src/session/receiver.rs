@@ -52,10 +52,20 @@
 //! once; the others send CC_ACK when the round's feedback timer fires unless the server's
 //! suppression rate fell below theirs first. STATUS carries the same feedback extension.
 //!
+//! # Sync mode
+//!
+//! In a session whose ANNOUNCE asks for sync mode (uftp's `-z`, digest §1.7) the receiver asks
+//! [`Storage::existing`] about each regular file before opening it: a copy as new as the
+//! incoming one (newer, or the same modification time and size) is kept and the file answered
+//! at once with COMPLETE status SKIPPED; an older one is replaced and the file answered, once
+//! received, with status OVERWRITE. In sync preview (`-Z`) every item is answered at once with
+//! the status sync mode would give it, and nothing is stored. A restarted session (group
+//! instance above 0) in sync mode is refused, as uftpd 4.10.2 refuses it.
+//!
 //! # Not yet
 //!
-//! `-w keyex` (per-packet signatures), DES/3DES, sync mode and the obsolete or unused
-//! congestion control types (UFTP3, PGMCC) (all refused with ABORT).
+//! `-w keyex` (per-packet signatures), DES/3DES and the obsolete or unused congestion control
+//! types (UFTP3, PGMCC) (all refused with ABORT).
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
@@ -201,6 +211,15 @@ pub struct Item<'a> {
     pub layout: FileLayout,
 }
 
+/// A regular file already in an item's place (see [`Storage::existing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time, UNIX seconds.
+    pub mtime: i64,
+}
+
 /// Why an item is refused (answered with COMPLETE status REJECTED) or a file could not be
 /// stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -256,6 +275,14 @@ pub trait Storage {
     /// at least `item.layout.bitmap_len()` bytes ready for the session. For the other kinds: do
     /// it now. An error rejects the item (COMPLETE status REJECTED).
     fn open(&mut self, item: &Item<'_>) -> Result<(), Reject>;
+    /// Sync mode (digest §1.7): the size and modification time of the regular file already
+    /// at `item`'s final place, asked before [`open`](Storage::open) (which is not called when
+    /// sync mode keeps that copy). `None` (the default) when there is none, or it is not a
+    /// regular file: the item is received as usual.
+    fn existing(&mut self, item: &Item<'_>) -> Option<Existing> {
+        let _ = item;
+        None
+    }
     /// The session's block map: bit `b` (LSB first, see [`nak`]) set once block `b` of the
     /// open file is stored. `None` (or too short) if there is none: the file is then rejected.
     fn block_map(&mut self, session: SessionId) -> Option<&mut [u8]>;
@@ -319,8 +346,8 @@ pub enum AbortReason {
     KeyExchangeFailed,
     /// Client authentication is required and we hold no key of the server key's type and size.
     NoCompatibleKey,
-    /// The ANNOUNCE asks for sync mode.
-    SyncUnsupported,
+    /// The ANNOUNCE asks for sync mode in a restarted session (group instance above 0).
+    SyncWithRestart,
     /// The ANNOUNCE asks for a congestion control other than none or TFMCC.
     CongestionControlUnsupported,
     /// Every session slot is taken.
@@ -354,7 +381,7 @@ impl AbortReason {
             AbortReason::WeakSession => "Weak encryption refused by this client",
             AbortReason::KeyExchangeFailed => "Key exchange failed",
             AbortReason::NoCompatibleKey => "No client key compatible with server key",
-            AbortReason::SyncUnsupported => "Sync mode not supported by this client",
+            AbortReason::SyncWithRestart => "Sync mode and restart mode incompatible",
             AbortReason::CongestionControlUnsupported => {
                 "Congestion control not supported by this client"
             }
@@ -515,6 +542,23 @@ pub enum Event {
         file_id: u16,
         /// Its size.
         size: u64,
+        /// Sync mode replaced an older copy (COMPLETE status OVERWRITE).
+        overwrite: bool,
+    },
+    /// Sync mode answered an item without receiving it, storing nothing: the copy in place is
+    /// as new as the incoming one (`status` SKIPPED), or, in sync preview (`preview`), what
+    /// sync mode would do (NORMAL: a new file, OVERWRITE: replace an older copy, SKIPPED).
+    FileSkipped {
+        /// The session.
+        session: SessionId,
+        /// The item.
+        file_id: u16,
+        /// Its size.
+        size: u64,
+        /// The status of the COMPLETE sent.
+        status: CompleteStatus,
+        /// Sync preview.
+        preview: bool,
     },
     /// An item was rejected (COMPLETE status REJECTED).
     FileRejected {
@@ -596,6 +640,8 @@ struct File {
     freespace: Option<u64>,
     /// Blocks kept from an earlier instance of a restarted session (FILEINFO_ACK's PARTIAL).
     resumed: bool,
+    /// Sync mode is replacing an older copy: the final COMPLETE says OVERWRITE.
+    overwrite: bool,
     /// A resumed file answers the server's first DONE at once, without the 1×GRTT NAK delay
     /// (digest §1.6); cleared by that DONE or the first FILESEG.
     quick_status: bool,
@@ -604,6 +650,32 @@ struct File {
 impl File {
     fn complete(&self) -> bool {
         self.received >= self.layout.blocks
+    }
+
+    /// The status of the COMPLETE once the file is stored.
+    fn final_status(&self) -> CompleteStatus {
+        if self.overwrite {
+            CompleteStatus::Overwrite
+        } else {
+            CompleteStatus::Normal
+        }
+    }
+}
+
+/// What sync mode does with `item` given the copy already in its place (digest §1.7): a
+/// regular file as new as the incoming one (newer, or the same modification time and size) is
+/// kept (SKIPPED), an older one replaced (OVERWRITE); anything else is received as usual.
+fn sync_status(item: &Item<'_>, existing: Option<Existing>) -> CompleteStatus {
+    match existing {
+        Some(e) if item.kind == ItemKind::Regular => {
+            let mtime = i64::from(item.mtime);
+            if e.mtime > mtime || (e.mtime == mtime && e.size == item.size) {
+                CompleteStatus::Skipped
+            } else {
+                CompleteStatus::Overwrite
+            }
+        }
+        _ => CompleteStatus::Normal,
     }
 }
 
@@ -643,6 +715,8 @@ struct Session {
     /// TFMCC sessions: the congestion-control state, and the group size last advertised.
     cc: Option<ReceiverCc>,
     gsize: GroupSize,
+    /// The ANNOUNCE's sync flags ([`ANNOUNCE_FLAG_SYNC_MODE`], [`ANNOUNCE_FLAG_SYNC_PREVIEW`]).
+    sync: u8,
 }
 
 impl Session {
@@ -1471,16 +1545,18 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             }
             Err(Refusal::Abort(reason, detail)) => (None, Some((reason, detail))),
             Ok(keys) => {
-                let refuse =
-                    if a.flags & (ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW) != 0 {
-                        Some(AbortReason::SyncUnsupported)
-                    } else if !matches!(a.cc_type, CcType::None | CcType::Tfmcc) {
-                        Some(AbortReason::CongestionControlUnsupported)
-                    } else if self.sessions.iter().all(Option::is_some) && !self.evict(storage) {
-                        Some(AbortReason::TooManySessions)
-                    } else {
-                        None
-                    };
+                let refuse = if a.flags & (ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW)
+                    != 0
+                    && h.group_inst != 0
+                {
+                    Some(AbortReason::SyncWithRestart)
+                } else if !matches!(a.cc_type, CcType::None | CcType::Tfmcc) {
+                    Some(AbortReason::CongestionControlUnsupported)
+                } else if self.sessions.iter().all(Option::is_some) && !self.evict(storage) {
+                    Some(AbortReason::TooManySessions)
+                } else {
+                    None
+                };
                 (keys, refuse.map(|r| (r, None)))
             }
         };
@@ -1542,6 +1618,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             send_keyinfo_ack: false,
             cc: (a.cc_type == CcType::Tfmcc).then(|| ReceiverCc::new(a.blocksize)),
             gsize: h.gsize,
+            sync: a.flags & (ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW),
         };
         s.register_next = now + grtt * 4;
         s.register_expire = now + s.long_timeout();
@@ -1632,8 +1709,10 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
             send_complete: true,
             freespace: None,
             resumed: false,
+            overwrite: false,
             quick_status: false,
         };
+        let sync = s.sync;
         let kind = match fi.ftype {
             FileType::Regular => Some(ItemKind::Regular),
             FileType::Directory => Some(ItemKind::Directory),
@@ -1663,6 +1742,14 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                 mtime: fi.mtime,
                 layout: file.layout,
             };
+            if sync & (ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW) != 0 {
+                let status = sync_status(&item, storage.existing(&item));
+                let preview = sync & ANNOUNCE_FLAG_SYNC_PREVIEW != 0;
+                if preview || status == CompleteStatus::Skipped {
+                    return self.skip(idx, file, fi.size, status, preview);
+                }
+                file.overwrite = status == CompleteStatus::Overwrite;
+            }
             storage.open(&item).and_then(|()| {
                 if kind != ItemKind::Regular {
                     return Ok(());
@@ -1708,16 +1795,44 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                     return self.reject(idx, file, reason);
                 }
             }
-            file.state = FileState::Done(CompleteStatus::Normal);
+            file.state = FileState::Done(file.final_status());
             self.event(Event::FileFinished {
                 session,
                 file_id: fi.file_id,
                 size: fi.size,
+                overwrite: file.overwrite,
             });
         }
         if let Some(s) = self.sessions[idx].as_mut() {
             s.file = Some(file);
         }
+    }
+
+    /// Sync mode answers the item at once with `status`, storing nothing.
+    fn skip(
+        &mut self,
+        idx: usize,
+        mut file: File,
+        size: u64,
+        status: CompleteStatus,
+        preview: bool,
+    ) {
+        file.state = FileState::Done(status);
+        file.send_complete = true;
+        file.send_ack = false;
+        let Some(s) = self.sessions[idx].as_mut() else {
+            return;
+        };
+        let session = s.id;
+        let file_id = file.file_id;
+        s.file = Some(file);
+        self.event(Event::FileSkipped {
+            session,
+            file_id,
+            size,
+            status,
+            preview,
+        });
     }
 
     fn reject(&mut self, idx: usize, mut file: File, reason: Reject) {
@@ -1944,11 +2059,13 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         let size = f.layout.size;
         match storage.finish(session, file_id) {
             Ok(()) => {
-                f.state = FileState::Done(CompleteStatus::Normal);
+                f.state = FileState::Done(f.final_status());
+                let overwrite = f.overwrite;
                 self.event(Event::FileFinished {
                     session,
                     file_id,
                     size,
+                    overwrite,
                 });
             }
             Err(reason) => {
@@ -2442,6 +2559,9 @@ mod tests {
         kept: HashMap<StdVec<u8>, (StdVec<u8>, StdVec<u8>)>,
         resume_asks: usize,
         failed: usize,
+        /// Regular files already in place, for sync mode: name → (size, mtime).
+        existing: HashMap<StdVec<u8>, (u64, i64)>,
+        existing_asks: usize,
     }
 
     impl Storage for Mem {
@@ -2521,6 +2641,11 @@ mod tests {
         }
         fn session_failed(&mut self, _: SessionId) {
             self.failed += 1;
+        }
+        fn existing(&mut self, item: &Item<'_>) -> Option<Existing> {
+            self.existing_asks += 1;
+            let &(size, mtime) = self.existing.get(item.name)?;
+            Some(Existing { size, mtime })
         }
         fn free_space(&mut self, _: SessionId) -> Option<u64> {
             Some(123_456)
@@ -3344,6 +3469,210 @@ mod tests {
         }
         assert_eq!(aborted.len(), N);
         assert!(rounds > 1);
+    }
+
+    /// Registers with an ANNOUNCE carrying `flags`, then sends each FILEINFO and returns
+    /// the status of the COMPLETE that answers it at once (`None`: a FILEINFO_ACK).
+    fn sync_answers(
+        b: &mut Bench,
+        flags: u8,
+        items: &[(FileType, &[u8], u64)],
+    ) -> StdVec<Option<CompleteStatus>> {
+        b.send(
+            ms(0),
+            Message::Announce(AnnounceRepr {
+                flags,
+                ..announce(&[])
+            }),
+        );
+        assert_eq!(b.out(ms(0)).len(), 1, "REGISTER");
+        b.send(
+            ms(1),
+            Message::RegConf(RegConfRepr {
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        let mut answers = StdVec::new();
+        for (i, &(ftype, name, size)) in items.iter().enumerate() {
+            let t = ms(10 + i as u64);
+            b.send(
+                t,
+                Message::FileInfo(fileinfo(i as u16 + 1, ftype, name, size)),
+            );
+            let out = b.out(t);
+            answers.push(match parse(&out[0]).message {
+                Message::Complete(c) => {
+                    assert_eq!(c.file_id, i as u16 + 1);
+                    Some(c.status)
+                }
+                Message::FileInfoAck(_) => None,
+                m => panic!("unexpected answer {m:?}"),
+            });
+        }
+        answers
+    }
+
+    #[test]
+    fn sync_mode_keeps_copies_as_new_and_overwrites_older_ones() {
+        use CompleteStatus::{Normal, Overwrite, Skipped};
+        const MTIME: i64 = 1_700_000_000;
+        let mut b = Bench::new();
+        b.mem.existing.insert(b"same".to_vec(), (0, MTIME));
+        b.mem.existing.insert(b"newer".to_vec(), (5, MTIME + 1));
+        b.mem.existing.insert(b"older".to_vec(), (0, MTIME - 1));
+        b.mem.existing.insert(b"resized".to_vec(), (9, MTIME));
+        b.mem.existing.insert(b"big".to_vec(), (10, MTIME - 60));
+        let answers = sync_answers(
+            &mut b,
+            ANNOUNCE_FLAG_SYNC_MODE,
+            &[
+                (FileType::Regular, b"same", 0),
+                (FileType::Regular, b"newer", 0),
+                (FileType::Regular, b"older", 0),
+                (FileType::Regular, b"resized", 0),
+                (FileType::Regular, b"new", 0),
+                (FileType::Regular, b"big", 100),
+            ],
+        );
+        assert_eq!(
+            answers,
+            [
+                Some(Skipped),
+                Some(Skipped),
+                Some(Overwrite),
+                Some(Overwrite),
+                Some(Normal),
+                None
+            ]
+        );
+        assert_eq!(b.mem.existing_asks, 6);
+        let stored: StdVec<&[u8]> = b.mem.done.iter().map(|(n, _)| n.as_slice()).collect();
+        assert_eq!(
+            stored,
+            [b"older" as &[u8], b"resized", b"new"],
+            "a skipped file was opened"
+        );
+        // The older "big" is received as usual and answered OVERWRITE once stored.
+        b.send(
+            ms(20),
+            Message::FileSeg(FileSegRepr {
+                file_id: 6,
+                section: 0,
+                sec_block: 0,
+                tfmcc: None,
+                data: &[7; 100],
+            }),
+        );
+        b.send(
+            ms(21),
+            Message::Done(DoneRepr {
+                file_id: 6,
+                section: 0,
+                client_ids: IdList::Items(&[UID]),
+            }),
+        );
+        let out = b.out(ms(21));
+        let Message::Complete(c) = parse(&out[0]).message else {
+            panic!("expected COMPLETE")
+        };
+        assert_eq!((c.file_id, c.status), (6, Overwrite));
+        assert_eq!(
+            b.mem.done.last().unwrap(),
+            &(b"big".to_vec(), std::vec![7; 100])
+        );
+        let ev = b.events();
+        let skipped = ev
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::FileSkipped {
+                        status: Skipped,
+                        preview: false,
+                        ..
+                    }
+                )
+            })
+            .count();
+        let overwritten = ev
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::FileFinished {
+                        overwrite: true,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!((skipped, overwritten), (2, 3));
+    }
+
+    #[test]
+    fn sync_preview_answers_everything_at_once_and_stores_nothing() {
+        use CompleteStatus::{Normal, Overwrite, Skipped};
+        let mut b = Bench::new();
+        b.mem
+            .existing
+            .insert(b"same".to_vec(), (100, 1_700_000_000));
+        b.mem.existing.insert(b"old".to_vec(), (100, 1_600_000_000));
+        b.mem.existing.insert(b"gone".to_vec(), (1, 1_600_000_000));
+        let answers = sync_answers(
+            &mut b,
+            ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW,
+            &[
+                (FileType::Regular, b"same", 100),
+                (FileType::Regular, b"old", 100),
+                (FileType::Regular, b"new", 5000),
+                (FileType::Directory, b"dir", 0),
+                (FileType::Delete, b"gone", 0),
+            ],
+        );
+        assert_eq!(
+            answers,
+            [
+                Some(Skipped),
+                Some(Overwrite),
+                Some(Normal),
+                Some(Normal),
+                Some(Normal)
+            ]
+        );
+        assert_eq!(b.mem.opens, 0, "preview stored something");
+        let previewed = b
+            .events()
+            .iter()
+            .filter(|e| matches!(e, Event::FileSkipped { preview: true, .. }))
+            .count();
+        assert_eq!(previewed, 5);
+    }
+
+    #[test]
+    fn without_sync_mode_existing_copies_are_not_asked_about() {
+        let mut b = Bench::new();
+        b.mem.existing.insert(b"same".to_vec(), (0, 1_700_000_000));
+        let answers = sync_answers(&mut b, 0, &[(FileType::Regular, b"same", 0)]);
+        assert_eq!(answers, [Some(CompleteStatus::Normal)]);
+        assert_eq!(b.mem.existing_asks, 0);
+    }
+
+    #[test]
+    fn sync_mode_in_a_restarted_session_is_refused() {
+        let mut b = Bench::new();
+        b.inst = 1;
+        b.send(
+            ms(0),
+            Message::Announce(AnnounceRepr {
+                flags: ANNOUNCE_FLAG_SYNC_MODE,
+                ..announce(&[])
+            }),
+        );
+        let out = b.out(ms(0));
+        let Message::Abort(a) = parse(&out[0]).message else {
+            panic!("expected ABORT")
+        };
+        assert_eq!(a.reason, b"Sync mode and restart mode incompatible");
     }
 
     #[test]

@@ -65,11 +65,12 @@ use super::{nak, FileLayout, Transmit};
 use crate::crypto::{Fingerprint, NoRsa, RsaKeys, AEAD_TAG_LEN};
 use crate::time::Instant;
 use crate::wire::{
-    AbortRepr, AnnounceRepr, CcItem, CcType, ClientKeyRepr, CompleteStatus, CongCtrlRepr,
-    DoneConfRepr, DoneRepr, EncryptedPacket, FileInfoAckRepr, FileInfoRepr, FileSegRepr, FileType,
-    Func, GroupSize, Grtt, HeaderPacket, HeaderRepr, IdList, KeyInfoEntry, KeyInfoRepr, List,
-    Message, Record, RegConfRepr, RegisterRepr, Repr, Timestamp, FILEINFO_ACK_FLAG_PARTIAL,
-    HEADER_LEN, MAX_PATH_BYTES,
+    AbortRepr, AnnounceRepr, CcItem, CcType, ClientKeyRepr, CompleteRepr, CompleteStatus,
+    CongCtrlRepr, DoneConfRepr, DoneRepr, EncryptedPacket, FileInfoAckRepr, FileInfoRepr,
+    FileSegRepr, FileType, Func, GroupSize, Grtt, HeaderPacket, HeaderRepr, IdList, KeyInfoEntry,
+    KeyInfoRepr, List, Message, Record, RegConfRepr, RegisterRepr, Repr, Timestamp,
+    ANNOUNCE_FLAG_SYNC_MODE, ANNOUNCE_FLAG_SYNC_PREVIEW, FILEINFO_ACK_FLAG_PARTIAL, HEADER_LEN,
+    MAX_PATH_BYTES,
 };
 
 mod auto_rate;
@@ -135,6 +136,33 @@ pub struct SenderConfig {
     pub max_nak_pct: u8,
     /// Strikes after which the client is dropped (`-m`, 1–10).
     pub max_nak_count: u8,
+    /// Sync mode (`-z`, `-Z`; digest §1.7), announced in ANNOUNCE's flags.
+    pub sync: SyncMode,
+}
+
+/// Sync mode, as the ANNOUNCE announces it (digest §1.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Every file is received (the default).
+    #[default]
+    Off,
+    /// `-z`: receivers keep a copy as new as the incoming one (COMPLETE status SKIPPED) and
+    /// replace older ones (OVERWRITE).
+    Sync,
+    /// `-Z`: receivers answer each file at once with the status sync mode would give it, and
+    /// nothing is sent or stored.
+    Preview,
+}
+
+impl SyncMode {
+    /// The ANNOUNCE flags that announce it.
+    pub fn announce_flags(self) -> u8 {
+        match self {
+            SyncMode::Off => 0,
+            SyncMode::Sync => ANNOUNCE_FLAG_SYNC_MODE,
+            SyncMode::Preview => ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW,
+        }
+    }
 }
 
 impl SenderConfig {
@@ -163,6 +191,7 @@ impl SenderConfig {
             adaptive_rate: false,
             max_nak_pct: 100,
             max_nak_count: 1,
+            sync: SyncMode::Off,
         }
     }
 }
@@ -532,6 +561,16 @@ pub enum Event {
         clr: Option<u32>,
         /// The group round-trip time.
         grtt: Duration,
+    },
+    /// A client answered a free-space query (`@FREESPACE`) with the free bytes in its
+    /// primary destination directory (COMPLETE's EXT_FREESPACE_INFO, digest §3.12).
+    FreeSpace {
+        /// Client ID.
+        id: u32,
+        /// The query's item.
+        file_id: u16,
+        /// Free bytes.
+        bytes: u64,
     },
     /// A data pass began.
     PassStarted {
@@ -1185,7 +1224,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 self.counters.dropped += 1;
             }
             Message::CcAck(a) => self.on_cc_feedback(now_us, id, &a.tfmcc),
-            Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status, c.client_ids),
+            Message::Complete(c) => self.on_complete(now_us, id, &c),
             Message::Abort(a) => self.on_abort(now_us, id, a.host),
             _ => self.counters.dropped += 1,
         }
@@ -1364,6 +1403,10 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
+        // A client's free space comes with its COMPLETE, before its result for the item.
+        if matches!(self.events.front(), Some(Event::FreeSpace { .. })) {
+            return self.events.pop_front();
+        }
         while self.event_from < self.clients.len() {
             let c = &mut self.clients[self.event_from];
             if c.events & EV_REGISTERED != 0 {
@@ -1850,7 +1893,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 }
             }
             Message::CcAck(a) => self.on_cc_feedback(now_us, id, &a.tfmcc),
-            Message::Complete(c) => self.on_complete(now_us, id, c.file_id, c.status, c.client_ids),
+            Message::Complete(c) => self.on_complete(now_us, id, &c),
             Message::Abort(a) => self.on_abort(now_us, id, a.host),
             _ => {
                 self.counters.malformed_encrypted += 1;
@@ -2134,14 +2177,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         true
     }
 
-    fn on_complete(
-        &mut self,
-        now_us: u64,
-        id: u32,
-        file_id: u16,
-        status: CompleteStatus,
-        ids: IdList<'_>,
-    ) {
+    fn on_complete(&mut self, now_us: u64, id: u32, c: &CompleteRepr<'_>) {
+        let (file_id, status, ids) = (c.file_id, c.status, c.client_ids);
+        let free = c.freespace.map(|f| f.freespace);
         let Some(i) = self.find(id) else {
             self.counters.dropped += 1;
             return;
@@ -2158,20 +2196,28 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             }
             let mut any = false;
             for j in members {
-                any |= self.complete(now_us, usize::from(j), file_id, status);
+                any |= self.complete(now_us, usize::from(j), file_id, status, free);
             }
             if !any {
                 self.counters.dropped += 1;
             }
             return;
         }
-        if self.clients[i].is_proxy() || !self.complete(now_us, i, file_id, status) {
+        if self.clients[i].is_proxy() || !self.complete(now_us, i, file_id, status, free) {
             self.counters.dropped += 1;
         }
     }
 
-    /// COMPLETE for client `i`; false when it does not fit.
-    fn complete(&mut self, now_us: u64, i: usize, file_id: u16, status: CompleteStatus) -> bool {
+    /// COMPLETE for client `i` (`free`: the free space it reported, answering `@FREESPACE`);
+    /// false when it does not fit.
+    fn complete(
+        &mut self,
+        now_us: u64,
+        i: usize,
+        file_id: u16,
+        status: CompleteStatus,
+        free: Option<u64>,
+    ) -> bool {
         let in_completion = matches!(self.phase, Phase::Completion { .. } | Phase::Linger { .. });
         let c = &mut self.clients[i];
         if !c.active() {
@@ -2202,6 +2248,10 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         c.responded = true;
         if matches!(c.file, FileState::Waiting | FileState::Acked) {
             c.file = FileState::Done(status);
+            if let Some(bytes) = free {
+                let id = c.id;
+                self.push_event(Event::FreeSpace { id, file_id, bytes });
+            }
         }
         true
     }
@@ -2982,7 +3032,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 };
                 let header = self.header();
                 let message = Message::Announce(AnnounceRepr {
-                    flags: 0,
+                    flags: self.config.sync.announce_flags(),
                     robust: self.config.robust,
                     cc_type: if self.cc.is_some() {
                         CcType::Tfmcc
@@ -3208,7 +3258,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{CompleteRepr, RegisterRepr, StatusRepr};
+    use crate::wire::{RegisterRepr, StatusRepr};
     use std::vec;
     use std::vec::Vec as StdVec;
 
@@ -3809,6 +3859,34 @@ mod tests {
             (sum.outcome, sum.completed, sum.lost),
             (Outcome::Completed, 1, 1)
         );
+    }
+
+    #[test]
+    fn announce_flags_announce_sync_mode() {
+        for (mode, flags) in [
+            (SyncMode::Off, 0),
+            (SyncMode::Sync, ANNOUNCE_FLAG_SYNC_MODE),
+            (
+                SyncMode::Preview,
+                ANNOUNCE_FLAG_SYNC_MODE | ANNOUNCE_FLAG_SYNC_PREVIEW,
+            ),
+        ] {
+            let mut s = Sender::<8>::new(
+                SenderConfig {
+                    sync: mode,
+                    ..config()
+                },
+                &[],
+            )
+            .unwrap();
+            let mut src = Mem::new(4000, 1000);
+            let mut buf = [0u8; 2000];
+            let t = s.poll_transmit(Instant::ZERO, &mut buf, &mut src).unwrap();
+            let Message::Announce(a) = Repr::parse(&buf[..t.len]).unwrap().message else {
+                panic!("not an ANNOUNCE")
+            };
+            assert_eq!(a.flags, flags, "{mode:?}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ use proto_core::session::receiver::{
 };
 use proto_core::session::security::MAX_EC_KEYS;
 use proto_core::time::Instant;
+use proto_core::wire::CompleteStatus;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 
 pub use options::Options;
@@ -907,26 +908,30 @@ fn handle_event(
             session,
             file_id,
             size,
+            overwrite,
         } => {
             log.line(
                 2,
                 &format!(
-                    "{} Done: {} ({size} bytes, file {file_id})",
+                    "{} Done: {} ({size} bytes, file {file_id}){}",
                     session_tag(*session),
                     storage
                         .name_of(*session, *file_id)
-                        .map_or_else(|| "?".into(), |p| p.display().to_string())
+                        .map_or_else(|| "?".into(), |p| p.display().to_string()),
+                    if *overwrite {
+                        ", overwrote an out of sync file"
+                    } else {
+                        ""
+                    }
                 ),
             );
-            reports.file_event(
-                log,
-                storage,
-                (*session, *file_id),
-                Some(*size),
-                "received",
-                None,
-            );
-            reports.result_line(log, storage, (*session, *file_id), *size, "copied");
+            let (json, status) = if *overwrite {
+                ("overwritten", "overwritten")
+            } else {
+                ("received", "copied")
+            };
+            reports.file_event(log, storage, (*session, *file_id), Some(*size), json, None);
+            reports.result_line(log, storage, (*session, *file_id), *size, status);
             if !storage.keeps_partial_files() {
                 if let Some(p) = storage.name_of(*session, *file_id) {
                     reports.post_receive(log, *session, &[p]);
@@ -955,6 +960,44 @@ fn handle_event(
                 Some(reason.as_str()),
             );
             reports.result_line(log, storage, (*session, *file_id), 0, "rejected");
+        }
+        Event::FileSkipped {
+            session,
+            file_id,
+            size,
+            status,
+            preview,
+        } => {
+            let name = storage
+                .name_of(*session, *file_id)
+                .map_or_else(|| "?".into(), |p| p.display().to_string());
+            let (what, result) = match status {
+                CompleteStatus::Normal => ("copying new file", "copied"),
+                CompleteStatus::Overwrite => ("overwriting out of sync file", "overwritten"),
+                _ => ("skipping file, in sync", "skipped"),
+            };
+            let tag = session_tag(*session);
+            if *preview {
+                log.line(
+                    2,
+                    &format!("{tag} Sync preview mode, skipping receive of {name} ({size} bytes, file {file_id}): would be {what}"),
+                );
+            } else {
+                log.line(
+                    2,
+                    &format!("{tag} {name} ({size} bytes, file {file_id}): {what}"),
+                );
+            }
+            let json = if *preview { "preview" } else { "skipped" };
+            reports.file_event(
+                log,
+                storage,
+                (*session, *file_id),
+                Some(*size),
+                json,
+                Some(result),
+            );
+            reports.result_line(log, storage, (*session, *file_id), *size, result);
         }
         Event::FileAborted { session, file_id } => {
             log.line(

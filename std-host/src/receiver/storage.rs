@@ -41,7 +41,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use proto_core::session::receiver::{Item, ItemKind, Reject, SessionId, Storage};
+use proto_core::session::receiver::{Existing, Item, ItemKind, Reject, SessionId, Storage};
 use serde::{Deserialize, Serialize};
 
 struct OpenFile {
@@ -449,6 +449,77 @@ impl FsStorage {
         Ok(real_parent.join(file_name))
     }
 
+    /// Where `name` is in the destination, without creating anything: `Ok(None)` when its
+    /// parent directory does not exist; `Err` (noted) when it falls outside the destination
+    /// directories or a parent leads outside (a symlink).
+    fn in_destination(&mut self, name: &[u8]) -> Result<Option<PathBuf>, Reject> {
+        let shown = String::from_utf8_lossy(name).into_owned();
+        let Some((root, rel)) = self.place(name, None) else {
+            self.notes.push(format!(
+                "rejecting {shown:?}: outside the destination directories"
+            ));
+            return Err(Reject::BadName);
+        };
+        let file_name = rel.file_name().ok_or(Reject::BadName)?.to_owned();
+        let parent = root.join(rel.parent().unwrap_or(Path::new("")));
+        let real_parent = match fs::canonicalize(&parent) {
+            Ok(p) => p,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_reject(&e)),
+        };
+        if !real_parent.starts_with(&root) {
+            self.notes.push(format!(
+                "rejecting {shown:?}: a parent leads outside {}",
+                root.display()
+            ));
+            return Err(Reject::BadName);
+        }
+        Ok(Some(real_parent.join(file_name)))
+    }
+
+    /// Refuses a file (noted) when the file system of `dir` has less than `need` bytes free
+    /// (as statvfs counts them for unprivileged users).
+    fn check_space(&mut self, dir: &Path, need: u64, path: &Path) -> Result<(), Reject> {
+        match free_space(dir) {
+            Some(free) if free < need => {
+                self.notes.push(format!(
+                    "rejecting {}: not enough disk space ({need} bytes needed, {free} free)",
+                    path.display()
+                ));
+                Err(Reject::NoSpace)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `@DELETE`: removes `path` (a directory with what it holds; a symlink itself, never
+    /// what it points at). Nothing there is not an error.
+    fn delete(&mut self, path: Option<PathBuf>) -> Result<(), Reject> {
+        let Some(path) = path else {
+            return Ok(());
+        };
+        let r = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+            Ok(_) => fs::remove_file(&path),
+            Err(_) => {
+                self.notes
+                    .push(format!("nothing to delete at {}", path.display()));
+                return Ok(());
+            }
+        };
+        match r {
+            Ok(()) => {
+                self.notes.push(format!("deleted {}", path.display()));
+                Ok(())
+            }
+            Err(e) => {
+                self.notes
+                    .push(format!("cannot delete {}: {e}", path.display()));
+                Err(io_reject(&e))
+            }
+        }
+    }
+
     fn remove_existing_nondir(&mut self, path: &Path) -> Result<(), Reject> {
         match fs::symlink_metadata(path) {
             Ok(m) if m.is_dir() => {
@@ -466,9 +537,16 @@ impl FsStorage {
 
 impl Storage for FsStorage {
     fn open(&mut self, item: &Item<'_>) -> Result<(), Reject> {
-        // With -T everything but deletions happens in the session's group directory.
-        let in_temp = (item.kind != ItemKind::Delete).then_some(item.session);
-        let path = self.resolve(item.name, in_temp)?;
+        if item.kind == ItemKind::Delete {
+            // In the destination itself (with -T too), and nothing is created.
+            let path = self.in_destination(item.name)?;
+            if let Some(p) = &path {
+                self.names.insert((item.session, item.file_id), p.clone());
+            }
+            return self.delete(path);
+        }
+        // With -T everything happens in the session's group directory.
+        let path = self.resolve(item.name, Some(item.session))?;
         self.names
             .insert((item.session, item.file_id), path.clone());
         match item.kind {
@@ -480,15 +558,7 @@ impl Storage for FsStorage {
                     ));
                     return Err(Reject::Exists);
                 }
-                let parent = path.parent().ok_or(Reject::BadName)?;
-                if free_space(parent).is_some_and(|free| free < item.size) {
-                    self.notes.push(format!(
-                        "rejecting {}: {} bytes needed, not enough free space",
-                        path.display(),
-                        item.size
-                    ));
-                    return Err(Reject::NoSpace);
-                }
+                let parent = path.parent().ok_or(Reject::BadName)?.to_path_buf();
                 let base = path.file_name().ok_or(Reject::BadName)?;
                 let mut tname = std::ffi::OsString::from(".");
                 tname.push(base);
@@ -541,6 +611,12 @@ impl Storage for FsStorage {
                     let part_ok =
                         fs::metadata(&temp).is_ok_and(|m| m.is_file() && m.len() == item.size);
                     if let Some(map) = sc.read_map().filter(|m| part_ok && m.len() == s.map.len()) {
+                        // Only the blocks it lacks still need room.
+                        let held =
+                            proto_core::session::nak::count(&map, item.layout.blocks as usize);
+                        let held = (held as u64 * u64::from(item.layout.blocksize)).min(item.size);
+                        self.check_space(&parent, item.size - held, &path)?;
+                        let s = self.sessions.entry(item.session).or_default();
                         if let Ok(file) = OpenOptions::new().write(true).open(&temp) {
                             s.map = map;
                             s.resumed = true;
@@ -558,6 +634,7 @@ impl Storage for FsStorage {
                         }
                     }
                 }
+                self.check_space(&parent, item.size, &path)?;
                 let file = OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -615,15 +692,23 @@ impl Storage for FsStorage {
                 std::os::unix::fs::symlink(OsStr::from_bytes(target), &path)
                     .map_err(|e| io_reject(&e))
             }
-            ItemKind::Delete => {
-                let r = match fs::symlink_metadata(&path) {
-                    Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
-                    Ok(_) => fs::remove_file(&path),
-                    Err(_) => Ok(()),
-                };
-                r.map_err(|e| io_reject(&e))
-            }
+            // Taken above, before anything is resolved or created.
+            ItemKind::Delete => Err(Reject::Unsupported),
         }
+    }
+
+    fn existing(&mut self, item: &Item<'_>) -> Option<Existing> {
+        use std::os::unix::fs::MetadataExt;
+        // The item's final place in the destination (with -T too: that is what a completed
+        // session would replace). Nothing is created here.
+        let path = self.in_destination(item.name).ok()??;
+        self.names
+            .insert((item.session, item.file_id), path.clone());
+        let m = fs::symlink_metadata(&path).ok().filter(|m| m.is_file())?;
+        Some(Existing {
+            size: m.len(),
+            mtime: m.mtime(),
+        })
     }
 
     fn block_map(&mut self, session: SessionId) -> Option<&mut [u8]> {
@@ -898,6 +983,94 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn deletes_only_inside_the_destination_and_creates_nothing() {
+        let base = std::env::temp_dir().join(format!("uftpd-delete-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (dest, outside) = (base.join("dest"), base.join("outside"));
+        fs::create_dir_all(dest.join("tree/sub")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(dest.join("old.txt"), b"x").unwrap();
+        fs::write(dest.join("tree/sub/f"), b"x").unwrap();
+        fs::write(outside.join("victim"), b"keep").unwrap();
+        std::os::unix::fs::symlink(&outside, dest.join("escape")).unwrap();
+        std::os::unix::fs::symlink(outside.join("victim"), dest.join("link")).unwrap();
+        let mut st = FsStorage::new(std::slice::from_ref(&dest)).unwrap();
+        let del =
+            |st: &mut FsStorage, name: &str| st.open(&item(name.as_bytes(), ItemKind::Delete, 0));
+        let victim = format!("{}/victim", outside.display());
+        for bad in ["escape/victim", victim.as_str(), "/etc/hostname"] {
+            assert_eq!(del(&mut st, bad), Err(Reject::BadName), "{bad}");
+        }
+        assert_eq!(fs::read(outside.join("victim")).unwrap(), b"keep");
+        assert!(
+            st.notes
+                .iter()
+                .any(|n| n.contains("escape/victim") && n.contains("leads outside")),
+            "{:?}",
+            st.notes
+        );
+        assert!(
+            st.notes
+                .iter()
+                .any(|n| n.contains("/etc/hostname") && n.contains("outside the destination")),
+            "{:?}",
+            st.notes
+        );
+        // A symlink goes, not what it points at; a directory with its contents.
+        for name in ["old.txt", "link", "tree"] {
+            del(&mut st, name).unwrap();
+            assert!(
+                fs::symlink_metadata(dest.join(name)).is_err(),
+                "{name} still there"
+            );
+        }
+        assert_eq!(fs::read(outside.join("victim")).unwrap(), b"keep");
+        let abs = format!("{}/escape", dest.display());
+        del(&mut st, &abs).unwrap();
+        assert!(outside.join("victim").exists());
+        // Nothing there: fine, and no parent directory made for it.
+        del(&mut st, "no/such/dir/f").unwrap();
+        assert!(!dest.join("no").exists());
+        assert_eq!(fs::read_dir(&dest).unwrap().count(), 0);
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn sync_mode_sees_regular_files_in_the_destination_only() {
+        let base = std::env::temp_dir().join(format!("uftpd-existing-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (dest, outside) = (base.join("dest"), base.join("outside"));
+        fs::create_dir_all(dest.join("d")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(dest.join("f"), b"hello").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(dest.join("f"))
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_500_000_000))
+            .unwrap();
+        fs::write(outside.join("g"), b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, dest.join("escape")).unwrap();
+        std::os::unix::fs::symlink(outside.join("g"), dest.join("link")).unwrap();
+        let mut st = FsStorage::new(std::slice::from_ref(&dest)).unwrap();
+        let ex = |st: &mut FsStorage, name: &str| {
+            st.existing(&item(name.as_bytes(), ItemKind::Regular, 0))
+        };
+        assert_eq!(
+            ex(&mut st, "f"),
+            Some(Existing {
+                size: 5,
+                mtime: 1_500_000_000
+            })
+        );
+        for none in ["d", "escape/g", "link", "missing", "no/dir/f"] {
+            assert_eq!(ex(&mut st, none), None, "{none}");
+        }
+        assert!(!dest.join("no").exists());
         fs::remove_dir_all(&base).unwrap();
     }
 

@@ -33,6 +33,10 @@ pub fn collect(o: &Options, paths: &[PathBuf]) -> (Vec<Item>, Vec<String>) {
     let mut warnings = Vec::new();
     let single = paths.len() == 1 && !o.dest_is_dir;
     for p in paths {
+        if let Some(item) = metafile(o, p, &mut warnings) {
+            items.extend(item);
+            continue;
+        }
         let base = match (&o.dest_name, single) {
             (Some(d), true) => d.as_bytes().to_vec(),
             _ => {
@@ -52,6 +56,41 @@ pub fn collect(o: &Options, paths: &[PathBuf]) -> (Vec<Item>, Vec<String>) {
         walk(o, p, base, &mut items, &mut warnings);
     }
     (items, warnings)
+}
+
+/// uftp's metafiles: `@DELETE:path` asks the receivers to delete the item `path` would be
+/// sent as (named as uftp 4.10.2 names it: its last component, or its path below a `-E` base
+/// directory), and `@FREESPACE` to report the free space of their first destination. `None`
+/// when `p` is an ordinary path; `Some(None)` for a metafile that cannot be sent (warned).
+fn metafile(o: &Options, p: &Path, warnings: &mut Vec<String>) -> Option<Option<Item>> {
+    let s = p.as_os_str().as_bytes();
+    let item = |ftype, name: &[u8]| Item {
+        path: p.to_path_buf(),
+        name: name.to_vec(),
+        ftype,
+        size: 0,
+        mtime: 0,
+        link: Vec::new(),
+    };
+    if s == b"@FREESPACE" {
+        return Some(Some(item(FileType::FreeSpace, b".")));
+    }
+    let target = s.strip_prefix(b"@DELETE:")?;
+    let bad = target.is_empty()
+        || target.contains(&0)
+        || target.split(|&b| b == b'/').any(|c| c == b"..");
+    let name = (!bad)
+        .then(|| top_name(o, Path::new(std::ffi::OsStr::from_bytes(target))))
+        .flatten();
+    let Some(name) = name else {
+        warnings.push(format!(
+            "{}: a name to delete must be non-empty, hold no '..' and lie under a -E base \
+             directory if any is given; skipped",
+            p.display()
+        ));
+        return Some(None);
+    };
+    Some(Some(item(FileType::Delete, &name)))
 }
 
 fn top_name(o: &Options, p: &Path) -> Option<Vec<u8>> {
@@ -147,6 +186,46 @@ fn walk(o: &Options, path: &Path, name: Vec<u8>, items: &mut Vec<Item>, warn: &m
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metafiles_become_delete_and_freespace_items() {
+        let o = Options::default();
+        let paths = [
+            "@FREESPACE",
+            "@DELETE:old/x.txt",
+            "@DELETE:/abs/y",
+            "@DELETE:a/../b",
+            "@DELETE:",
+        ];
+        let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+        let (items, warns) = collect(&o, &paths);
+        let got: Vec<(&[u8], FileType)> =
+            items.iter().map(|i| (i.name.as_slice(), i.ftype)).collect();
+        assert_eq!(
+            got,
+            [
+                (b"." as &[u8], FileType::FreeSpace),
+                (b"x.txt", FileType::Delete),
+                (b"y", FileType::Delete),
+            ]
+        );
+        assert_eq!(warns.len(), 2, "{warns:?}");
+        assert!(
+            warns[0].contains("@DELETE:a/../b") && warns[0].contains(".."),
+            "{warns:?}"
+        );
+        // Below a -E base directory: the path under it, as for files.
+        let o = Options {
+            base_dirs: vec![PathBuf::from("/srv/out")],
+            ..Options::default()
+        };
+        let paths = ["@DELETE:/srv/out/a/b.txt", "@DELETE:/elsewhere/c"];
+        let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+        let (items, warns) = collect(&o, &paths);
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].name, b"a/b.txt");
+        assert!(warns[0].contains("@DELETE:/elsewhere/c"), "{warns:?}");
+    }
 
     #[test]
     fn tree_walk_names_items_like_uftp() {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use proto_core::session::sender::{
     BlockSource, CongestionControl, Counters, Event, FileItem, FileResult, LostReason, Outcome,
-    ReadError, RefuseReason, Sender, SenderConfig,
+    ReadError, RefuseReason, Sender, SenderConfig, SyncMode,
 };
 use proto_core::session::FileLayout;
 use proto_core::time::Instant;
@@ -114,7 +114,13 @@ struct ClientRecord {
     addr: Option<SocketAddr>,
     ok: u32,
     skipped: u32,
+    /// Files not received: lost, or rejected.
     failed: u32,
+    /// Of those, the ones the client rejected (it stays in the session, and, as for uftp
+    /// 4.10.2, that alone does not fail the run).
+    rejected: u32,
+    /// Free space it reported for the current item (`@FREESPACE`), for the status file.
+    free_space: Option<u64>,
     lost: Option<LostReason>,
     refused: Option<RefuseReason>,
     done: bool,
@@ -571,6 +577,7 @@ pub fn main(args: Vec<String>) -> i32 {
     cfg.max_nak_pct = o.max_nak_pct;
     cfg.max_nak_count = o.max_nak_count;
     cfg.max_passes = o.max_passes;
+    cfg.sync = o.sync;
     if let Some(r) = &restarting {
         log!(
             log,
@@ -1103,7 +1110,7 @@ impl<R: RsaKeys> Driver<'_, R> {
                 let mut members = clients.values().filter(|r| r.refused.is_none());
                 if members
                     .clone()
-                    .any(|r| r.lost.is_some() || r.failed > 0 || !r.done)
+                    .any(|r| r.lost.is_some() || r.failed > r.rejected || !r.done)
                 {
                     exit::DROPPED
                 } else if members.all(|r| r.ok == 0) && !self.items.is_empty() {
@@ -1284,17 +1291,60 @@ impl<R: RsaKeys> Driver<'_, R> {
                     let name = String::from_utf8_lossy(&self.items[i].name).into_owned();
                     let size = self.items[i].size;
                     let registered = clients.get(&id).is_some_and(|r| r.addr.is_some());
-                    let secs = t.elapsed().as_secs_f64();
+                    let secs = match (self.o.sync, self.o.rate) {
+                        // Nothing was sent: the time it would have taken at the rate, as uftp
+                        // estimates it.
+                        (SyncMode::Preview, Some(rate)) => size as f64 / rate as f64,
+                        (SyncMode::Preview, None) => 0.0,
+                        _ => t.elapsed().as_secs_f64(),
+                    };
                     self.status_lines(|s| s.result(id, registered, &name, size, secs, result));
+                    // As uftp 4.10.2: right after that client's RESULT for the query.
+                    if let Some(bytes) = clients.get_mut(&id).and_then(|r| r.free_space.take()) {
+                        self.status_lines(|s| s.free_space(&name, bytes));
+                    }
                 }
                 let r = clients.entry(id).or_default();
                 match result {
                     FileResult::Completed(proto_core::wire::CompleteStatus::Skipped) => {
-                        r.skipped += 1
+                        r.skipped += 1;
+                        log!(
+                            self.log,
+                            2,
+                            "client 0x{id:08X} skipped file {file_id}{}",
+                            if self.o.sync == SyncMode::Preview {
+                                " (preview: in sync)"
+                            } else {
+                                ": in sync"
+                            }
+                        );
+                    }
+                    FileResult::Completed(proto_core::wire::CompleteStatus::Overwrite) => {
+                        r.ok += 1;
+                        log!(
+                            self.log,
+                            2,
+                            "client 0x{id:08X} {} file {file_id}: out of sync",
+                            if self.o.sync == SyncMode::Preview {
+                                "would overwrite"
+                            } else {
+                                "overwrote"
+                            }
+                        );
                     }
                     FileResult::Completed(proto_core::wire::CompleteStatus::Rejected) => {
                         r.failed += 1;
-                        log!(self.log, 1, "client 0x{id:08X} rejected the file");
+                        r.rejected += 1;
+                        let name = started.get(&file_id).map_or_else(String::new, |&(i, _)| {
+                            String::from_utf8_lossy(&self.items[i].name).into_owned()
+                        });
+                        // COMPLETE carries no reason: the receiver's log has it.
+                        log!(
+                            self.log,
+                            1,
+                            "client 0x{id:08X} rejected file {file_id} ({name}): see its log \
+                             (no space, bad name, or something in the way)"
+                        );
                     }
                     FileResult::Completed(_) => r.ok += 1,
                     FileResult::Failed => r.failed += 1,
@@ -1310,6 +1360,18 @@ impl<R: RsaKeys> Driver<'_, R> {
                     clr.map_or("none".to_string(), |c| format!("0x{c:08X}")),
                     grtt.as_secs_f64()
                 );
+            }
+            Event::FreeSpace { id, file_id, bytes } => {
+                log!(self.log, 2, "client 0x{id:08X}: free space {bytes} bytes");
+                self.json_event(
+                    "free_space",
+                    serde_json::json!({
+                        "file_id": file_id,
+                        "client": json_status::id(id),
+                        "bytes": bytes,
+                    }),
+                );
+                clients.entry(id).or_default().free_space = Some(bytes);
             }
             Event::PassStarted {
                 file_id,

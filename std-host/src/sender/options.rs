@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use proto_core::crypto::{CurveId, Fingerprint};
 use proto_core::session::security::{is_aead, weakness, ClientPin};
-use proto_core::session::sender::{CongestionControl, TfmccLimits};
+use proto_core::session::sender::{CongestionControl, SyncMode, TfmccLimits};
 use proto_core::wire::{HashType, KeyExchange, KeyType, SigType};
 
 use crate::cli::{Complete, Opt, Page};
@@ -120,6 +120,8 @@ pub struct Options {
     /// `-f`: keep a restart file (see [`restart`](super::restart)) while the session runs, and
     /// leave it when clients failed.
     pub restartable: bool,
+    /// `-z` (sync mode) or `-Z` (sync preview).
+    pub sync: SyncMode,
     /// `-F`: re-run the session of this restart file for the clients it lists.
     pub restart_file: Option<PathBuf>,
     /// `--json FILE|-`: status events, one JSON object a line (see [`crate::json_status`]).
@@ -174,6 +176,7 @@ impl Default for Options {
             keygen: None,
             allow_weak: false,
             restartable: false,
+            sync: SyncMode::Off,
             restart_file: None,
             json: None,
             status_file: None,
@@ -225,15 +228,13 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('y', "Windows system key store", false),
     ('W', "transmit weight", true),
     ('X', "exclude file", true),
-    ('z', "sync mode", false),
-    ('Z', "sync preview", false),
     ('Q', "DSCP", true),
     ('g', "log rolling", true),
     ('n', "log rolling", true),
 ];
 
 const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSCNm";
-const FLAGS: &str = "lTqocf";
+const FLAGS: &str = "lTqocfzZ";
 
 /// Long options (ours; uftp 4.10.2 has none).
 const LONG: &[&str] = &["allow-weak", "json FILE|-"];
@@ -290,6 +291,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
                     'q' => o.quit_on_fail = true,
                     'c' => o.client_auth = true,
                     'f' => o.restartable = true,
+                    'z' if o.sync == SyncMode::Off => o.sync = SyncMode::Sync,
+                    'z' => {}
+                    'Z' => o.sync = SyncMode::Preview,
                     _ => o.dest_is_dir = true,
                 }
                 continue;
@@ -326,6 +330,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
             _ => None,
         };
         o.check_weak(rsa_bits)?;
+    }
+    if o.restart_file.is_some() && o.sync != SyncMode::Off {
+        return err("-F cannot be used with -z or -Z: receivers refuse sync mode in a restart");
     }
     if o.restart_file.is_some() && !o.hosts.is_empty() {
         return err("-F and -H cannot be used together: the restart file lists the clients");
@@ -693,6 +700,11 @@ pub const PAGE: Page = Page {
          refused by name, never ignored.",
         "Encryption (-Y) keeps uftp's letters but has strong defaults: SHA-256 rather than SHA-1 \
          and ECDH-ECDSA on prime256v1 rather than RSA, and weak choices need --allow-weak.",
+        "Two names given as files (or in -i's list) are metafiles, as for uftp 4.10.2: \
+         @DELETE:path asks each receiver to delete the item path would be sent as (its last \
+         component, or its path below a -E base directory) inside its destination directory; \
+         @FREESPACE asks each for the free space of its first destination directory, logged \
+         and written to the -S file as FREESPACE;.;BYTES after the receiver's RESULT line.",
     ],
     options: &[
         Opt::value('R', "txrate", Complete::Nothing, "The sending rate in Kbps, or -1 for as fast as possible. Default (unlike uftp's 1000): adaptive, starting unpaced and slowing to what the slowest receiver still in the session receives; a receiver that holds the group back is named in the log (drop such receivers with -N and -m)."),
@@ -713,8 +725,8 @@ pub const PAGE: Page = Page {
         Opt::value('b', "block_size", Complete::Nothing, "Bytes of file data per packet, 512 to 8800. Default 1300."),
         Opt::value('t', "ttl", Complete::Nothing, "The TTL of multicast packets, 1 to 255. Default 1."),
         Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets."),
-        Opt::flag('z', "Sync mode: receivers skip files they already have."),
-        Opt::flag('Z', "Sync preview: report what sync mode would send, sending nothing."),
+        Opt::flag('z', "Sync mode: a receiver declines a file whose copy it has is newer than the incoming one, or of the same age and size (RESULT skipped), and replaces an older copy (RESULT overwritten). Not with -F."),
+        Opt::flag('Z', "Sync preview: like -z, but nothing is sent: each receiver answers every file at once with what sync mode would do, and the RESULT and STATS lines say so (time and speed estimated from the rate -R)."),
         Opt::value('I', "interface", Complete::Interface, "Send from this interface (a name or address)."),
         Opt::value('p', "port", Complete::Nothing, "The receivers' UDP port. Default 1044."),
         Opt::value('u', "source_port", Complete::Nothing, "Send from this UDP port. Default: any."),
@@ -838,10 +850,10 @@ mod tests {
             p(&["-y", "f"]).unwrap_err().0,
             "-y (Windows system key store) is not supported yet"
         );
-        assert_eq!(
-            p(&["-z", "f"]).unwrap_err().0,
-            "-z (sync mode) is not supported yet"
-        );
+        assert_eq!(p(&["-z", "f"]).unwrap().sync, SyncMode::Sync);
+        assert_eq!(p(&["-zZ", "f"]).unwrap().sync, SyncMode::Preview);
+        assert_eq!(p(&["-Z", "-z", "f"]).unwrap().sync, SyncMode::Preview);
+        assert!(p(&["-F", "r", "-z"]).unwrap_err().0.contains("-z"));
         assert!(p(&["-b", "100", "f"]).unwrap_err().0.contains("512-8800"));
         assert!(p(&[]).is_err());
     }

@@ -66,8 +66,15 @@ impl StatusLines {
         self.write(lines)
     }
 
+    /// A receiver's answer to `@FREESPACE` (item `name`, "."): the free bytes in its first
+    /// destination. As uftp 4.10.2's, the line does not name the receiver: it follows that
+    /// receiver's RESULT line for the item.
+    pub fn free_space(&mut self, name: &str, bytes: u64) -> io::Result<Vec<String>> {
+        self.write(vec![format!("FREESPACE;{name};{bytes}")])
+    }
+
     /// A receiver's RESULT line for a file of `size` bytes sent in `secs`: uftp's `copy`,
-    /// `overwrite`, `skipped`, `rejected`, `mute` (it never registered, no speed) or, for a
+    /// `overwritten` (sync mode), `skipped`, `rejected`, `mute` (it never registered, no speed) or, for a
     /// receiver that dropped out during the file, `lost`.
     pub fn result(
         &mut self,
@@ -86,7 +93,7 @@ impl StatusLines {
             }
             FileResult::Completed(CompleteStatus::Overwrite) => {
                 c.overwrite += 1;
-                ("overwrite", true)
+                ("overwritten", true)
             }
             FileResult::Completed(CompleteStatus::Skipped) => {
                 c.skip += 1;
@@ -100,10 +107,11 @@ impl StatusLines {
             c.bytes += size;
             c.secs += secs;
         }
-        let rate = if status == "mute" {
-            String::new()
-        } else {
+        // uftp 4.10.2 gives a speed only for what was sent.
+        let rate = if counted {
             speed(size, secs)
+        } else {
+            String::new()
         };
         let line = format!("RESULT;{};{name};{};{status};{rate}", target(id), kb(size));
         self.write(vec![line])
@@ -156,6 +164,34 @@ mod tests {
              HSTATS;target;copy;overwrite;skip;totalMB;time;speedKB/s\n\
              STATS;0x01020304;2;0;0;0MB;0.029;5086.36KB/s\n\
              STATS;0x01020305;0;0;0;0MB;0.000;0.00KB/s\n"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn sync_results_are_written_as_uftp_writes_them() {
+        let path = std::env::temp_dir().join(format!("uftp-status-sync-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut s = StatusLines::open(&path).unwrap();
+        let a = 0x0102_0304;
+        assert!(s.connect(&[a], &[a]).unwrap().is_empty());
+        for (name, status) in [
+            ("old", CompleteStatus::Overwrite),
+            ("same", CompleteStatus::Skipped),
+            ("big", CompleteStatus::Rejected),
+        ] {
+            s.result(a, true, name, 2048, 0.5, FileResult::Completed(status))
+                .unwrap();
+        }
+        s.stats().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "CONNECT;success;0x01020304\n\
+             RESULT;0x01020304;old;2KB;overwritten;4.00KB/s\n\
+             RESULT;0x01020304;same;2KB;skipped;\n\
+             RESULT;0x01020304;big;2KB;rejected;\n\
+             HSTATS;target;copy;overwrite;skip;totalMB;time;speedKB/s\n\
+             STATS;0x01020304;0;1;1;0MB;0.500;4.00KB/s\n"
         );
         std::fs::remove_file(&path).unwrap();
     }
