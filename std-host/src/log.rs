@@ -76,6 +76,80 @@ fn archive(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Moves `log.N-1` … `log.1` up by one (deleting `log.N`), the log to `log.1`, and opens a
+/// new log under its name.
+fn shift_archives(path: &Path, keep: u32) -> io::Result<(File, u64)> {
+    match fs::remove_file(archive(path, keep)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    for n in (1..keep).rev() {
+        match fs::rename(archive(path, n), archive(path, n + 1)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    fs::rename(path, archive(path, 1))?;
+    open_append(path)
+}
+
+/// A log file written by a program with its own line format (`uftp -L` with `-g`/`-n`):
+/// bytes are appended, and the file rolls as [`Log`]'s does (see the module documentation)
+/// once a write that ends a line takes it past the size. A roll that fails stops rolling and
+/// says so in the file.
+#[derive(Debug)]
+pub struct RollingFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    rolling: Rolling,
+}
+
+impl RollingFile {
+    /// Opens `path` for appending.
+    pub fn open(path: &Path, rolling: Rolling) -> io::Result<RollingFile> {
+        let (file, size) = open_append(path)?;
+        Ok(RollingFile {
+            path: path.to_path_buf(),
+            file,
+            size,
+            rolling,
+        })
+    }
+
+    fn roll(&mut self) {
+        match shift_archives(&self.path, self.rolling.keep) {
+            Ok((file, size)) => {
+                self.file = file;
+                self.size = size;
+            }
+            Err(e) => {
+                self.rolling.max_bytes = u64::MAX;
+                let _ = writeln!(
+                    self.file,
+                    "cannot roll the log {}: {e}; logging on in the current file, unrolled",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}
+
+impl Write for RollingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.size += n as u64;
+        if self.size > self.rolling.max_bytes && buf[..n].ends_with(b"\n") {
+            self.roll();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 fn timestamp() -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -201,21 +275,7 @@ impl Log {
             timestamp(),
             first.display()
         );
-        let keep = rolling.keep;
-        let shifted = (|| -> io::Result<(File, u64)> {
-            match fs::remove_file(archive(path, keep)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            for n in (1..keep).rev() {
-                match fs::rename(archive(path, n), archive(path, n + 1)) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
-            }
-            fs::rename(&*path, &first)?;
-            open_append(path)
-        })();
+        let shifted = shift_archives(path, rolling.keep);
         let msg = match shifted {
             Ok((new, new_size)) => {
                 *file = new;
@@ -290,6 +350,39 @@ mod tests {
         let text = log.text();
         assert!(text.contains(": kept\n"), "{text}");
         assert!(!text.contains("dropped"));
+    }
+
+    #[test]
+    fn a_rolling_file_rolls_at_line_ends_and_keeps_n_archives() {
+        let dir = scratch("rollfile");
+        let path = dir.join("uftp.log");
+        let rolling = Rolling {
+            max_bytes: 1000,
+            keep: 2,
+        };
+        let mut f = RollingFile::open(&path, rolling).unwrap();
+        for i in 0..100 {
+            // Written in pieces, as writeln! does: a roll waits for the end of the line.
+            write!(f, "line {i:03} ").unwrap();
+            writeln!(f, "{}", "x".repeat(40)).unwrap();
+        }
+        let read = |p: &Path| fs::read_to_string(p).unwrap();
+        assert!(!archive(&path, 3).exists(), "more than -n archives kept");
+        let (two, one, cur) = (
+            read(&archive(&path, 2)),
+            read(&archive(&path, 1)),
+            read(&path),
+        );
+        for a in [&two, &one] {
+            assert!(a.len() > 1000 && a.len() <= 1050, "{}", a.len());
+            assert!(a.lines().all(|l| l.len() == 49), "a line was cut: {a}");
+        }
+        // Nothing lost between the archives and the current file, in order.
+        let all = format!("{two}{one}{cur}");
+        let nums: Vec<u32> = all.lines().map(|l| l[5..8].parse().unwrap()).collect();
+        let first = nums[0];
+        assert_eq!(nums, (first..100).collect::<Vec<_>>());
+        assert!(first > 0, "rolled fewer times than expected");
     }
 
     #[test]

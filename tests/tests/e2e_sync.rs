@@ -567,3 +567,43 @@ fn a_file_larger_than_the_free_space_is_rejected_and_nothing_is_left() {
     drop(rx);
     drop(small);
 }
+
+#[test]
+fn uftp_rolls_its_log_with_g_and_n() {
+    // A log already past -g 1 rolls at the end of uftp's first line, as uftp 4.10.2 rolls:
+    // log.1 moves to log.2, the log to log.1, and a new log starts; -n 2 keeps two.
+    let dir = std::env::temp_dir().join(format!("uftp-rs-logroll-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("uftp.log");
+    let archive = |n: u32| dir.join(format!("uftp.log.{n}"));
+    fs::write(&log, "x".repeat(1_000_001) + "\n").unwrap();
+    fs::write(archive(1), "older\n").unwrap();
+    fs::write(archive(2), "oldest\n").unwrap();
+    // One item outside the -E base: one warning line in the log, then nothing to send.
+    let out = std::process::Command::new(our_binary("uftp"))
+        .args([
+            "-L",
+            log.to_str().unwrap(),
+            "-g",
+            "1",
+            "-n",
+            "2",
+            "-E",
+            "/srv",
+        ])
+        .arg("/etc/hostname")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let one = fs::read_to_string(archive(1)).unwrap();
+    assert!(
+        one.starts_with("xxx") && one.contains("not under any -E base directory"),
+        "{}",
+        &one[one.len() - 200..]
+    );
+    assert_eq!(fs::read_to_string(archive(2)).unwrap(), "older\n");
+    assert!(!archive(3).exists(), "more than -n archives");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "", "a new log starts");
+    fs::remove_dir_all(&dir).unwrap();
+}

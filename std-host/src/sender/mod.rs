@@ -438,17 +438,30 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     let out: Box<dyn Write> = match &o.logfile {
-        Some(p) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-        {
-            Ok(f) => Box::new(f),
-            Err(e) => {
-                eprintln!("uftp: cannot open log file {}: {e}", p.display());
-                return 4;
+        Some(p) => {
+            let opened = match o.log_max_mb {
+                Some(mb) => crate::log::RollingFile::open(
+                    p,
+                    crate::log::Rolling {
+                        max_bytes: u64::from(mb) * crate::log::MEGABYTE,
+                        keep: o.log_keep,
+                    },
+                )
+                .map(|f| Box::new(f) as Box<dyn Write>),
+                None => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map(|f| Box::new(f) as Box<dyn Write>),
+            };
+            match opened {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("uftp: cannot open log file {}: {e}", p.display());
+                    return 4;
+                }
             }
-        },
+        }
         None => Box::new(io::stderr()),
     };
     let mut json = match o.json.as_deref().map(JsonStatus::open).transpose() {

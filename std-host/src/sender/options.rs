@@ -77,6 +77,10 @@ pub struct Options {
     pub proxies: Vec<ClientPin>,
     /// `-L`.
     pub logfile: Option<PathBuf>,
+    /// `-g`: roll the `-L` file over at this many megabytes (10^6 bytes; 1–1024).
+    pub log_max_mb: Option<u32>,
+    /// `-n`: archived log files kept when rolling (1–1000, default 5).
+    pub log_keep: u32,
     /// `-x` (0–5).
     pub log_level: u8,
     /// `-T`: timestamps on log lines.
@@ -156,6 +160,8 @@ impl Default for Options {
             hosts: Vec::new(),
             proxies: Vec::new(),
             logfile: None,
+            log_max_mb: None,
+            log_keep: 5,
             log_level: 2,
             timestamps: false,
             dest_name: None,
@@ -229,11 +235,9 @@ const NOT_YET: &[(char, &str, bool)] = &[
     ('W', "transmit weight", true),
     ('X', "exclude file", true),
     ('Q', "DSCP", true),
-    ('g', "log rolling", true),
-    ('n', "log rolling", true),
 ];
 
-const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSCNm";
+const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSCNmgn";
 const FLAGS: &str = "lTqocfzZ";
 
 /// Long options (ours; uftp 4.10.2 has none).
@@ -675,6 +679,23 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
         'k' => o.keyfile = Some(PathBuf::from(v)),
         'K' => *keygen = Some(v.to_string()),
         'L' => o.logfile = Some(PathBuf::from(v)),
+        'g' => {
+            o.log_max_mb = Some(
+                v.parse()
+                    .ok()
+                    .filter(|m| (1..=1024).contains(m))
+                    .ok_or_else(|| {
+                        UsageError(format!("invalid log size `{v}` for -g (1-1024 MB)"))
+                    })?,
+            )
+        }
+        'n' => {
+            o.log_keep = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| UsageError(format!("invalid log count `{v}` for -n (1-1000)")))?
+        }
         'S' => o.status_file = Some(PathBuf::from(v)),
         'D' => o.dest_name = Some(v.to_string()),
         'E' => o.base_dirs = v.split(',').map(PathBuf::from).collect(),
@@ -710,8 +731,8 @@ pub const PAGE: Page = Page {
         Opt::value('R', "txrate", Complete::Nothing, "The sending rate in Kbps, or -1 for as fast as possible. Default (unlike uftp's 1000): adaptive, starting unpaced and slowing to what the slowest receiver still in the session receives; a receiver that holds the group back is named in the log (drop such receivers with -N and -m)."),
         Opt::value('L', "logfile", Complete::File, "Log to this file instead of standard error."),
         Opt::value('B', "buf_size", Complete::Nothing, "The socket buffers, 65536 to 104857600 bytes. Default 262144."),
-        Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over at this many megabytes."),
-        Opt::value('n', "max_log_count", Complete::Nothing, "How many rolled logs to keep."),
+        Opt::value('g', "max_log_size", Complete::Nothing, "With -L: roll the log over once it is larger than this many megabytes (10^6 bytes), 1 to 1024: the log becomes logfile.1, the older archives move up by one, and a new log starts. Default: no rolling."),
+        Opt::value('n', "max_log_count", Complete::Nothing, "How many archived logs -g keeps, 1 to 1000; older ones are deleted. Default 5."),
         Opt::value('Y', "keytype", Complete::Words(&["none", "aes128-gcm", "aes256-gcm", "aes128-ccm", "aes256-ccm", "aes128-cbc", "aes256-cbc"]), "The session's cipher: aes256-gcm, aes128-gcm, aes256-ccm, aes128-ccm, aes256-cbc, aes128-cbc or none. Default none (unencrypted). DES and 3DES are not implemented."),
         Opt::value('h', "hashtype", Complete::Words(&["sha1", "sha256", "sha384", "sha512"]), "The hash for key derivation and HMAC: sha256, sha384, sha512 or sha1. Default sha256."),
         Opt::value('w', "sigtype", Complete::Words(&["hmac", "keyex"]), "How non-AEAD ciphers authenticate packets: hmac. keyex (a signature on every packet) is not implemented."),
@@ -827,6 +848,17 @@ mod tests {
             let e = p(&["-C", bad, "f"]).unwrap_err().to_string();
             assert!(e.starts_with("-C"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn log_rolling_letters() {
+        let o = p(&["-L", "/var/log/uftp.log", "-g", "10", "-n", "3", "f"]).unwrap();
+        assert_eq!((o.log_max_mb, o.log_keep), (Some(10), 3));
+        let o = p(&["-g", "1", "f"]).unwrap();
+        assert_eq!((o.log_max_mb, o.log_keep), (Some(1), 5));
+        assert!(p(&["-g", "0", "f"]).unwrap_err().0.contains("1-1024"));
+        assert!(p(&["-g", "2000", "f"]).unwrap_err().0.contains("-g"));
+        assert!(p(&["-n", "0", "f"]).unwrap_err().0.contains("1-1000"));
     }
 
     #[test]
