@@ -3223,11 +3223,11 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             self.stats.retransmitted_blocks += 1;
             self.counters.retransmitted_blocks += 1;
         }
-        if self.config.adaptive_rate && self.cc.is_none() {
+        // Only the first pass moves the adaptive rate: later passes carry what the slow keep
+        // missing, and raising the cap there would only make them miss it again.
+        if self.config.adaptive_rate && self.cc.is_none() && pass == 1 {
             let bytes = (start + data_len) as u64;
-            if pass == 1 {
-                self.auto.on_first_pass(now_us, bytes, section);
-            }
+            self.auto.on_first_pass(now_us, bytes, section);
             self.auto.on_sent(now_us, bytes, l.section_blocks(0).max(1));
         }
         if let Some(rate) = rate {

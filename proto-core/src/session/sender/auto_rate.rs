@@ -9,7 +9,8 @@
 //! share of the rate that section was actually sent at), plus [`HEADROOM`]. A client is judged
 //! once per section (its later reports of the same section repeat old news). Random loss
 //! at a few percent never trips it, so a healthy group stays unpaced. Each section's worth of
-//! data sent without such a report raises the cap by [`GROWTH`], and lifts it once it is half
+//! first-pass data sent without such a report raises the cap by [`GROWTH`] (later passes
+//! keep the cap they start with), and lifts it once it is half
 //! again above the fastest the sender went unpaced; the cap goes at once when the client that set it
 //! leaves (e.g. dropped by `-N`/`-m`).
 
