@@ -607,3 +607,55 @@ fn uftp_rolls_its_log_with_g_and_n() {
     assert_eq!(fs::read_to_string(&log).unwrap(), "", "a new log starts");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn backup_dir_keeps_the_file_a_session_from_uftp_4_10_2_replaces() {
+    let _lock = serial();
+    let bed = Testbed::new(2);
+    let (dest, backup) = (bed.path("dest"), bed.path("backup"));
+    fs::create_dir_all(&dest).unwrap();
+    fs::create_dir_all(&backup).unwrap();
+    fs::write(dest.join("f.bin"), b"the old copy").unwrap();
+    let src = bed.path("f.bin");
+    write_pattern(&src, 30_000, 5);
+    let h = bed.host(1).clone();
+    let mut cmd = h.command(our_binary("uftpd"));
+    cmd.args(["-d", "-x", "2", "-U", &uid(1), "-I", &h.ifname, "-D"])
+        .arg(&dest)
+        .arg("-A")
+        .arg(&backup);
+    let rx = Proc::spawn("uftpd", cmd, &bed.path("uftpd.log"));
+    let t0 = Instant::now();
+    while !rx.log_text().contains("listening on port") {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", rx.log_text());
+        sleep(Duration::from_millis(20));
+    }
+    let s = bed.host(0);
+    let mut cmd = s.command("uftp");
+    cmd.args(["-U", SENDER_ID, "-I", &s.ifname, "-H", &uid(1)])
+        .args(["-R", "100000", "-s", "10", "-r", "0.1:0.01:1"])
+        .arg(&src);
+    let mut p = Proc::spawn("uftp", cmd, &bed.path("uftp.log"));
+    let code = p.wait(Duration::from_secs(30));
+    let rlog = rx.log_text();
+    assert_eq!(code, 0, "{}\n{rlog}", p.log_text());
+    assert_eq!(
+        fs::read(dest.join("f.bin")).unwrap(),
+        fs::read(&src).unwrap()
+    );
+    // backup/YYYYMMDD/HHMMSS/<full path of the old file>
+    let day = fs::read_dir(&backup)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let time = fs::read_dir(&day).unwrap().next().unwrap().unwrap().path();
+    let dest_real = fs::canonicalize(&dest).unwrap();
+    let kept = time
+        .join(dest_real.strip_prefix("/").unwrap())
+        .join("f.bin");
+    assert_eq!(fs::read(&kept).unwrap(), b"the old copy", "{rlog}");
+    assert!(rlog.contains("backed up"), "{rlog}");
+    drop(rx);
+}

@@ -238,7 +238,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     .map_err(|e| (exit::LOG, e))?;
     let mut storage = match &opts.temp_dir {
         Some(t) => FsStorage::with_temp_dir(&opts.dest_dirs, t),
-        None => FsStorage::new(&opts.dest_dirs),
+        None => FsStorage::new(&opts.dest_dirs).and_then(|s| s.with_backup_dirs(&opts.backup_dirs)),
     }
     .map_err(param)?;
     let json = match &opts.json {

@@ -33,6 +33,8 @@ pub struct Options {
     /// `-T`: receive into this directory, keeping what a failed session received there for a
     /// restart of it ([`storage`](super::storage)).
     pub temp_dir: Option<PathBuf>,
+    /// `-A`: one backup directory per `-D` directory.
+    pub backup_dirs: Vec<PathBuf>,
     /// `-L`: log file of the daemon (`None`: [`DEFAULT_LOGFILE`]); with `-d` the log goes to
     /// standard error, as uftpd's.
     pub logfile: Option<PathBuf>,
@@ -86,6 +88,7 @@ impl Default for Options {
             dest_dirs: vec![PathBuf::from("/tmp")],
             temp_names: false,
             temp_dir: None,
+            backup_dirs: Vec::new(),
             logfile: None,
             log_max_mb: None,
             log_keep: 5,
@@ -115,7 +118,6 @@ pub const DEFAULT_LOGFILE: &str = "/tmp/uftpd.log";
 /// Options of uftp 4.10.2's `uftpd` that take a value and are not implemented yet, with what
 /// they do (for the refusal message).
 const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
-    ('A', "backup directories"),
     ('c', "cache size"),
     ('h', "heartbeat interval"),
     ('H', "heartbeat hosts"),
@@ -163,7 +165,7 @@ pub const PAGE: Page = Page {
         Opt::flag('t', "Receive into a temporary name beside the file and rename it at the end. This receiver always does so; the flag is accepted for uftpd's command lines."),
         Opt::value('T', "temp_dir", Complete::Dir, "Receive into temp_dir/_group_<group ID>/ and move what the session received into the -D directory when it completes. When a session fails (aborted, timed out, uftpd stopped or killed) its files stay there, each partial file with a sidecar recording the blocks it holds, and a restart of the session (uftp -F) resumes them: only the missing blocks are sent again. Absolute names are refused; not with -t or several -D; temp_dir must be on the destination's file system."),
         Opt::value('D', "dest_dir[,dest_dir...]", Complete::Dir, "Destination directories. A file with an absolute name must lie under one of them; other names go under the first. Default /tmp."),
-        Opt::value('A', "backup_dir[,backup_dir...]", Complete::Dir, "Move a file about to be replaced into this directory first."),
+        Opt::value('A', "backup_dir[,backup_dir...]", Complete::Dir, "One backup directory per -D directory: a file about to be replaced by a received file or symlink is first moved to backup_dir/YYYYMMDD/HHMMSS/full/path/of/the/file (local time), on the same file system. When the move fails the received file is rejected and the old one kept. Not with -T."),
         Opt::value('L', "logfile", Complete::File, "The daemon's log file. Default /tmp/uftpd.log."),
         Opt::value('F', "status_file", Complete::File, "Append uftpd 4.10.2's status lines to this file, or mix them into the log for @LOG: CONNECT;timestamp;server_id;session_id;server_ip;server_name when a session starts, and RESULT;timestamp;server_id;session_id;filename;size;status after each file (status copied, as uftpd 4.10.2 writes it, or rejected). Timestamps are local time as yyyy/mm/dd-hh:mm:ss, IDs 8 hex digits, sizes in KB; no reverse lookups are made, so server_name is the server's address."),
         Opt::flag('q', "Do not look up server names (no lookups are made anyway)."),
@@ -359,6 +361,16 @@ impl Options {
         if o.temp_dir.is_some() && o.temp_names {
             return Err("-T and -t cannot be used together".into());
         }
+        if !o.backup_dirs.is_empty() && o.temp_dir.is_some() {
+            return Err("-A and -T cannot be used together".into());
+        }
+        if !o.backup_dirs.is_empty() && o.backup_dirs.len() != o.dest_dirs.len() {
+            return Err(format!(
+                "-A gives {} backup directories for {} -D directories: one for each",
+                o.backup_dirs.len(),
+                o.dest_dirs.len()
+            ));
+        }
         if o.temp_dir.is_some() && o.dest_dirs.len() > 1 {
             return Err("-T cannot be used with several -D directories".into());
         }
@@ -390,6 +402,7 @@ impl Options {
         o.pidfile = o.pidfile.map(absolute);
         o.dest_dirs = o.dest_dirs.into_iter().map(absolute).collect();
         o.temp_dir = o.temp_dir.map(absolute);
+        o.backup_dirs = o.backup_dirs.into_iter().map(absolute).collect();
         o.keyfiles = o.keyfiles.into_iter().map(absolute).collect();
         Ok(o)
     }
@@ -465,6 +478,12 @@ impl Options {
             }
             't' => self.temp_names = true,
             'T' => self.temp_dir = Some(PathBuf::from(v)),
+            'A' => {
+                self.backup_dirs = v.split(',').map(PathBuf::from).collect();
+                if self.backup_dirs.iter().any(|d| d.as_os_str().is_empty()) {
+                    return Err("-A needs a directory per -D directory".into());
+                }
+            }
             'q' => self.no_dns = true,
             'p' => {
                 self.port = v
@@ -564,6 +583,14 @@ mod tests {
 
     fn p(s: &str) -> Result<Options, String> {
         Options::parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn backup_dirs_pair_with_destinations() {
+        let o = p("-D /a,/b -A /ba,/bb").unwrap();
+        assert_eq!(o.backup_dirs, [PathBuf::from("/ba"), PathBuf::from("/bb")]);
+        assert!(p("-D /a,/b -A /ba").unwrap_err().contains("one for each"));
+        assert!(p("-D /a -A /ba -T /t").unwrap_err().contains("-A and -T"));
     }
 
     #[test]

@@ -180,6 +180,8 @@ struct SessionFiles {
 /// Files under destination directories.
 pub struct FsStorage {
     dests: Vec<PathBuf>,
+    /// `-A`: a backup directory per destination (empty: none).
+    backups: Vec<PathBuf>,
     /// `-T`: where sessions receive, and keep what a failed one received.
     temp: Option<PathBuf>,
     /// Sessions that did not complete (their group directory stays, `-T`).
@@ -240,6 +242,7 @@ impl FsStorage {
         }
         Ok(FsStorage {
             dests: out,
+            backups: Vec::new(),
             temp: None,
             failed: HashSet::new(),
             sessions: HashMap::new(),
@@ -282,6 +285,56 @@ impl FsStorage {
         }
         st.temp = Some(t);
         Ok(st)
+    }
+
+    /// `-A`: before a received file replaces one, the old one moves to the backup directory
+    /// of its destination (one per destination, in order; each must exist), under
+    /// `YYYYMMDD/HHMMSS/` and its full path.
+    pub fn with_backup_dirs(mut self, dirs: &[PathBuf]) -> Result<FsStorage, String> {
+        if dirs.is_empty() {
+            return Ok(self);
+        }
+        if dirs.len() != self.dests.len() {
+            return Err("-A needs one backup directory per destination directory".into());
+        }
+        for d in dirs {
+            let c = fs::canonicalize(d)
+                .map_err(|e| format!("backup directory {}: {e}", d.display()))?;
+            if !c.is_dir() {
+                return Err(format!("backup {} is not a directory", d.display()));
+            }
+            self.backups.push(c);
+        }
+        Ok(self)
+    }
+
+    /// `-A`: moves the file at `path` (about to be replaced) to its destination's backup
+    /// directory. Nothing there, or no `-A`: nothing to do.
+    fn back_up(&mut self, path: &Path) -> io::Result<()> {
+        let Some(i) = self.dests.iter().position(|d| path.starts_with(d)) else {
+            return Ok(());
+        };
+        let Some(backup) = self.backups.get(i) else {
+            return Ok(());
+        };
+        match fs::symlink_metadata(path) {
+            Ok(m) if !m.is_dir() => {}
+            _ => return Ok(()),
+        }
+        // "yyyy/mm/dd-hh:mm:ss" → YYYYMMDD/HHMMSS
+        let t: String = crate::status_file::timestamp()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let full = path.strip_prefix("/").unwrap_or(path);
+        let to = backup.join(&t[..8]).join(&t[8..]).join(full);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::rename(path, &to)?;
+        self.notes
+            .push(format!("backed up {} to {}", path.display(), to.display()));
+        Ok(())
     }
 
     /// Whether discarded files are kept for a restart (`-T`).
@@ -688,6 +741,15 @@ impl Storage for FsStorage {
                 Err(_) => fs::create_dir(&path).map_err(|e| io_reject(&e)),
             },
             ItemKind::Symlink { target } => {
+                if fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
+                    if let Err(e) = self.back_up(&path) {
+                        self.notes.push(format!(
+                            "rejecting {}: cannot back up the old one (-A): {e}",
+                            path.display()
+                        ));
+                        return Err(io_reject(&e));
+                    }
+                }
                 self.remove_existing_nondir(&path)?;
                 std::os::unix::fs::symlink(OsStr::from_bytes(target), &path)
                     .map_err(|e| io_reject(&e))
@@ -781,6 +843,12 @@ impl Storage for FsStorage {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
                     "a directory is in the way",
+                ));
+            }
+            if let Err(e) = self.back_up(&o.dest) {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot back it up (-A): {e}; the old file is kept"),
                 ));
             }
             fs::rename(&o.temp, &o.dest)?;
@@ -983,6 +1051,71 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn backup_dirs_keep_what_a_received_file_replaces() {
+        let base = std::env::temp_dir().join(format!("uftpd-backup-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (dest, backup) = (base.join("dest"), base.join("backup"));
+        fs::create_dir_all(dest.join("sub")).unwrap();
+        fs::create_dir_all(&backup).unwrap();
+        fs::write(dest.join("sub/f"), b"old").unwrap();
+        fs::write(dest.join("l"), b"old link's file").unwrap();
+        let mut st = FsStorage::new(std::slice::from_ref(&dest))
+            .unwrap()
+            .with_backup_dirs(std::slice::from_ref(&backup))
+            .unwrap();
+        assert!(FsStorage::new(std::slice::from_ref(&dest))
+            .unwrap()
+            .with_backup_dirs(&[backup.clone(), backup.clone()])
+            .is_err());
+        let it = item(b"sub/f", ItemKind::Regular, 3);
+        st.open(&it).unwrap();
+        st.write(it.session, 1, 0, b"new").unwrap();
+        st.finish(it.session, 1).unwrap();
+        st.open(&item(b"l", ItemKind::Symlink { target: b"sub/f" }, 0))
+            .unwrap();
+        // A new file replaces nothing: nothing is backed up for it.
+        let it = item(b"fresh", ItemKind::Regular, 1);
+        st.open(&it).unwrap();
+        st.write(it.session, 1, 0, b"x").unwrap();
+        st.finish(it.session, 1).unwrap();
+        assert_eq!(fs::read(dest.join("sub/f")).unwrap(), b"new");
+        assert_eq!(fs::read(dest.join("l")).unwrap(), b"new");
+        // backup/YYYYMMDD/HHMMSS/<full path of the old file>
+        let dest_real = fs::canonicalize(&dest).unwrap();
+        let days: Vec<_> = fs::read_dir(&backup)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(days.len(), 1);
+        let day = days[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(day.len() == 8 && day.starts_with("20"), "{day}");
+        let mut found = Vec::new();
+        for t in fs::read_dir(&days[0]).unwrap() {
+            let t = t.unwrap().path();
+            let name = t.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.len() == 6 && name.chars().all(|c| c.is_ascii_digit()),
+                "{name}"
+            );
+            let under = t.join(dest_real.strip_prefix("/").unwrap());
+            for n in ["sub/f", "l"] {
+                if let Ok(data) = fs::read(under.join(n)) {
+                    found.push((n, data));
+                }
+            }
+        }
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("l", b"old link's file".to_vec()),
+                ("sub/f", b"old".to_vec())
+            ]
+        );
         fs::remove_dir_all(&base).unwrap();
     }
 
