@@ -659,3 +659,79 @@ fn backup_dir_keeps_the_file_a_session_from_uftp_4_10_2_replaces() {
     assert!(rlog.contains("backed up"), "{rlog}");
     drop(rx);
 }
+
+#[test]
+fn with_t_and_i_each_file_moves_in_and_the_script_runs_per_file() {
+    let _lock = serial();
+    let bed = Testbed::new(2);
+    let (dest, temp) = (bed.path("dest"), bed.path("temp"));
+    fs::create_dir_all(&dest).unwrap();
+    fs::create_dir_all(&temp).unwrap();
+    let src = bed.path("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    write_pattern(&src.join("d/a.bin"), 20_000, 1);
+    write_pattern(&src.join("d/b.bin"), 30_000, 2);
+    // The script records its arguments and whether the file was already in place.
+    let calls = bed.path("calls");
+    let script = bed.path("post.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nshift 2\nfor f in \"$@\"; do [ -f \"$f\" ] && echo \"$f\" >> '{}'; done\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let h = bed.host(1).clone();
+    let mut cmd = h.command(our_binary("uftpd"));
+    cmd.args(["-d", "-x", "2", "-U", &uid(1), "-I", &h.ifname, "-i", "-D"])
+        .arg(&dest)
+        .arg("-T")
+        .arg(&temp)
+        .arg("-s")
+        .arg(&script);
+    let rx = Proc::spawn("uftpd", cmd, &bed.path("uftpd.log"));
+    let t0 = Instant::now();
+    while !rx.log_text().contains("listening on port") {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", rx.log_text());
+        sleep(Duration::from_millis(20));
+    }
+    let s = bed.host(0);
+    let mut cmd = s.command("uftp");
+    cmd.args(["-U", SENDER_ID, "-I", &s.ifname, "-H", &uid(1)])
+        .args(["-R", "100000", "-s", "10", "-r", "0.1:0.01:1"])
+        .arg(src.join("d"));
+    let mut p = Proc::spawn("uftp", cmd, &bed.path("uftp.log"));
+    let code = p.wait(Duration::from_secs(30));
+    let rlog = rx.log_text();
+    assert_eq!(code, 0, "{}\n{rlog}", p.log_text());
+    let t0 = Instant::now();
+    let want: Vec<String> = ["a.bin", "b.bin"]
+        .iter()
+        .map(|n| dest.join("d").join(n).display().to_string())
+        .collect();
+    loop {
+        let mut got: Vec<String> = fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        if got == want {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "calls {got:?}\n{rlog}"
+        );
+        sleep(Duration::from_millis(50));
+    }
+    for n in ["a.bin", "b.bin"] {
+        assert_eq!(
+            fs::read(dest.join("d").join(n)).unwrap(),
+            fs::read(src.join("d").join(n)).unwrap()
+        );
+    }
+    drop(rx);
+}

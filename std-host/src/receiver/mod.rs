@@ -241,6 +241,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         None => FsStorage::new(&opts.dest_dirs).and_then(|s| s.with_backup_dirs(&opts.backup_dirs)),
     }
     .map_err(param)?;
+    storage.move_each_file(opts.move_each_file);
     let json = match &opts.json {
         Some(p) => Some(JsonStatus::open(p).map_err(|e| {
             (
@@ -843,7 +844,8 @@ fn handle_event(
                 SessionResult::Aborted(r) => ("aborted", Some(r.as_str().to_string())),
             };
             reports.servers.remove(session);
-            if storage.keeps_partial_files() && result == "completed" {
+            if storage.keeps_partial_files() && !storage.moves_each_file() && result == "completed"
+            {
                 let top = reports.top_level(storage, *session);
                 let files: Vec<&Path> = top.iter().map(PathBuf::as_path).collect();
                 reports.post_receive(log, *session, &files);
@@ -932,9 +934,10 @@ fn handle_event(
             };
             reports.file_event(log, storage, (*session, *file_id), Some(*size), json, None);
             reports.result_line(log, storage, (*session, *file_id), *size, status);
-            if !storage.keeps_partial_files() {
+            if !storage.keeps_partial_files() || storage.moves_each_file() {
                 if let Some(p) = storage.name_of(*session, *file_id) {
-                    reports.post_receive(log, *session, &[p]);
+                    let p = storage.final_path(*session, p);
+                    reports.post_receive(log, *session, &[&p]);
                 }
             }
         }

@@ -30,6 +30,8 @@ pub struct Options {
     pub dest_dirs: Vec<PathBuf>,
     /// `-t`: receive under a temporary name and rename at the end (always done here).
     pub temp_names: bool,
+    /// `-i`: with `-T`, move each file into place as soon as it is complete.
+    pub move_each_file: bool,
     /// `-T`: receive into this directory, keeping what a failed session received there for a
     /// restart of it ([`storage`](super::storage)).
     pub temp_dir: Option<PathBuf>,
@@ -87,6 +89,7 @@ impl Default for Options {
             uid: None,
             dest_dirs: vec![PathBuf::from("/tmp")],
             temp_names: false,
+            move_each_file: false,
             temp_dir: None,
             backup_dirs: Vec::new(),
             logfile: None,
@@ -124,10 +127,7 @@ const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
 ];
 
 /// Flags of uftp 4.10.2's `uftpd` not implemented yet.
-const UNSUPPORTED_FLAGS: &[(char, &str)] = &[
-    ('i', "move files one by one with -T"),
-    ('m', "Windows key store"),
-];
+const UNSUPPORTED_FLAGS: &[(char, &str)] = &[('m', "Windows key store")];
 
 /// Whether uftpd refuses `-c` by name, and why.
 fn refused(c: char) -> Option<&'static str> {
@@ -177,7 +177,7 @@ pub const PAGE: Page = Page {
         Opt::value('K', "rsa:bits|ec:curve[,...]", Complete::Nothing, "Keys to generate: rsa:512 to rsa:2048, or ec:prime256v1 or ec:secp384r1, as many as -k lists files (or kept for the run without -k)."),
         Opt::flag('m', "Use the Windows system key store."),
         Opt::value('N', "priority", Complete::Nothing, "The process's nice value, -20 to 19."),
-        Opt::flag('i', "With -T, move each file into place as soon as it is complete."),
+        Opt::flag('i', "With -T, move each file into the destination as soon as it is complete rather than when the session completes (directories and symlinks still move at the end), and call -s for each file as it is moved. A file moved early is received again in a restart (-F). Without -T it has no effect."),
         Opt::value('s', "postreceive_script", Complete::File, "Run this command on received files, as uftpd 4.10.2 does: postreceive_script -I session_id file [file...], session_id the group ID in 8 hex digits and each file a full path in the destination directory. Without -T it runs once for each file as soon as the file is received; with -T once when the session completes, with the top-level files and directories it moved into place. It runs beside the receiver, which does not wait for it; its output and exit status are logged."),
         Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over once it is larger than this many megabytes (10^6 bytes), 1 to 1024: the log becomes logfile.1, the older archives move up by one, and a new log starts. Default: no rolling."),
         Opt::value('n', "max_log_count", Complete::Nothing, "How many archived logs -g keeps, 1 to 1000; older ones are deleted. Default 5."),
@@ -477,6 +477,7 @@ impl Options {
                 self.response_proxy = Some((host.to_string(), fp));
             }
             't' => self.temp_names = true,
+            'i' => self.move_each_file = true,
             'T' => self.temp_dir = Some(PathBuf::from(v)),
             'A' => {
                 self.backup_dirs = v.split(',').map(PathBuf::from).collect();

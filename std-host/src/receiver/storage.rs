@@ -182,6 +182,8 @@ pub struct FsStorage {
     dests: Vec<PathBuf>,
     /// `-A`: a backup directory per destination (empty: none).
     backups: Vec<PathBuf>,
+    /// `-i` with `-T`: each file moves into the destination once complete.
+    move_each_file: bool,
     /// `-T`: where sessions receive, and keep what a failed one received.
     temp: Option<PathBuf>,
     /// Sessions that did not complete (their group directory stays, `-T`).
@@ -243,6 +245,7 @@ impl FsStorage {
         Ok(FsStorage {
             dests: out,
             backups: Vec::new(),
+            move_each_file: false,
             temp: None,
             failed: HashSet::new(),
             sessions: HashMap::new(),
@@ -335,6 +338,17 @@ impl FsStorage {
         self.notes
             .push(format!("backed up {} to {}", path.display(), to.display()));
         Ok(())
+    }
+
+    /// `-i`: with a temp directory, move each file into the destination as soon as it is
+    /// complete, not when the session completes (no effect without `-T`).
+    pub fn move_each_file(&mut self, on: bool) {
+        self.move_each_file = on;
+    }
+
+    /// Whether files move into the destination one by one as they complete (`-T` and `-i`).
+    pub fn moves_each_file(&self) -> bool {
+        self.move_each_file && self.temp.is_some()
     }
 
     /// Whether discarded files are kept for a restart (`-T`).
@@ -860,6 +874,30 @@ impl Storage for FsStorage {
             }
             Ok(())
         })();
+        if result.is_ok() && self.moves_each_file() {
+            // -i: into the destination now; if that fails, it moves with the rest at the end.
+            let to = self.final_path(session, &o.dest);
+            let moved = (|| -> io::Result<()> {
+                if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
+                    return Err(io::Error::other("a directory is in the way"));
+                }
+                if let Some(p) = to.parent() {
+                    fs::create_dir_all(p)?;
+                }
+                fs::rename(&o.dest, &to)?;
+                if let Some(p) = to.parent() {
+                    File::open(p)?.sync_all()?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = moved {
+                self.notes.push(format!(
+                    "cannot move {} to {} yet: {e}",
+                    o.dest.display(),
+                    to.display()
+                ));
+            }
+        }
         result.map_err(|e| {
             self.notes
                 .push(format!("cannot finish {}: {e}", o.dest.display()));
@@ -1116,6 +1154,49 @@ mod tests {
                 ("sub/f", b"old".to_vec())
             ]
         );
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn with_i_each_file_moves_into_place_once_complete() {
+        let base = std::env::temp_dir().join(format!("uftpd-move-each-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        for each in [false, true] {
+            let (dest, temp) = (
+                base.join(format!("dest{each}")),
+                base.join(format!("temp{each}")),
+            );
+            fs::create_dir_all(&dest).unwrap();
+            fs::create_dir_all(&temp).unwrap();
+            let mut st = FsStorage::with_temp_dir(std::slice::from_ref(&dest), &temp).unwrap();
+            st.move_each_file(each);
+            assert_eq!(st.moves_each_file(), each);
+            let it = item(b"sub/f", ItemKind::Regular, 5);
+            st.open(&it).unwrap();
+            st.write(it.session, 1, 0, b"hello").unwrap();
+            assert!(
+                !dest.join("sub/f").exists(),
+                "a partial file in the destination"
+            );
+            st.finish(it.session, 1).unwrap();
+            assert_eq!(
+                dest.join("sub/f").exists(),
+                each,
+                "-i {each}: after the file"
+            );
+            st.session_ended(it.session);
+            assert_eq!(
+                fs::read(dest.join("sub/f")).unwrap(),
+                b"hello",
+                "-i {each}: at the end"
+            );
+        }
+        // Without -T, -i changes nothing.
+        let dest = base.join("plain");
+        fs::create_dir_all(&dest).unwrap();
+        let mut st = FsStorage::new(std::slice::from_ref(&dest)).unwrap();
+        st.move_each_file(true);
+        assert!(!st.moves_each_file());
         fs::remove_dir_all(&base).unwrap();
     }
 
