@@ -2128,23 +2128,22 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         if self.too_many_naks(i, got, sent_here) {
             return;
         }
-        let pass1 = matches!(
-            self.phase,
-            Phase::Data { pass: 1, .. } | Phase::Done { pass: 1, .. }
-        );
-        if self.config.adaptive_rate && self.config.rate.is_none() && self.cc.is_none() && pass1 {
+        let pass = match self.phase {
+            Phase::Data { pass, .. } | Phase::Done { pass, .. } => pass,
+            _ => 0,
+        };
+        if self.config.adaptive_rate && self.config.rate.is_none() && self.cc.is_none() {
             let judged = &mut self.clients[i].rate_section;
             let fresh = section >= *judged;
             *judged = (*judged).max(section.saturating_add(1));
             let slowed = fresh
-                .then(|| self.auto.on_report(c.id, section, got, sent_here))
+                .then(|| self.auto.on_report(c.id, pass, section, got))
                 .flatten();
             if let Some(s) = slowed {
-                let received = sent_here - got;
                 self.push_event(Event::SlowClient {
                     id: c.id,
                     section,
-                    received_permille: (u64::from(received) * 1000 / u64::from(sent_here)) as u16,
+                    received_permille: s.received_permille,
                     delivered: s.delivered,
                     sent: s.sent,
                     rate: s.cap,
@@ -2382,6 +2381,12 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         if self.cc.is_some() {
             self.start_cc(now_us);
         }
+        if self.config.adaptive_rate {
+            // Each pass's reports are judged afresh, against what that pass sent.
+            for c in self.clients.iter_mut() {
+                c.rate_section = 0;
+            }
+        }
     }
 
     fn end_pass(&mut self, now_us: u64, pass: u16, sent: u32) {
@@ -2393,6 +2398,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         for c in self.clients.iter_mut() {
             c.responded = false;
         }
+        self.auto.end_pass(now_us);
         self.phase = Phase::Done { pass, round: 0 };
         self.next_round = now_us;
         self.round_timer(now_us);
@@ -3223,12 +3229,14 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             self.stats.retransmitted_blocks += 1;
             self.counters.retransmitted_blocks += 1;
         }
-        // Only the first pass moves the adaptive rate: later passes carry what the slow keep
-        // missing, and raising the cap there would only make them miss it again.
-        if self.config.adaptive_rate && self.cc.is_none() && pass == 1 {
+        if self.config.adaptive_rate && self.cc.is_none() {
             let bytes = (start + data_len) as u64;
-            self.auto.on_first_pass(now_us, bytes, section);
-            self.auto.on_sent(now_us, bytes, l.section_blocks(0).max(1));
+            self.auto.on_data(now_us, bytes, pass, section);
+            // Only the first pass raises the cap: later passes carry what the slow keep
+            // missing, and sending those faster would only make them miss it again.
+            if pass == 1 {
+                self.auto.on_sent(l.section_blocks(0).max(1));
+            }
         }
         if let Some(rate) = rate {
             let ip = if self.config.private_addr.is_ipv4() {

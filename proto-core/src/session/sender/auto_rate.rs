@@ -1,18 +1,21 @@
-//! The default rate control: start unpaced, slow down to what the slowest kept receiver takes.
+//! The default rate control: start fast, slow down to what the slowest kept receiver takes.
 //!
 //! uftp makes its users pick a rate (`-R`, 1 Mbit/s by default); too low wastes the network,
 //! too high loses most packets at a slow receiver and every pass after the first is spent on it.
-//! This controller needs no setting and no protocol extension: it reads the STATUS every client
-//! (ours or uftp 4.10.2's) already sends during the first pass for each section it has seen the
-//! end of (digest §4.2). A report that misses more than [`SLOW_SHARE`] of a section says that
-//! client is not keeping up with what was sent: the rate is capped at what it did receive (its
-//! share of the rate that section was actually sent at), plus [`HEADROOM`]. A client is judged
-//! once per section (its later reports of the same section repeat old news). Random loss
-//! at a few percent never trips it, so a healthy group stays unpaced. Each section's worth of
-//! first-pass data sent without such a report raises the cap by [`GROWTH`] (later passes
-//! keep the cap they start with), and lifts it once it is half
-//! again above the fastest the sender went unpaced; the cap goes at once when the client that set it
-//! leaves (e.g. dropped by `-N`/`-m`).
+//! This controller needs no setting and no protocol extension. It starts at [`INITIAL_RATE`]
+//! (1 Gbit/s: fast on any LAN, and not the unbounded burst batched sends reach on a host or
+//! bridge, which overruns every receiver's socket buffer in the first section) and reads the
+//! STATUS every client (ours or uftp 4.10.2's) already sends during the first pass for each
+//! section it has seen the end of (digest §4.2), and after each pass's DONE. A report that
+//! misses more than [`SLOW_SHARE`] of what a pass sent of a section says that client is not
+//! keeping up: the rate is capped at what it did receive (its share of the rate that section
+//! was actually sent at in that pass), plus [`HEADROOM`]. Random loss at a few percent never
+//! trips it. A client is judged once per section and pass (its later reports of the same
+//! section repeat old news), and only on sections of which a pass sent at least
+//! [`MIN_JUDGED`] blocks (a few resent blocks say nothing about a rate). Each section's worth
+//! of first-pass data sent without a slow report raises the rate by [`GROWTH`] (later passes
+//! keep the rate they start with); when the client that set the cap leaves (e.g. dropped by
+//! `-N`/`-m`), the rate goes back to the highest it had before.
 
 /// A section report missing more than this share of the section marks a slow client
 /// (per mille).
@@ -21,16 +24,22 @@ pub(crate) const SLOW_SHARE: u32 = 250;
 pub(crate) const HEADROOM: u64 = 1100;
 /// Growth of the cap per clean section's worth of data (per mille).
 pub(crate) const GROWTH: u64 = 1250;
-/// The sending rate is measured over windows of this length (for the peak).
-pub(crate) const WINDOW_US: u64 = 50_000;
+/// The starting rate, bytes per second (1 Gbit/s).
+pub(crate) const INITIAL_RATE: u64 = 125_000_000;
+/// The highest rate, bytes per second (100 Gbit/s: unpaced in practice).
+pub(crate) const MAX_RATE: u64 = 12_500_000_000;
 /// Sections whose sending rate is remembered.
 const SECTIONS: usize = 16;
+/// Fewest blocks of a section a pass must have sent for a report on it to count.
+pub(crate) const MIN_JUDGED: u32 = 32;
 /// Lowest cap, bytes per second: well below any usable rate, enough to keep rounds moving.
 pub(crate) const MIN_RATE: u64 = 16_000;
 
 /// What a slow report did to the rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Slowed {
+    /// Share of what was sent that it received, per mille.
+    pub received_permille: u16,
     /// The rate the client received at, bytes per second.
     pub delivered: u64,
     /// The rate being sent when it reported, bytes per second.
@@ -39,30 +48,29 @@ pub(crate) struct Slowed {
     pub cap: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct AutoRate {
-    /// Current cap, bytes per second (`None`: unpaced).
-    cap: Option<u64>,
-    /// The client whose report set the cap.
+    /// Current rate, bytes per second.
+    cap: u64,
+    /// The highest rate before the current limiter lowered it.
+    high: u64,
+    /// The client whose report set the rate.
     limiter: Option<u32>,
-    /// Measurement window: start (µs) and bytes sent in it.
-    win_start: u64,
-    win_bytes: u64,
-    /// Rate measured over the last full window, and the highest such rate while unpaced.
-    measured: u64,
-    peak: u64,
     /// Data packets sent towards the current section's worth, and whether a slow report came
     /// in meanwhile.
     epoch: u32,
     slow_in_epoch: bool,
-    /// First-pass sections as sent, by section % [`SECTIONS`]: section, first and last send
-    /// time (µs), bytes.
+    /// Sections as the current or last pass sent them, by section % [`SECTIONS`].
     sections: [Option<SectionSent>; SECTIONS],
+    /// The slot of the section being sent.
+    current: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct SectionSent {
+    pass: u16,
     section: u16,
+    blocks: u32,
     first: u64,
     last: u64,
     bytes: u64,
@@ -70,9 +78,24 @@ struct SectionSent {
     closed: bool,
 }
 
+impl Default for AutoRate {
+    fn default() -> AutoRate {
+        AutoRate {
+            cap: INITIAL_RATE,
+            high: INITIAL_RATE,
+            limiter: None,
+            epoch: 0,
+            slow_in_epoch: false,
+            sections: [None; SECTIONS],
+            current: None,
+        }
+    }
+}
+
 impl AutoRate {
+    /// The rate to pace at, bytes per second.
     pub(crate) fn cap(&self) -> Option<u64> {
-        self.cap
+        Some(self.cap)
     }
 
     #[cfg(test)]
@@ -83,103 +106,97 @@ impl AutoRate {
     /// A new file: section numbers start again.
     pub(crate) fn new_file(&mut self) {
         self.sections = [None; SECTIONS];
+        self.current = None;
     }
 
-    /// A first-pass data packet of `bytes` in `section` went out at `now_us`.
-    pub(crate) fn on_first_pass(&mut self, now_us: u64, bytes: u64, section: u16) {
-        let slot = &mut self.sections[usize::from(section) % SECTIONS];
-        match slot {
-            Some(s) if s.section == section => {
+    /// A data packet of `bytes` in `section` of pass `pass` went out at `now_us`.
+    pub(crate) fn on_data(&mut self, now_us: u64, bytes: u64, pass: u16, section: u16) {
+        let k = usize::from(section) % SECTIONS;
+        if let Some(s) = self.sections[k].as_mut() {
+            if (s.pass, s.section) == (pass, section) && !s.closed {
                 s.last = now_us;
                 s.bytes += bytes;
+                s.blocks += 1;
+                return;
             }
-            _ => {
-                *slot = Some(SectionSent {
-                    section,
-                    first: now_us,
-                    last: now_us,
-                    bytes,
-                    closed: false,
-                });
-                let prev = usize::from(section.wrapping_sub(1)) % SECTIONS;
-                if let Some(p) = self.sections[prev].as_mut() {
-                    if p.section.wrapping_add(1) == section {
-                        p.closed = true;
-                        // Its last packet's own time slot: up to the next section's first.
-                        p.last = now_us;
-                    }
-                }
-            }
+        }
+        self.close(now_us);
+        self.sections[k] = Some(SectionSent {
+            pass,
+            section,
+            blocks: 1,
+            first: now_us,
+            last: now_us,
+            bytes,
+            closed: false,
+        });
+        self.current = Some(k);
+    }
+
+    /// The pass ended at `now_us` (its last section is over).
+    pub(crate) fn end_pass(&mut self, now_us: u64) {
+        self.close(now_us);
+    }
+
+    fn close(&mut self, now_us: u64) {
+        if let Some(p) = self.current.take().and_then(|k| self.sections[k].as_mut()) {
+            p.closed = true;
+            // Its last packet's own time slot: up to whatever came next.
+            p.last = now_us;
         }
     }
 
-    /// The rate `section` was sent at in the first pass, bytes per second, once it is over.
-    fn section_rate(&self, section: u16) -> Option<u64> {
+    /// What pass `pass` sent of `section`, once that is over: blocks, and the rate in bytes
+    /// per second.
+    fn section_sent(&self, pass: u16, section: u16) -> Option<(u32, u64)> {
         let s = self.sections[usize::from(section) % SECTIONS]?;
         let span = s.last.saturating_sub(s.first);
-        (s.section == section && s.closed && span > 0)
-            .then(|| s.bytes.saturating_mul(1_000_000) / span)
+        ((s.pass, s.section) == (pass, section) && s.closed && span > 0)
+            .then(|| (s.blocks, s.bytes.saturating_mul(1_000_000) / span))
     }
 
-    /// A data packet of `bytes` went out at `now_us`; `section_blocks` is a section's worth.
-    pub(crate) fn on_sent(&mut self, now_us: u64, bytes: u64, section_blocks: u32) {
-        if self.win_bytes == 0 && self.win_start == 0 {
-            self.win_start = now_us;
-        }
-        self.win_bytes += bytes;
-        let span = now_us.saturating_sub(self.win_start);
-        if span >= WINDOW_US {
-            self.measured = self.win_bytes.saturating_mul(1_000_000) / span;
-            if self.cap.is_none() {
-                self.peak = self.peak.max(self.measured);
-            }
-            self.win_start = now_us;
-            self.win_bytes = 0;
-        }
+    /// A first-pass data packet went out; `section_blocks` is a section's worth.
+    pub(crate) fn on_sent(&mut self, section_blocks: u32) {
         self.epoch += 1;
         if self.epoch >= section_blocks.max(1) {
             self.epoch = 0;
             if !core::mem::take(&mut self.slow_in_epoch) {
-                self.grow();
+                self.cap = (self.cap.saturating_mul(GROWTH) / 1000).min(MAX_RATE);
             }
         }
     }
 
-    fn grow(&mut self) {
-        if let Some(cap) = self.cap {
-            let up = cap.saturating_mul(GROWTH) / 1000;
-            if self.peak > 0 && up > self.peak.saturating_mul(3) / 2 {
-                self.cap = None;
-                self.limiter = None;
-            } else {
-                self.cap = Some(up);
-            }
-        }
-    }
-
-    /// Client `id` missed `missed` of the `blocks` blocks of first-pass `section`. Returns what
-    /// it did when the report marks the client slow. Reports of a section still being sent, or
-    /// sent too long ago to remember its rate, are ignored.
+    /// Client `id` misses `missed` blocks of `section` after pass `pass` sent some. Returns
+    /// what it did when the report marks the client slow. Reports of a section still being
+    /// sent, or sent too long ago to remember, are ignored.
     pub(crate) fn on_report(
         &mut self,
         id: u32,
+        pass: u16,
         section: u16,
         missed: u32,
-        blocks: u32,
     ) -> Option<Slowed> {
-        if blocks == 0 || u64::from(missed) * 1000 <= u64::from(SLOW_SHARE) * u64::from(blocks) {
+        let (blocks, sent) = self.section_sent(pass, section)?;
+        // It cannot miss more than was sent (what it lacked from before is in `missed` too).
+        let missed = missed.min(blocks);
+        if blocks < MIN_JUDGED
+            || u64::from(missed) * 1000 <= u64::from(SLOW_SHARE) * u64::from(blocks)
+        {
             return None;
         }
-        let sent = self.section_rate(section)?;
         self.slow_in_epoch = true;
         let delivered = sent * u64::from(blocks - missed) / u64::from(blocks);
         let want = (delivered.saturating_mul(HEADROOM) / 1000).max(MIN_RATE);
-        if self.cap.is_some_and(|c| c <= want) {
+        if self.cap <= want {
             return None;
         }
-        self.cap = Some(want);
+        if self.limiter.is_none() {
+            self.high = self.high.max(self.cap);
+        }
+        self.cap = want;
         self.limiter = Some(id);
         Some(Slowed {
+            received_permille: ((blocks - missed) * 1000 / blocks) as u16,
             delivered,
             sent,
             cap: want,
@@ -189,7 +206,7 @@ impl AutoRate {
     /// Client `id` left the session: a cap it set goes with it.
     pub(crate) fn on_left(&mut self, id: u32) {
         if self.limiter == Some(id) {
-            self.cap = None;
+            self.cap = self.cap.max(self.high);
             self.limiter = None;
         }
     }
@@ -200,28 +217,34 @@ mod tests {
     use super::*;
 
     /// Sends `sections` sections of 10,000 packets of 1000 bytes from section `first` at `rate`
-    /// bytes per second from `t` (µs); returns the end time.
+    /// bytes per second from `t` (µs), in pass 1; returns the end time.
     fn send(a: &mut AutoRate, t: u64, first: u16, sections: u16, rate: u64) -> u64 {
         let step = 1000 * 1_000_000 / rate;
         let mut t = t;
         for s in first..first + sections {
             for _ in 0..10_000 {
                 t += step;
-                a.on_first_pass(t, 1000, s);
-                a.on_sent(t, 1000, 10_000);
+                a.on_data(t, 1000, 1, s);
+                a.on_sent(10_000);
             }
         }
+        a.end_pass(t);
         t
     }
 
     #[test]
-    fn random_loss_never_slows_a_healthy_group() {
+    fn random_loss_never_slows_a_healthy_group_and_clean_sections_speed_it_up() {
         let mut a = AutoRate::default();
+        assert_eq!(a.cap(), Some(INITIAL_RATE));
         send(&mut a, 0, 0, 3, 50_000_000);
         for missed in [0, 100, 500, 2_500] {
-            assert_eq!(a.on_report(1, 0, missed, 10_000), None);
+            assert_eq!(a.on_report(1, 1, 0, missed), None);
         }
-        assert_eq!(a.cap(), None);
+        assert_eq!(a.limiter(), None);
+        assert_eq!(a.cap(), Some(INITIAL_RATE * 125 * 125 * 125 / 1_000_000));
+        // Up to 100 Gbit/s, no further.
+        send(&mut a, 0, 3, 60, 50_000_000);
+        assert_eq!(a.cap(), Some(MAX_RATE));
     }
 
     #[test]
@@ -229,19 +252,21 @@ mod tests {
         let mut a = AutoRate::default();
         let t = send(&mut a, 0, 0, 2, 50_000_000);
         let t = send(&mut a, t, 2, 1, 10_000_000);
-        // The section being sent has no rate yet.
-        let t = send(&mut a, t, 3, 1, 10_000_000);
-        assert_eq!(a.on_report(7, 4, 9_600, 10_000), None);
+        // A section never sent has no rate.
+        assert_eq!(a.on_report(7, 1, 9, 9_600), None);
+        // Nor does one sent in another pass.
+        assert_eq!(a.on_report(7, 2, 1, 9_600), None);
         // It got 4% of section 1, sent at 50 MB/s: 2 MB/s, capped 10% above (not 4% of the
-        // 10 MB/s sent later).
-        let s = a.on_report(7, 1, 9_600, 10_000).expect("slow");
+        // 10 MB/s section 2 went at).
+        let s = a.on_report(7, 1, 1, 9_600).expect("slow");
         assert!((49_000_000..=51_000_000).contains(&s.sent), "{s:?}");
         assert!((1_960_000..=2_040_000).contains(&s.delivered), "{s:?}");
+        assert_eq!(s.received_permille, 40);
         assert_eq!(s.cap, s.delivered * 11 / 10);
         assert_eq!(a.cap(), Some(s.cap));
         assert_eq!(a.limiter(), Some(7));
-        // A report of a section sent faster than the cap says nothing new.
-        assert_eq!(a.on_report(7, 2, 7_000, 10_000), None);
+        // A report that would allow more than the cap says nothing new.
+        assert_eq!(a.on_report(7, 1, 2, 7_000), None);
         // No growth over the section's worth the slow report came in; a clean one raises the
         // cap by a quarter.
         let before = s.cap;
@@ -252,21 +277,37 @@ mod tests {
     }
 
     #[test]
-    fn the_cap_goes_when_its_client_leaves_or_grows_past_the_peak() {
+    fn a_pass_that_resent_little_is_not_judged() {
         let mut a = AutoRate::default();
-        let t = send(&mut a, 0, 0, 3, 50_000_000);
-        a.on_report(7, 0, 9_600, 10_000).expect("slow");
-        a.on_left(8);
-        assert!(a.cap().is_some(), "another client leaving changes nothing");
-        a.on_left(7);
-        assert_eq!(a.cap(), None);
-        // Capped again, then enough clean sections lift the cap altogether.
-        a.on_report(7, 1, 5_000, 10_000).expect("slow");
-        let mut t = t;
-        for s in 3..13 {
-            let rate = a.cap().unwrap_or(50_000_000);
-            t = send(&mut a, t, s, 1, rate);
+        let mut t = 0;
+        for _ in 0..MIN_JUDGED - 1 {
+            t += 100;
+            a.on_data(t, 1000, 2, 0);
         }
-        assert_eq!(a.cap(), None);
+        a.end_pass(t + 100);
+        assert_eq!(a.on_report(7, 2, 0, MIN_JUDGED - 1), None);
+        for _ in 0..MIN_JUDGED {
+            t += 100;
+            a.on_data(t, 1000, 3, 0);
+        }
+        a.end_pass(t + 100);
+        assert!(a.on_report(7, 3, 0, MIN_JUDGED).is_some());
+    }
+
+    #[test]
+    fn the_rate_comes_back_when_the_client_that_set_it_leaves() {
+        let mut a = AutoRate::default();
+        send(&mut a, 0, 0, 3, 50_000_000);
+        let high = a.cap().unwrap();
+        a.on_report(7, 1, 0, 9_600).expect("slow");
+        assert!(a.cap().unwrap() < high);
+        a.on_left(8);
+        assert!(
+            a.cap().unwrap() < high,
+            "another client leaving changes nothing"
+        );
+        a.on_left(7);
+        assert_eq!(a.cap(), Some(high));
+        assert_eq!(a.limiter(), None);
     }
 }
