@@ -61,20 +61,58 @@ pub mod exit {
     pub const NOTHING_RECEIVED: i32 = 10;
 }
 
+/// How much of the file one read brings in when the sender goes through it in order.
+const READ_AHEAD: usize = 1 << 20;
+
 /// The current file, read at the sender's offsets, and its resend map.
+///
+/// A pass reads the file in order, one block at a time: one system call a block would cost
+/// more than the block's trip through the protocol, so reads that continue where the last one
+/// ended fill a [`READ_AHEAD`] window that the next blocks are copied from. Reads elsewhere
+/// (retransmissions of scattered blocks) go to the file directly.
 #[derive(Debug, Default)]
 struct FileSource {
     file: Option<File>,
     map: Vec<u8>,
+    window: Vec<u8>,
+    /// File offset of `window[0]`.
+    window_at: u64,
+}
+
+impl FileSource {
+    fn set_file(&mut self, file: Option<File>) {
+        self.file = file;
+        self.window.clear();
+        self.window_at = 0;
+    }
 }
 
 impl BlockSource for FileSource {
     fn read_block(&mut self, _: u16, offset: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        self.file
-            .as_ref()
-            .ok_or(ReadError)?
-            .read_exact_at(buf, offset)
-            .map_err(|_| ReadError)
+        let file = self.file.as_ref().ok_or(ReadError)?;
+        let end = self.window_at + self.window.len() as u64;
+        if offset >= self.window_at && offset + buf.len() as u64 <= end {
+            let at = (offset - self.window_at) as usize;
+            buf.copy_from_slice(&self.window[at..at + buf.len()]);
+            return Ok(());
+        }
+        if offset != end && !(offset > self.window_at && offset < end) {
+            return file.read_exact_at(buf, offset).map_err(|_| ReadError);
+        }
+        // In order: the next window starts at this block.
+        let size = file.metadata().map_err(|_| ReadError)?.len();
+        let want = (size.saturating_sub(offset) as usize).min(READ_AHEAD);
+        if want < buf.len() {
+            return Err(ReadError);
+        }
+        self.window.resize(want, 0);
+        if file.read_exact_at(&mut self.window, offset).is_err() {
+            self.window.clear();
+            return Err(ReadError);
+        }
+        self.window_at = offset;
+        buf.copy_from_slice(&self.window[..buf.len()]);
+        Ok(())
     }
     fn resend_map(&mut self) -> &mut [u8] {
         &mut self.map
@@ -1187,7 +1225,7 @@ impl<R: RsaKeys> Driver<'_, R> {
     }
 
     fn open_item(&self, item: &Item, source: &mut FileSource) -> io::Result<()> {
-        source.file = None;
+        source.set_file(None);
         source.map.clear();
         if item.ftype == FileType::Regular {
             let f = File::open(&item.path)?;
@@ -1198,7 +1236,7 @@ impl<R: RsaKeys> Driver<'_, R> {
             let layout = FileLayout::new(size, self.o.blocksize)
                 .map_err(|_| io::Error::other("too large for this block size"))?;
             source.map.resize(layout.bitmap_len(), 0);
-            source.file = Some(f);
+            source.set_file(Some(f));
         }
         Ok(())
     }
@@ -1538,6 +1576,40 @@ fn lost_text(r: LostReason) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_source_reads_every_block_as_the_file_has_it() {
+        let dir = std::env::temp_dir().join(format!("uftp-rs-source-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("f");
+        // Three windows and a bit: the last window is short and the last block shorter.
+        let data: Vec<u8> = (0..3 * READ_AHEAD + 5000)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut src = FileSource::default();
+        src.set_file(Some(File::open(&path).unwrap()));
+        let block = 1300;
+        let check = |src: &mut FileSource, off: usize| {
+            let len = block.min(data.len() - off);
+            let mut buf = vec![0u8; len];
+            src.read_block(1, off as u64, &mut buf).unwrap();
+            assert_eq!(buf, data[off..off + len], "block at {off}");
+        };
+        // In order (blocks straddle window ends), then scattered, then in order again.
+        for off in (0..data.len()).step_by(block) {
+            check(&mut src, off);
+        }
+        for off in [block * 700, 13, block * 3, data.len() - 1, READ_AHEAD - 1] {
+            check(&mut src, off);
+        }
+        for off in (block * 10..block * 900).step_by(block) {
+            check(&mut src, off);
+        }
+        let mut past = vec![0u8; 10];
+        assert!(src.read_block(1, data.len() as u64, &mut past).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn drop_summary_names_the_causes_seen() {
