@@ -315,6 +315,23 @@ fn send_mmsg(fd: RawFd, buf: &[u8], msgs: &mut [Msg]) -> io::Result<usize> {
     }
 }
 
+/// Sets the receive buffer to `size` bytes even above `net.core.rmem_max` where the process may
+/// (`SO_RCVBUFFORCE`, root or `CAP_NET_ADMIN`); false where it may not.
+pub fn force_recv_buffer(sock: &impl AsRawFd, size: usize) -> bool {
+    let v = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a plain setsockopt with a pointer to a live int and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&raw const v).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    r == 0
+}
+
 /// Asks the kernel to coalesce received datagrams (UDP GRO); false where it cannot.
 pub fn enable_gro(sock: &impl AsRawFd) -> bool {
     let one: libc::c_int = 1;

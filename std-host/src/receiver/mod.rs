@@ -291,7 +291,10 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         .map_err(|e| sockerr(format!("socket option: {e}")))?;
     // Coalesced datagrams (from a sender using GSO) arrive as one buffer; `RxBatch` splits them.
     crate::udp::enable_gro(&sock);
-    if let Err(e) = sock.set_recv_buffer_size(opts.bufsize) {
+    // As root, -B is honoured above net.core.rmem_max (a few MiB by default), which at
+    // Gbit/s holds only milliseconds of data; otherwise the kernel caps it there.
+    if crate::udp::force_recv_buffer(&sock, opts.bufsize) {
+    } else if let Err(e) = sock.set_recv_buffer_size(opts.bufsize) {
         log.line(
             1,
             &format!("cannot set receive buffer to {}: {e}", opts.bufsize),

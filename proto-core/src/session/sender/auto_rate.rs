@@ -23,7 +23,7 @@ pub(crate) const SLOW_SHARE: u32 = 250;
 /// The cap is this much above the slow client's measured receive rate (per mille).
 pub(crate) const HEADROOM: u64 = 1100;
 /// Growth of the cap per clean section's worth of data (per mille).
-pub(crate) const GROWTH: u64 = 1250;
+pub(crate) const GROWTH: u64 = 1500;
 /// The starting rate, bytes per second (1 Gbit/s).
 pub(crate) const INITIAL_RATE: u64 = 125_000_000;
 /// The highest rate, bytes per second (100 Gbit/s: unpaced in practice).
@@ -241,7 +241,7 @@ mod tests {
             assert_eq!(a.on_report(1, 1, 0, missed), None);
         }
         assert_eq!(a.limiter(), None);
-        assert_eq!(a.cap(), Some(INITIAL_RATE * 125 * 125 * 125 / 1_000_000));
+        assert_eq!(a.cap(), Some(INITIAL_RATE * 3 * 3 * 3 / 8));
         // Up to 100 Gbit/s, no further.
         send(&mut a, 0, 3, 60, 50_000_000);
         assert_eq!(a.cap(), Some(MAX_RATE));
@@ -268,12 +268,12 @@ mod tests {
         // A report that would allow more than the cap says nothing new.
         assert_eq!(a.on_report(7, 1, 2, 7_000), None);
         // No growth over the section's worth the slow report came in; a clean one raises the
-        // cap by a quarter.
+        // cap by half.
         let before = s.cap;
         let t = send(&mut a, t, 4, 1, before);
         assert_eq!(a.cap(), Some(before));
         send(&mut a, t, 5, 1, before);
-        assert_eq!(a.cap(), Some(before * 5 / 4));
+        assert_eq!(a.cap(), Some(before * 3 / 2));
     }
 
     #[test]
