@@ -401,6 +401,27 @@ impl Proc {
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
+    /// Waits up to `limit` until its log holds `line`; panics with the log if it exits first or
+    /// the time runs out (how the tests wait for a program to be ready).
+    pub fn wait_for_line(&mut self, line: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self.log_text().contains(line) {
+            assert!(
+                self.running(),
+                "{} exited before logging {line:?}:\n{}",
+                self.name,
+                self.log_text()
+            );
+            assert!(
+                start.elapsed() < limit,
+                "{} did not log {line:?} in {limit:?}:\n{}",
+                self.name,
+                self.log_text()
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Its log so far. Lossy: Debian's `uftpd` logs raw bytes when a reverse lookup fails, and
     /// one invalid UTF-8 sequence must not blank the whole log.
     pub fn log_text(&self) -> String {

@@ -69,15 +69,7 @@ fn real_run() -> Outcome {
             cmd,
             &bed.path(&format!("uftpd{i}.log")),
         );
-        let t0 = std::time::Instant::now();
-        while !p.log_text().contains("listening on port") {
-            assert!(p.running(), "uftpd{i} exited:\n{}", p.log_text());
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "uftpd{i} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        p.wait_for_line("listening on port", Duration::from_secs(10));
         h.set_loss(LOSS_PERCENT);
         receivers.push((p, dest));
     }

@@ -54,17 +54,8 @@ fn start_receivers_with(n: usize, extra: &[&str]) -> Bed {
         dests.push(dest);
     }
     // Wait until each listens (its start-up line is logged).
-    let t0 = Instant::now();
     for r in &mut receivers {
-        while !r.log_text().contains("listening on port") {
-            assert!(r.running(), "{} exited:\n{}", r.name, r.log_text());
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "{} did not start",
-                r.name
-            );
-            sleep(Duration::from_millis(20));
-        }
+        r.wait_for_line("listening on port", Duration::from_secs(10));
     }
     Bed {
         bed,

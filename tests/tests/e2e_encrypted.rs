@@ -157,7 +157,7 @@ impl Net {
             Imp::Ours => "listening on port",
             Imp::Debian => "Loaded",
         };
-        wait_for_line(&mut proc, ready);
+        proc.wait_for_line(ready, Duration::from_secs(10));
         self.receivers.push(Receiver {
             imp,
             uid: uid(i),
@@ -185,7 +185,7 @@ impl Net {
             dump,
             &self.bed.path(&format!("tcpdump-run{number}.log")),
         );
-        wait_for_line(&mut tcpdump, "listening on");
+        tcpdump.wait_for_line("listening on", Duration::from_secs(10));
         let mut cmd = match imp {
             Imp::Ours => {
                 let mut c = h.command(our_binary("uftp"));
@@ -270,26 +270,6 @@ impl Net {
         for r in &mut self.receivers {
             assert!(r.proc.running(), "{} died:\n{logs}", r.proc.name);
         }
-    }
-}
-
-/// Waits (10 s at most) until `proc` has logged `line`; panics with its log if it exits first.
-fn wait_for_line(proc: &mut Proc, line: &str) {
-    let t0 = Instant::now();
-    while !proc.log_text().contains(line) {
-        assert!(
-            proc.running(),
-            "{} exited at start-up:\n{}",
-            proc.name,
-            proc.log_text()
-        );
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "{} did not start:\n{}",
-            proc.name,
-            proc.log_text()
-        );
-        sleep(Duration::from_millis(20));
     }
 }
 

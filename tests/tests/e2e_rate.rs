@@ -9,7 +9,6 @@
 //! Needs root, `ip` and `nft` (`cargo xtask setup`).
 
 use std::fs;
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Host, Proc, Testbed};
@@ -59,15 +58,7 @@ fn transfer(extra: &[&str]) -> Outcome {
             cmd,
             &bed.path(&format!("uftpd{i}.log")),
         );
-        let t0 = Instant::now();
-        while !p.log_text().contains("listening on port") {
-            assert!(p.running(), "uftpd{i} exited:\n{}", p.log_text());
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "uftpd{i} did not start"
-            );
-            sleep(Duration::from_millis(20));
-        }
+        p.wait_for_line("listening on port", Duration::from_secs(10));
         receivers.push(p);
         dests.push(dest);
     }

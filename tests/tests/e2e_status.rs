@@ -69,13 +69,8 @@ impl Bed {
             ));
             dests.push(dest);
         }
-        let t0 = Instant::now();
         for r in &mut receivers {
-            while !r.log_text().contains("listening on port") {
-                assert!(r.running(), "{} exited:\n{}", r.name, r.log_text());
-                assert!(t0.elapsed() < Duration::from_secs(10), "{}", r.log_text());
-                sleep(Duration::from_millis(20));
-            }
+            r.wait_for_line("listening on port", Duration::from_secs(10));
         }
         Bed {
             bed,

@@ -515,12 +515,8 @@ fn a_file_larger_than_the_free_space_is_rejected_and_nothing_is_left() {
     let mut cmd = h.command(our_binary("uftpd"));
     cmd.args(["-d", "-x", "2", "-U", &uid(1), "-I", &h.ifname, "-D"])
         .arg(&dest);
-    let rx = Proc::spawn("uftpd", cmd, &bed.path("uftpd.log"));
-    let t0 = Instant::now();
-    while !rx.log_text().contains("listening on port") {
-        assert!(t0.elapsed() < Duration::from_secs(10));
-        sleep(Duration::from_millis(20));
-    }
+    let mut rx = Proc::spawn("uftpd", cmd, &bed.path("uftpd.log"));
+    rx.wait_for_line("listening on port", Duration::from_secs(10));
     let s = bed.host(0);
     let mut codes = Vec::new();
     let mut out = String::new();
@@ -624,12 +620,8 @@ fn backup_dir_keeps_the_file_a_session_from_uftp_4_10_2_replaces() {
         .arg(&dest)
         .arg("-A")
         .arg(&backup);
-    let rx = Proc::spawn("uftpd", cmd, &bed.path("uftpd.log"));
-    let t0 = Instant::now();
-    while !rx.log_text().contains("listening on port") {
-        assert!(t0.elapsed() < Duration::from_secs(10), "{}", rx.log_text());
-        sleep(Duration::from_millis(20));
-    }
+    let mut rx = Proc::spawn("uftpd", cmd, &bed.path("uftpd.log"));
+    rx.wait_for_line("listening on port", Duration::from_secs(10));
     let s = bed.host(0);
     let mut cmd = s.command("uftp");
     cmd.args(["-U", SENDER_ID, "-I", &s.ifname, "-H", &uid(1)])
@@ -691,12 +683,8 @@ fn with_t_and_i_each_file_moves_in_and_the_script_runs_per_file() {
         .arg(&temp)
         .arg("-s")
         .arg(&script);
-    let rx = Proc::spawn("uftpd", cmd, &bed.path("uftpd.log"));
-    let t0 = Instant::now();
-    while !rx.log_text().contains("listening on port") {
-        assert!(t0.elapsed() < Duration::from_secs(10), "{}", rx.log_text());
-        sleep(Duration::from_millis(20));
-    }
+    let mut rx = Proc::spawn("uftpd", cmd, &bed.path("uftpd.log"));
+    rx.wait_for_line("listening on port", Duration::from_secs(10));
     let s = bed.host(0);
     let mut cmd = s.command("uftp");
     cmd.args(["-U", SENDER_ID, "-I", &s.ifname, "-H", &uid(1)])

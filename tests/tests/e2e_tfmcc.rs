@@ -38,19 +38,6 @@ struct Outcome {
     receivers: Vec<String>,
 }
 
-fn wait_for(p: &mut Proc, line: &str) {
-    let t0 = Instant::now();
-    while !p.log_text().contains(line) {
-        assert!(p.running(), "{} exited:\n{}", p.name, p.log_text());
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "{} did not start",
-            p.name
-        );
-        sleep(Duration::from_millis(20));
-    }
-}
-
 /// One session from `sender` to two `receiver`s; `extra` goes to the sender.
 fn transfer(sender: Imp, receiver: Imp, extra: &[&str]) -> Outcome {
     let _lock = serial();
@@ -88,7 +75,7 @@ fn transfer(sender: Imp, receiver: Imp, extra: &[&str]) -> Outcome {
             &bed.path(&format!("uftpd{i}.log")),
         );
         match receiver {
-            Imp::Ours => wait_for(&mut p, "listening on port"),
+            Imp::Ours => p.wait_for_line("listening on port", Duration::from_secs(10)),
             Imp::Debian => sleep(Duration::from_millis(300)),
         }
         receivers.push(p);
@@ -104,7 +91,7 @@ fn transfer(sender: Imp, receiver: Imp, extra: &[&str]) -> Outcome {
         .arg(&pcap)
         .arg(filter);
     let mut tcpdump = Proc::spawn("tcpdump", dump, &bed.path("tcpdump.log"));
-    wait_for(&mut tcpdump, "listening on");
+    tcpdump.wait_for_line("listening on", Duration::from_secs(10));
     let ids: Vec<String> = (1..=RECEIVERS).map(|i| uid_of(bed.host(i))).collect();
     let mut cmd: Command = match sender {
         Imp::Ours => {
