@@ -1809,23 +1809,11 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     }
 
     /// Sync mode answers the item at once with `status`, storing nothing.
-    fn skip(
-        &mut self,
-        idx: usize,
-        mut file: File,
-        size: u64,
-        status: CompleteStatus,
-        preview: bool,
-    ) {
-        file.state = FileState::Done(status);
-        file.send_complete = true;
-        file.send_ack = false;
-        let Some(s) = self.sessions[idx].as_mut() else {
+    fn skip(&mut self, idx: usize, file: File, size: u64, status: CompleteStatus, preview: bool) {
+        let file_id = file.file_id;
+        let Some(session) = self.answer_early(idx, file, status) else {
             return;
         };
-        let session = s.id;
-        let file_id = file.file_id;
-        s.file = Some(file);
         self.event(Event::FileSkipped {
             session,
             file_id,
@@ -1835,21 +1823,32 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         });
     }
 
-    fn reject(&mut self, idx: usize, mut file: File, reason: Reject) {
-        file.state = FileState::Done(CompleteStatus::Rejected);
-        file.send_complete = true;
-        file.send_ack = false;
-        let Some(s) = self.sessions[idx].as_mut() else {
+    fn reject(&mut self, idx: usize, file: File, reason: Reject) {
+        let file_id = file.file_id;
+        let Some(session) = self.answer_early(idx, file, CompleteStatus::Rejected) else {
             return;
         };
-        let session = s.id;
-        let file_id = file.file_id;
-        s.file = Some(file);
         self.event(Event::FileRejected {
             session,
             file_id,
             reason,
         });
+    }
+
+    /// Ends `file` without data: COMPLETE with `status` is due next (no FILEINFO_ACK), and the
+    /// file is the session's current one. Returns the session, if it still exists.
+    fn answer_early(
+        &mut self,
+        idx: usize,
+        mut file: File,
+        status: CompleteStatus,
+    ) -> Option<SessionId> {
+        file.state = FileState::Done(status);
+        file.send_complete = true;
+        file.send_ack = false;
+        let s = self.sessions[idx].as_mut()?;
+        s.file = Some(file);
+        Some(s.id)
     }
 
     /// CONG_CTRL (digest §3.18): our RTT and whether we are the CLR (listed first with the CLR
