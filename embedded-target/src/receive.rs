@@ -261,6 +261,11 @@ pub async fn serve<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
         if rx.poll_timeout().is_some_and(|d| d <= t) {
             rx.handle_timeout(t, storage);
         }
+        // Events first: a new session's private group is joined before its REGISTER leaves
+        // (the server's KEYINFO answers at once and would otherwise find no member).
+        while let Some(ev) = rx.poll_event() {
+            on_event(stack, settings, storage, groups, ev);
+        }
         while let Some(out) = rx.poll_transmit(t, datagram, storage) {
             let Some(to) = endpoint(out.dest) else {
                 continue;

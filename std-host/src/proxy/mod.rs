@@ -496,6 +496,11 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         if proxy.poll_timeout().is_some_and(|d| d <= t) {
             proxy.handle_timeout(t);
         }
+        // Events first: a private group is joined before the answer that makes the server
+        // send to it leaves.
+        while let Some(ev) = proxy.poll_event() {
+            handle_event(&ev, &mut net, &mut log);
+        }
         while let Some(tx) = proxy.poll_transmit(t, &mut outbuf) {
             if let Err(e) = net.send(&outbuf[..tx.len], tx.dest) {
                 send_failed(&mut log, &mut send_errors, tx.dest, &e);

@@ -485,6 +485,20 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         if rx.poll_timeout().is_some_and(|d| d <= t) {
             rx.handle_timeout(t, &mut storage);
         }
+        // Events before the answers go out: a new session's private group is joined before
+        // its REGISTER leaves, or the server's KEYINFO (sent the moment the REGISTER lands)
+        // can arrive before the join and be lost, and the session waits a whole announce round.
+        while let Some(ev) = rx.poll_event() {
+            handle_event(
+                &ev,
+                &sock,
+                &ifaces,
+                &mut private,
+                &storage,
+                &mut log,
+                &mut reports,
+            );
+        }
         while let Some(tx) = rx.poll_transmit(t, &mut outbuf, &mut storage) {
             let dest = match (tx.dest, v6) {
                 (SocketAddr::V4(a), true) => SocketAddr::from((a.ip().to_ipv6_mapped(), a.port())),
@@ -507,18 +521,6 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
                 &mut log,
                 &mut reports,
             );
-            if let Event::FileStarted { session, .. } = ev {
-                if storage.resumed_blocks(session).is_some_and(|n| n > 0) {
-                    log.line(
-                        2,
-                        &format!(
-                            "{} Resuming: {} blocks kept from an earlier instance",
-                            session_tag(session),
-                            storage.resumed_blocks(session).unwrap_or(0)
-                        ),
-                    );
-                }
-            }
         }
         if rx.response_proxy_key() != proxy_key {
             proxy_key = rx.response_proxy_key();
@@ -898,17 +900,28 @@ fn handle_event(
             file_id,
             kind,
             size,
-        } => log.line(
-            2,
-            &format!(
-                "{} Receiving {} {} ({size} bytes, file {file_id})",
-                session_tag(*session),
-                kind.name(),
-                storage
-                    .name_of(*session, *file_id)
-                    .map_or_else(|| "?".into(), |p| p.display().to_string())
-            ),
-        ),
+        } => {
+            log.line(
+                2,
+                &format!(
+                    "{} Receiving {} {} ({size} bytes, file {file_id})",
+                    session_tag(*session),
+                    kind.name(),
+                    storage
+                        .name_of(*session, *file_id)
+                        .map_or_else(|| "?".into(), |p| p.display().to_string())
+                ),
+            );
+            if let Some(n) = storage.resumed_blocks(*session).filter(|&n| n > 0) {
+                log.line(
+                    2,
+                    &format!(
+                        "{} Resuming: {n} blocks kept from an earlier instance",
+                        session_tag(*session)
+                    ),
+                );
+            }
+        }
         Event::FileFinished {
             session,
             file_id,
