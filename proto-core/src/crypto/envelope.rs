@@ -9,6 +9,7 @@ use core::ops::Range;
 
 use aes::{Aes128, Aes256};
 use aes_gcm::aead::AeadInOut;
+#[cfg(not(feature = "fast-gcm"))]
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, KeyInit};
@@ -67,8 +68,14 @@ type Aes256Ccm = Ccm<Aes256, U16, U12>;
 enum Cipher {
     Aes128Cbc(Aes128),
     Aes256Cbc(Aes256),
+    #[cfg(not(feature = "fast-gcm"))]
     Aes128Gcm(Aes128Gcm),
+    #[cfg(not(feature = "fast-gcm"))]
     Aes256Gcm(Aes256Gcm),
+    /// AES-GCM (either key size) through ring's assembly: VAES/VPCLMULQDQ where the CPU has
+    /// them, about twice the portable code's speed on a 1.3 KB datagram (feature `fast-gcm`).
+    #[cfg(feature = "fast-gcm")]
+    FastGcm(ring::aead::LessSafeKey),
     Aes128Ccm(Aes128Ccm),
     Aes256Ccm(Aes256Ccm),
 }
@@ -160,9 +167,21 @@ impl Envelope {
         }
         let key = keys.key();
         let cipher = match keys.keytype() {
+            #[cfg(feature = "fast-gcm")]
+            KeyType::Aes128Gcm | KeyType::Aes256Gcm => {
+                let alg = if keys.keytype() == KeyType::Aes128Gcm {
+                    &ring::aead::AES_128_GCM
+                } else {
+                    &ring::aead::AES_256_GCM
+                };
+                let key = ring::aead::UnboundKey::new(alg, key).map_err(|_| Error::BadKeyLength)?;
+                Cipher::FastGcm(ring::aead::LessSafeKey::new(key))
+            }
             KeyType::Aes128Cbc => Cipher::Aes128Cbc(init(key)?),
             KeyType::Aes256Cbc => Cipher::Aes256Cbc(init(key)?),
+            #[cfg(not(feature = "fast-gcm"))]
             KeyType::Aes128Gcm => Cipher::Aes128Gcm(init(key)?),
+            #[cfg(not(feature = "fast-gcm"))]
             KeyType::Aes256Gcm => Cipher::Aes256Gcm(init(key)?),
             KeyType::Aes128Ccm => Cipher::Aes128Ccm(init(key)?),
             KeyType::Aes256Ccm => Cipher::Aes256Ccm(init(key)?),
@@ -241,13 +260,34 @@ impl Envelope {
 
         let (aad, rest) = buf.split_at_mut(AAD_LEN);
         let (sig, payload) = rest.split_at_mut(self.sig_len());
-        let nonce = aead_iv(&self.salt, header.src_id, iv_ctr).into();
+        let iv = aead_iv(&self.salt, header.src_id, iv_ctr);
+        let nonce = iv.into();
         let (plain, tag_out) = payload.split_at_mut(inner_len.min(payload.len()));
-        let tag = match &self.cipher {
-            Cipher::Aes128Gcm(c) => c.encrypt_inout_detached(&nonce, aad, plain.into()),
-            Cipher::Aes256Gcm(c) => c.encrypt_inout_detached(&nonce, aad, plain.into()),
-            Cipher::Aes128Ccm(c) => c.encrypt_inout_detached(&nonce, aad, plain.into()),
-            Cipher::Aes256Ccm(c) => c.encrypt_inout_detached(&nonce, aad, plain.into()),
+        let tag: [u8; AEAD_TAG_LEN] = match &self.cipher {
+            #[cfg(not(feature = "fast-gcm"))]
+            Cipher::Aes128Gcm(c) => c
+                .encrypt_inout_detached(&nonce, aad, plain.into())
+                .map(Into::into),
+            #[cfg(not(feature = "fast-gcm"))]
+            Cipher::Aes256Gcm(c) => c
+                .encrypt_inout_detached(&nonce, aad, plain.into())
+                .map(Into::into),
+            #[cfg(feature = "fast-gcm")]
+            Cipher::FastGcm(c) => {
+                let nonce = ring::aead::Nonce::assume_unique_for_key(iv);
+                let tag = c
+                    .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), plain)
+                    .map_err(|_| Error::TooLong)?;
+                let mut out = [0u8; AEAD_TAG_LEN];
+                out.copy_from_slice(tag.as_ref());
+                Ok(out)
+            }
+            Cipher::Aes128Ccm(c) => c
+                .encrypt_inout_detached(&nonce, aad, plain.into())
+                .map(Into::into),
+            Cipher::Aes256Ccm(c) => c
+                .encrypt_inout_detached(&nonce, aad, plain.into())
+                .map(Into::into),
             Cipher::Aes128Cbc(c) => {
                 let key = CbcKey::Aes128(c.clone());
                 return self.seal_cbc(key, buf, header.src_id, inner_len, iv_ctr);
@@ -346,18 +386,36 @@ impl Envelope {
         let inner_len = payload_len
             .checked_sub(AEAD_TAG_LEN)
             .ok_or(Error::BadLength)?;
-        let nonce = aead_iv(&self.salt, src_id, iv_ctr).into();
+        let iv = aead_iv(&self.salt, src_id, iv_ctr);
+        let nonce = iv.into();
         let (aad, rest) = buf.split_at_mut(AAD_LEN);
         let (ct, tag) = rest[self.sig_len()..].split_at_mut(inner_len);
         let mut tag_bytes = [0u8; AEAD_TAG_LEN];
         tag_bytes.copy_from_slice(tag);
+        #[cfg(feature = "fast-gcm")]
+        if let Cipher::FastGcm(c) = &self.cipher {
+            let nonce = ring::aead::Nonce::assume_unique_for_key(iv);
+            c.open_in_place_separate_tag(
+                nonce,
+                ring::aead::Aad::from(aad),
+                tag_bytes.into(),
+                ct,
+                0..,
+            )
+            .map_err(|_| Error::AuthFailed)?;
+            return Ok(off..off + inner_len);
+        }
         let tag = tag_bytes.into();
         match &self.cipher {
+            #[cfg(not(feature = "fast-gcm"))]
             Cipher::Aes128Gcm(c) => c.decrypt_inout_detached(&nonce, aad, ct.into(), &tag),
+            #[cfg(not(feature = "fast-gcm"))]
             Cipher::Aes256Gcm(c) => c.decrypt_inout_detached(&nonce, aad, ct.into(), &tag),
             Cipher::Aes128Ccm(c) => c.decrypt_inout_detached(&nonce, aad, ct.into(), &tag),
             Cipher::Aes256Ccm(c) => c.decrypt_inout_detached(&nonce, aad, ct.into(), &tag),
             Cipher::Aes128Cbc(_) | Cipher::Aes256Cbc(_) => Err(aes_gcm::Error),
+            #[cfg(feature = "fast-gcm")]
+            Cipher::FastGcm(_) => Err(aes_gcm::Error),
         }
         .map_err(|_| Error::AuthFailed)?;
         Ok(off..off + inner_len)
