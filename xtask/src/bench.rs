@@ -313,6 +313,7 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
         ]),
     )?;
     let target = target_dir();
+    let _ = fs::remove_dir_all(target.join("bench/logs"));
     let bin = target.join("release");
     let debian = Path::new("/usr/bin/uftp").exists() && Path::new("/usr/bin/uftpd").exists();
     if !debian {
@@ -349,6 +350,24 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
         bail!("{} run(s) failed:\n{}", failed.len(), failed.join("\n"));
     }
     Ok(())
+}
+
+/// Copies one run's logs to `target/bench/logs/CASE-PROGRAM-ROUND/` (the scratch directory
+/// goes at the end), so a slow or failed run can be read afterwards.
+fn keep_logs(dir: &Path, case: &Case, variant: Variant, round: usize) {
+    let label = variant.label().replace([' ', ','], "-").replace("--", "-");
+    let to = target_dir()
+        .join("bench/logs")
+        .join(format!("{}-{label}-{}", case.name, round + 1));
+    let _ = fs::remove_dir_all(&to);
+    if fs::create_dir_all(&to).is_err() {
+        return;
+    }
+    if let Ok(entries) = fs::read_dir(dir.join("logs")) {
+        for e in entries.flatten() {
+            let _ = fs::copy(e.path(), to.join(e.file_name()));
+        }
+    }
 }
 
 /// Deletes a directory tree when dropped (also when unwinding from an error).
@@ -452,6 +471,7 @@ fn bench(opts: &Options, bin: &Path, debian: bool, dir: &Path) -> Result<Results
                     opts.rounds,
                     progress(&outcome)
                 );
+                keep_logs(dir, case, row.variant, round);
                 row.runs.push(outcome);
             }
         }
