@@ -488,40 +488,28 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         // Events before the answers go out: a new session's private group is joined before
         // its REGISTER leaves, or the server's KEYINFO (sent the moment the REGISTER lands)
         // can arrive before the join and be lost, and the session waits a whole announce round.
-        while let Some(ev) = rx.poll_event() {
-            handle_event(
-                &ev,
-                &sock,
-                &ifaces,
-                &mut private,
-                &storage,
-                &mut log,
-                &mut reports,
-            );
-        }
-        while let Some(tx) = rx.poll_transmit(t, &mut outbuf, &mut storage) {
-            let dest = match (tx.dest, v6) {
-                (SocketAddr::V4(a), true) => SocketAddr::from((a.ip().to_ipv6_mapped(), a.port())),
-                (d, _) => d,
-            };
-            if let Err(e) = sock.send_to(&outbuf[..tx.len], dest) {
-                log.line(1, &format!("send to {dest} failed: {e}"));
-            }
-        }
+        take_events(
+            &mut rx,
+            &sock,
+            &ifaces,
+            &mut private,
+            &storage,
+            &mut log,
+            &mut reports,
+        );
+        send_all(&mut rx, t, &mut outbuf, &mut storage, &sock, v6, &mut log);
         for note in storage.notes.drain(..) {
             log.line(1, &note);
         }
-        while let Some(ev) = rx.poll_event() {
-            handle_event(
-                &ev,
-                &sock,
-                &ifaces,
-                &mut private,
-                &storage,
-                &mut log,
-                &mut reports,
-            );
-        }
+        take_events(
+            &mut rx,
+            &sock,
+            &ifaces,
+            &mut private,
+            &storage,
+            &mut log,
+            &mut reports,
+        );
         if rx.response_proxy_key() != proxy_key {
             proxy_key = rx.response_proxy_key();
             if let (Some(fp), Some(p)) = (proxy_key, &config_proxy) {
@@ -539,15 +527,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     loop {
         let left = rx.shut_down(&mut storage);
         let t = now();
-        while let Some(tx) = rx.poll_transmit(t, &mut outbuf, &mut storage) {
-            let dest = match (tx.dest, v6) {
-                (SocketAddr::V4(a), true) => SocketAddr::from((a.ip().to_ipv6_mapped(), a.port())),
-                (d, _) => d,
-            };
-            if let Err(e) = sock.send_to(&outbuf[..tx.len], dest) {
-                log.line(1, &format!("send to {dest} failed: {e}"));
-            }
-        }
+        send_all(&mut rx, t, &mut outbuf, &mut storage, &sock, v6, &mut log);
         if left == 0 {
             break;
         }
@@ -555,17 +535,15 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     for note in storage.notes.drain(..) {
         log.line(1, &note);
     }
-    while let Some(ev) = rx.poll_event() {
-        handle_event(
-            &ev,
-            &sock,
-            &ifaces,
-            &mut private,
-            &storage,
-            &mut log,
-            &mut reports,
-        );
-    }
+    take_events(
+        &mut rx,
+        &sock,
+        &ifaces,
+        &mut private,
+        &storage,
+        &mut log,
+        &mut reports,
+    );
     let dropped: Vec<String> = rx
         .stats()
         .dropped
@@ -749,6 +727,42 @@ impl Reports {
 /// A session as `--json` names it: group ID and instance, `GGGGGGGG/II`.
 fn session_label(s: SessionId) -> String {
     format!("{:08X}/{:02X}", s.group_id, s.group_inst)
+}
+
+/// Sends every datagram the receiver has ready (IPv4 destinations mapped on an IPv6 socket).
+fn send_all(
+    rx: &mut Receiver<MAX_SESSIONS, HostRsa>,
+    t: Instant,
+    outbuf: &mut [u8],
+    storage: &mut FsStorage,
+    sock: &UdpSocket,
+    v6: bool,
+    log: &mut Log,
+) {
+    while let Some(tx) = rx.poll_transmit(t, outbuf, storage) {
+        let dest = match (tx.dest, v6) {
+            (SocketAddr::V4(a), true) => SocketAddr::from((a.ip().to_ipv6_mapped(), a.port())),
+            (d, _) => d,
+        };
+        if let Err(e) = sock.send_to(&outbuf[..tx.len], dest) {
+            log.line(1, &format!("send to {dest} failed: {e}"));
+        }
+    }
+}
+
+/// Handles every event the receiver has ready.
+fn take_events(
+    rx: &mut Receiver<MAX_SESSIONS, HostRsa>,
+    sock: &UdpSocket,
+    ifaces: &[Iface],
+    private: &mut HashMap<IpAddr, usize>,
+    storage: &FsStorage,
+    log: &mut Log,
+    reports: &mut Reports,
+) {
+    while let Some(ev) = rx.poll_event() {
+        handle_event(&ev, sock, ifaces, private, storage, log, reports);
+    }
 }
 
 fn handle_event(
