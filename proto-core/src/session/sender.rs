@@ -2132,7 +2132,11 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
             Phase::Data { pass, .. } | Phase::Done { pass, .. } => pass,
             _ => 0,
         };
-        if self.config.adaptive_rate && self.config.rate.is_none() && self.cc.is_none() {
+        // Only first-pass reports are judged: STATUS names no pass, and one answering an
+        // earlier DONE that lands after a later pass resent the section would count every
+        // resent block as missed (it once cut the rate to 0.1 Mbit/s).
+        if pass == 1 && self.config.adaptive_rate && self.config.rate.is_none() && self.cc.is_none()
+        {
             let judged = &mut self.clients[i].rate_section;
             let fresh = section >= *judged;
             *judged = (*judged).max(section.saturating_add(1));
@@ -4334,6 +4338,73 @@ mod tests {
             .events
             .iter()
             .any(|e| matches!(e, Event::SlowClient { .. })));
+    }
+
+    /// A client whose answers to the first pass's DONE arrive once more after the second pass
+    /// (a late duplicate): STATUS carries no pass number, so the sender would read them as
+    /// missing everything pass 2 resent.
+    struct LateDuplicate {
+        m: Model,
+        first: Option<StdVec<StdVec<u8>>>,
+        dones: u32,
+    }
+
+    impl Peer for LateDuplicate {
+        fn addr(&self) -> SocketAddr {
+            self.m.addr()
+        }
+        fn respond(&mut self, bytes: &[u8], data: &[u8]) -> StdVec<StdVec<u8>> {
+            let mut out = self.m.on_packet(bytes, data);
+            if let Message::Done(d) = Repr::parse(bytes).unwrap().message {
+                if d.file_id != 0 {
+                    self.dones += 1;
+                    if self.dones == 1 {
+                        self.first = Some(out.clone());
+                    } else if self.dones == 2 {
+                        let mut late = self.first.take().unwrap_or_default();
+                        late.append(&mut out);
+                        out = late;
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn adaptive_rate_is_not_cut_by_a_late_report_of_an_earlier_pass() {
+        let mut c = config();
+        c.rate = None;
+        c.adaptive_rate = true;
+        let mut s = Sender::<8>::new(c, &[]).unwrap();
+        let mut models = [LateDuplicate {
+            m: slow_model(0x0b00_0002),
+            first: None,
+            dones: 0,
+        }];
+        let (r, _) = run_with(
+            &mut s,
+            &mut models,
+            &[10_000 * 1000],
+            Duration::from_micros(10),
+        );
+        assert!(models[0].dones >= 2, "no second pass");
+        let slow: StdVec<_> = r
+            .events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::SlowClient {
+                    received_permille,
+                    rate,
+                    ..
+                } => Some((received_permille, rate)),
+                _ => None,
+            })
+            .collect();
+        // Named once, from pass 1 (a quarter received); the late copy is no news.
+        assert_eq!(slow.len(), 1, "{slow:?}");
+        assert_eq!(slow[0].0, 250);
+        assert!(models[0].m.data_ok && models[0].m.session_done);
     }
 
     #[test]

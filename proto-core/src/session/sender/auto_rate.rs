@@ -6,7 +6,9 @@
 //! (1 Gbit/s: fast on any LAN, and not the unbounded burst batched sends reach on a host or
 //! bridge, which overruns every receiver's socket buffer in the first section) and reads the
 //! STATUS every client (ours or uftp 4.10.2's) already sends during the first pass for each
-//! section it has seen the end of (digest §4.2), and after each pass's DONE. A report that
+//! section it has seen the end of (digest §4.2), and after the first pass's DONE (later passes'
+//! reports are not judged: STATUS names no pass, and a late answer to an earlier DONE would
+//! count every block a later pass resent as missed). A report that
 //! misses more than [`SLOW_SHARE`] of what a pass sent of a section says that client is not
 //! keeping up: the rate is capped at what it did receive (its share of the rate that section
 //! was actually sent at in that pass), plus [`HEADROOM`]. Random loss at a few percent never
