@@ -3,7 +3,7 @@
 use crate::link::LinkConfig;
 use crate::run::RunOptions;
 use crate::scenario::{
-    parse_duration, parse_percent, parse_rate, parse_size, set_loss, FileSpec, Scenario,
+    parse_duration, parse_percent, parse_sender_rate, parse_size, set_loss, FileSpec, Scenario,
 };
 
 /// The options, as `--help` prints them.
@@ -14,7 +14,8 @@ pub const USAGE: &str = "usage: cargo xtask sim [options]
   --loss PERCENT      independent loss on every path, both ways: 1, 1%, 0.5 (0)
   --burst LEN         the loss comes in Gilbert-Elliott bursts of mean length LEN datagrams
   --delay TIME        one-way delay on every path, both ways (10ms)
-  --rate RATE         the sender's fixed rate, uftp -R: 100Mbit, 1G, none (100Mbit)
+  --rate RATE         the sender's fixed rate, uftp -R: 100Mbit, 1G, none; or auto, the
+                      adaptive default of uftp-rs without -R (100Mbit)
   --seed S            seed (SIM_SEED, else the scenario's, else 1)
   --scenario FILE     receiver classes, events and sender settings from a TOML file
                       (the options above override it; format: sim/src/scenario.rs)
@@ -79,7 +80,7 @@ pub fn parse_args(
                 )
             }
             "--delay" => delay = Some(parse_duration(&value(&mut args, a)?)?),
-            "--rate" => rate = Some(parse_rate(&value(&mut args, a)?)?),
+            "--rate" => rate = Some(parse_sender_rate(&value(&mut args, a)?)?),
             "--seed" => {
                 seed = Some(
                     value(&mut args, a)?
@@ -136,8 +137,8 @@ pub fn parse_args(
             c.up.delay = d;
         }
     }
-    if let Some(r) = rate {
-        sc.sender.rate = r;
+    if let Some((r, adaptive)) = rate {
+        (sc.sender.rate, sc.sender.adaptive) = (r, adaptive);
     }
     if let Some(l) = limit {
         sc.limit = l;

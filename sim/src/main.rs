@@ -31,9 +31,11 @@ fn main() -> ExitCode {
     );
     println!(
         "  sender {}, blocks of {} bytes; {}",
-        sc.sender
-            .rate
-            .map_or("unpaced".into(), sim::scenario::format_rate),
+        match (sc.sender.rate, sc.sender.adaptive) {
+            (Some(r), _) => sim::scenario::format_rate(r),
+            (None, true) => "adaptive rate".into(),
+            (None, false) => "unpaced".into(),
+        },
         sc.sender.blocksize,
         sc.describe_classes()
     );

@@ -17,6 +17,12 @@ pub struct Report {
     pub file_bytes: u64,
     /// The sender's fixed rate, bits per second (`None`: unpaced).
     pub sender_rate_bps: Option<u64>,
+    /// The sender ran the adaptive default rate (`--rate auto`).
+    pub adaptive_rate: bool,
+    /// Times the adaptive rate named a receiver holding the group back and slowed to it.
+    pub slow_client_reports: u32,
+    /// The lowest rate it slowed to, bits per second.
+    pub lowest_rate_bps: Option<u64>,
     /// Receiver classes.
     pub classes: Vec<ClassReport>,
     /// How the sender's session ended (`Completed`, `AllDropped`, ...).
@@ -208,6 +214,19 @@ impl Report {
                 self.passes, self.blocks, self.retransmitted_blocks
             ),
         );
+        if self.adaptive_rate {
+            row(
+                "adaptive rate",
+                match self.lowest_rate_bps {
+                    Some(r) => format!(
+                        "slowed {} times for receivers holding the group back, to {:.1} Mbit/s at the lowest",
+                        self.slow_client_reports,
+                        r as f64 / 1e6
+                    ),
+                    None => "never slowed (no receiver held the group back)".into(),
+                },
+            );
+        }
         row(
             "NAK bytes returned",
             format!(

@@ -106,6 +106,7 @@ fn run_with<const CAP: usize>(sc: &Scenario, options: RunOptions) -> Outcome {
     let mut config = SenderConfig::new(0x0a00_0001, group_id, public, private);
     let s = &sc.sender;
     config.rate = s.rate;
+    config.adaptive_rate = s.adaptive;
     config.blocksize = s.blocksize;
     config.grtt_init = s.grtt;
     config.grtt_min = s.grtt_min;
@@ -209,8 +210,13 @@ fn collect<const CAP: usize>(
     let (mut outcome, mut completion_s, mut registered, mut lost) =
         ("Unfinished".into(), secs(net.now()), 0, 0);
     let mut passes = 0u16;
+    let (mut slow_reports, mut lowest_rate) = (0u32, None::<u64>);
     for (e, t) in tx.events.iter().zip(&tx.event_times) {
         match e {
+            SenderEvent::SlowClient { rate, .. } => {
+                slow_reports += 1;
+                lowest_rate = Some(lowest_rate.map_or(*rate, |l| l.min(*rate)));
+            }
             SenderEvent::SessionDone(s) => {
                 outcome = format!("{:?}", s.outcome);
                 completion_s = secs(*t);
@@ -390,6 +396,9 @@ fn collect<const CAP: usize>(
             .collect(),
         file_bytes,
         sender_rate_bps: sc.sender.rate.map(|r| r * 8),
+        adaptive_rate: sc.sender.adaptive,
+        slow_client_reports: slow_reports,
+        lowest_rate_bps: lowest_rate.map(|r| r * 8),
         classes,
         outcome,
         completion_s,

@@ -15,7 +15,8 @@
 //! size = "1MiB"
 //!
 //! [sender]
-//! rate = "100Mbit"         # the sender's fixed rate, uftp -R ("none": unpaced)
+//! rate = "100Mbit"         # the sender's fixed rate, uftp -R ("none": unpaced; "auto": the
+//!                           # adaptive default, uftp-rs without -R)
 //! blocksize = 1300         # uftp -b
 //! grtt = "500ms"           # uftp -r init:min:max
 //! grtt_min = "10ms"
@@ -98,8 +99,10 @@ pub struct FileSpec {
 /// The sender's settings (uftp's options).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SenderSpec {
-    /// Fixed rate in bytes per second (`None`: unpaced).
+    /// Fixed rate in bytes per second (`None`: unpaced, or adaptive).
     pub rate: Option<u64>,
+    /// The adaptive default rate (uftp-rs without `-R`): `rate` is `None`.
+    pub adaptive: bool,
     /// Block size.
     pub blocksize: u16,
     /// Initial, smallest and largest GRTT.
@@ -122,6 +125,7 @@ impl Default for SenderSpec {
     fn default() -> Self {
         SenderSpec {
             rate: Some(100_000_000 / 8),
+            adaptive: false,
             blocksize: 1300,
             grtt: Duration::from_millis(500),
             grtt_min: Duration::from_millis(10),
@@ -377,6 +381,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok((n * mult).round() as u64)
 }
 
+/// The sender's rate: a fixed rate or `none` (unpaced) as [`parse_rate`], or `auto`, the
+/// adaptive default (the `bool`).
+pub fn parse_sender_rate(s: &str) -> Result<(Option<u64>, bool), String> {
+    if s.trim() == "auto" {
+        return Ok((None, true));
+    }
+    parse_rate(s).map(|r| (r, false))
+}
+
 /// Parses a rate into bytes per second (`None` for `none`): `100Mbit`, `1G`, `12.5MB/s`.
 pub fn parse_rate(s: &str) -> Result<Option<u64>, String> {
     let t = s.trim();
@@ -622,8 +635,8 @@ impl RawScenario {
         }
         if let Some(s) = self.sender {
             let d = &mut sc.sender;
-            if let Some(r) = opt(&s.rate, "sender rate", parse_rate)? {
-                d.rate = r;
+            if let Some(r) = opt(&s.rate, "sender rate", parse_sender_rate)? {
+                (d.rate, d.adaptive) = r;
             }
             d.blocksize = s.blocksize.unwrap_or(d.blocksize);
             d.grtt = opt(&s.grtt, "grtt", parse_duration)?.unwrap_or(d.grtt);

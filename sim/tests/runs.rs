@@ -286,3 +286,80 @@ fn the_example_scenarios_parse_and_options_override_them() {
     assert_eq!(r.crashed, 5);
     assert_eq!(r.late, 3);
 }
+
+#[test]
+fn the_adaptive_rate_finds_the_slow_class_and_beats_both_fixed_guesses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let file = dir.join("adaptive-slow.toml").to_str().unwrap().to_string();
+    let s = seed(3);
+    let _guard = SeedOnFailure(s);
+    // 100 receivers (five behind 20 Mbit/s) and 8 MiB keep it quick; the file's other settings
+    // stand.
+    let at = |rate: &str| {
+        let mut sc = parse_args(
+            [
+                "--scenario".into(),
+                file.clone(),
+                "--receivers".into(),
+                "100".into(),
+                "--size".into(),
+                "8MiB".into(),
+                "--rate".into(),
+                rate.into(),
+            ],
+            None,
+        )
+        .unwrap()
+        .scenario;
+        sc.seed = s;
+        must_run(&sc, 1).report
+    };
+    let auto = at("auto");
+    assert!(auto.adaptive_rate);
+    assert_eq!(auto.completed, 100, "{}", auto.table());
+    assert!(auto.slow_client_reports >= 1, "{}", auto.table());
+    // It slowed to about the slow class's 20 Mbit/s (what it measured got through, the queue's
+    // drain included, and 10% headroom), never below it.
+    let lowest = auto.lowest_rate_bps.unwrap();
+    assert!((20_000_000..40_000_000).contains(&lowest), "{lowest}");
+    // Faster than the LAN's rate (the slow class misses most of every pass) and no slower
+    // than the rate a uftp user would have had to know to pick.
+    let fast = at("1G");
+    let picked = at("20Mbit");
+    assert_eq!(
+        (fast.slow_client_reports, picked.lowest_rate_bps),
+        (0, None)
+    );
+    assert!(
+        auto.completion_s < fast.completion_s,
+        "auto {} s, 1 Gbit/s {} s",
+        auto.completion_s,
+        fast.completion_s
+    );
+    assert!(
+        auto.completion_s < picked.completion_s * 1.1,
+        "auto {} s, 20 Mbit/s {} s",
+        auto.completion_s,
+        picked.completion_s
+    );
+    // Random loss alone never slows it.
+    let mut lossy = parse_args(
+        [
+            "--receivers",
+            "50",
+            "--size",
+            "4MiB",
+            "--loss",
+            "2",
+            "--rate",
+            "auto",
+        ]
+        .map(String::from),
+        None,
+    )
+    .unwrap()
+    .scenario;
+    lossy.seed = s;
+    let r = must_run(&lossy, 1).report;
+    assert_eq!(r.slow_client_reports, 0, "{}", r.table());
+}
