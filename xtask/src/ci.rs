@@ -182,13 +182,8 @@ pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
     let (passed, failed) = test_workspace()?;
     // The workspace's tests run proto-core with `fast-gcm` (std-host turns it on); the
     // portable AES-GCM the firmware uses is tested on its own.
-    let (p_passed, p_failed) = run_counting_tests(cargo().args([
-        "test",
-        "-p",
-        "proto-core",
-        "--lib",
-        "crypto::",
-    ]))?;
+    let (p_passed, p_failed) =
+        run_counting_tests(cargo().args(["test", "-p", "proto-core", "--lib", "crypto::"]))?;
     let (passed, failed) = (passed + fw_passed + p_passed, failed + fw_failed + p_failed);
     // The Debian package, built and checked in a scratch directory (never installed here:
     // Debian's uftp is the tests' peer).
