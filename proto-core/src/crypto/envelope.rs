@@ -532,9 +532,27 @@ mod tests {
     /// The envelope's AES-GCM (ring's with `fast-gcm`, else RustCrypto's) against RustCrypto's
     /// portable AES-GCM computed here directly: the same ciphertext and tag at every length
     /// from 0 to 300 bytes and at datagram sizes, and each opens the other's output.
+    /// RustCrypto's AES-GCM of `body` in place, with the AAD of `pkt`; returns the tag.
+    fn portable<C>(
+        k: &SessionKeys,
+        iv: [u8; AEAD_IV_LEN],
+        pkt: &[u8],
+        body: &mut [u8],
+    ) -> [u8; AEAD_TAG_LEN]
+    where
+        C: KeyInit
+            + aes_gcm::aead::AeadInOut
+            + aes_gcm::aead::AeadCore<NonceSize = U12, TagSize = U16>,
+    {
+        C::new_from_slice(k.key())
+            .unwrap()
+            .encrypt_inout_detached(&iv.into(), &pkt[..AAD_LEN], body.into())
+            .unwrap()
+            .into()
+    }
+
     #[test]
     fn gcm_backend_matches_the_portable_code() {
-        use aes_gcm::aead::AeadInOut;
         for kt in [KeyType::Aes128Gcm, KeyType::Aes256Gcm] {
             let k = keys(kt, HashType::Sha256);
             let env = Envelope::new(&k).unwrap();
@@ -545,25 +563,9 @@ mod tests {
                 let pkt = sealed(&env, &body, ctr);
                 let iv = aead_iv(k.salt(), header().src_id, ctr);
                 let mut ct = body.clone();
-                let tag: [u8; AEAD_TAG_LEN] = match kt {
-                    KeyType::Aes128Gcm => aes_gcm::Aes128Gcm::new_from_slice(k.key())
-                        .unwrap()
-                        .encrypt_inout_detached(
-                            &iv.into(),
-                            &pkt[..AAD_LEN],
-                            ct.as_mut_slice().into(),
-                        )
-                        .unwrap()
-                        .into(),
-                    _ => aes_gcm::Aes256Gcm::new_from_slice(k.key())
-                        .unwrap()
-                        .encrypt_inout_detached(
-                            &iv.into(),
-                            &pkt[..AAD_LEN],
-                            ct.as_mut_slice().into(),
-                        )
-                        .unwrap()
-                        .into(),
+                let tag = match kt {
+                    KeyType::Aes128Gcm => portable::<aes_gcm::Aes128Gcm>(&k, iv, &pkt, &mut ct),
+                    _ => portable::<aes_gcm::Aes256Gcm>(&k, iv, &pkt, &mut ct),
                 };
                 assert_eq!(&pkt[AAD_LEN..AAD_LEN + len], &ct[..], "{kt:?} len {len}");
                 assert_eq!(&pkt[AAD_LEN + len..], &tag[..], "{kt:?} len {len} tag");
