@@ -392,19 +392,6 @@ impl Envelope {
         let (ct, tag) = rest[self.sig_len()..].split_at_mut(inner_len);
         let mut tag_bytes = [0u8; AEAD_TAG_LEN];
         tag_bytes.copy_from_slice(tag);
-        #[cfg(feature = "fast-gcm")]
-        if let Cipher::FastGcm(c) = &self.cipher {
-            let nonce = ring::aead::Nonce::assume_unique_for_key(iv);
-            c.open_in_place_separate_tag(
-                nonce,
-                ring::aead::Aad::from(aad),
-                tag_bytes.into(),
-                ct,
-                0..,
-            )
-            .map_err(|_| Error::AuthFailed)?;
-            return Ok(off..off + inner_len);
-        }
         let tag = tag_bytes.into();
         match &self.cipher {
             #[cfg(not(feature = "fast-gcm"))]
@@ -415,7 +402,16 @@ impl Envelope {
             Cipher::Aes256Ccm(c) => c.decrypt_inout_detached(&nonce, aad, ct.into(), &tag),
             Cipher::Aes128Cbc(_) | Cipher::Aes256Cbc(_) => Err(aes_gcm::Error),
             #[cfg(feature = "fast-gcm")]
-            Cipher::FastGcm(_) => Err(aes_gcm::Error),
+            Cipher::FastGcm(c) => c
+                .open_in_place_separate_tag(
+                    ring::aead::Nonce::assume_unique_for_key(iv),
+                    ring::aead::Aad::from(aad),
+                    tag_bytes.into(),
+                    ct,
+                    0..,
+                )
+                .map(|_| ())
+                .map_err(|_| aes_gcm::Error),
         }
         .map_err(|_| Error::AuthFailed)?;
         Ok(off..off + inner_len)
