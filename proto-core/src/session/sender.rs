@@ -2385,12 +2385,6 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         if self.cc.is_some() {
             self.start_cc(now_us);
         }
-        if self.config.adaptive_rate {
-            // Each pass's reports are judged afresh, against what that pass sent.
-            for c in self.clients.iter_mut() {
-                c.rate_section = 0;
-            }
-        }
     }
 
     fn end_pass(&mut self, now_us: u64, pass: u16, sent: u32) {
