@@ -422,6 +422,18 @@ impl Proc {
         }
     }
 
+    /// Stops every one of `procs` and returns their logs, each under a `--- name:` line (for
+    /// a failing assertion's message).
+    pub fn stop_all(procs: &mut [Proc]) -> String {
+        procs
+            .iter_mut()
+            .map(|p| {
+                p.stop();
+                format!("--- {}:\n{}", p.name, p.log_text())
+            })
+            .collect()
+    }
+
     /// Its log so far. Lossy: Debian's `uftpd` logs raw bytes when a reverse lookup fails, and
     /// one invalid UTF-8 sequence must not blank the whole log.
     pub fn log_text(&self) -> String {

@@ -81,13 +81,7 @@ fn transfer(extra: &[&str]) -> Outcome {
     let code = uftp.wait(Duration::from_secs(120));
     let took = start.elapsed();
     let log = uftp.log_text();
-    let logs: Vec<String> = receivers
-        .iter_mut()
-        .map(|r| {
-            r.stop();
-            format!("--- {}:\n{}", r.name, r.log_text())
-        })
-        .collect();
+    let logs = Proc::stop_all(&mut receivers);
     let limited = slow.run("nft", &["list", "table", "inet", "ratelimit"]);
     eprintln!("uftp {extra:?}: exit {code}, {took:?}\n{log}\n{limited}");
     let want = sha256(&src);
@@ -103,7 +97,7 @@ fn transfer(extra: &[&str]) -> Outcome {
         "the limit dropped nothing:\n{limited}"
     );
     if extra.is_empty() {
-        assert_eq!(code, 0, "uftp exit code\n{log}\n{}", logs.concat());
+        assert_eq!(code, 0, "uftp exit code\n{log}\n{logs}");
     }
     Outcome {
         log,

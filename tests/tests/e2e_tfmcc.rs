@@ -122,14 +122,8 @@ fn transfer(sender: Imp, receiver: Imp, extra: &[&str]) -> Outcome {
     let code = uftp.wait(Duration::from_secs(60));
     let took = start.elapsed();
     let sender_log = uftp.log_text();
-    let logs: Vec<String> = receivers
-        .iter_mut()
-        .map(|r| {
-            r.stop();
-            format!("--- {}:\n{}", r.name, r.log_text())
-        })
-        .collect();
-    assert_eq!(code, 0, "uftp exit code\n{sender_log}\n{}", logs.concat());
+    let logs = Proc::stop_all(&mut receivers);
+    assert_eq!(code, 0, "uftp exit code\n{sender_log}\n{logs}");
     let dropped: u64 = (1..=RECEIVERS).map(|i| bed.host(i).dropped()).sum();
     assert!(dropped > 0, "the loss rule dropped nothing");
     let want = sha256(&src);
