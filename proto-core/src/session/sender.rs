@@ -799,6 +799,9 @@ pub struct Sender<const CLIENTS: usize, R: RsaKeys = NoRsa> {
     phase: Phase,
     /// Next round timer, µs.
     next_round: u64,
+    /// When the round timer last fired, µs: a GRTT that shrinks pulls the next round in to
+    /// three of the new GRTTs after it.
+    round_started: u64,
     round: RoundEmit,
     grtt_us: u64,
     measured: bool,
@@ -1006,6 +1009,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                 late_until: None,
             },
             next_round: 0,
+            round_started: 0,
             round: RoundEmit {
                 pending: false,
                 cursor: 0,
@@ -1601,6 +1605,15 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         }
         self.measured = true;
         self.grtt_us = grtt;
+        // The first measurement usually takes the GRTT from its initial 0.5 s to milliseconds,
+        // and the header of everything sent from now on carries the new one. uftp 4.10.2's
+        // receivers give a session up after ROBUST×GRTT (at least 1 s) of silence, timed from
+        // that header: a round still timed by the old GRTT (1.5 s away) would come too late
+        // for them. So the next round moves to three of the new GRTTs after the last one, as
+        // uftp 4.10.2's next announce round does.
+        self.next_round = self
+            .next_round
+            .min(self.round_started.saturating_add(self.grtt_x(3)));
     }
 
     fn find(&self, id: u32) -> Option<usize> {
@@ -2494,6 +2507,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     fn round_timer(&mut self, now_us: u64) {
         let robust = self.config.robust;
         self.next_round = now_us + self.grtt_x(3);
+        self.round_started = now_us;
         match self.phase {
             Phase::Announce { round, late_until } => {
                 if round >= robust {
@@ -3720,6 +3734,41 @@ mod tests {
             .events
             .iter()
             .any(|e| matches!(e, Event::AnnounceDone { clients: 1 })));
+    }
+
+    #[test]
+    fn a_measured_grtt_pulls_the_next_announce_round_in() {
+        // uftpd 4.10.2 gives a session up after ROBUST×GRTT (at least 1 s) without a datagram,
+        // timed from the GRTT in the header; the REG_CONF already carries the measured 10 ms,
+        // so the next round must not wait for the initial GRTT's 1.5 s.
+        let mut s = Sender::<8>::new(config(), &[]).unwrap();
+        let mut models = [Model::new(0x0b00_0001)];
+        let (r, _) = run(&mut s, &mut models, &[100_000]);
+        let gap = r
+            .sent_at
+            .windows(2)
+            .map(|w| w[1].saturating_duration_since(w[0]))
+            .max()
+            .unwrap();
+        assert!(
+            gap < Duration::from_millis(100),
+            "{gap:?} without a datagram"
+        );
+        let announces: StdVec<Instant> = r
+            .sent
+            .iter()
+            .zip(&r.sent_at)
+            .filter(|((_, b), _)| matches!(Repr::parse(b).unwrap().message, Message::Announce(_)))
+            .map(|(_, t)| *t)
+            .collect();
+        assert_eq!(announces.len(), 20);
+        // Round 1 (at 0) timed by the initial 0.5 s GRTT, then 3 × 10 ms apart.
+        let second = announces[1].saturating_duration_since(announces[0]);
+        assert!(
+            second >= Duration::from_millis(30) && second < Duration::from_millis(31),
+            "{second:?}"
+        );
+        assert_eq!(session_done(&r).outcome, Outcome::Completed);
     }
 
     #[test]
