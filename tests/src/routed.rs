@@ -210,6 +210,31 @@ impl RoutedTestbed {
         sh("ip", &all)
     }
 
+    /// Makes the router a site firewall in front of network B: what comes from B goes out,
+    /// and into B only the replies to it (nftables, conntrack: established or related), as a
+    /// NAT or stateful firewall lets through. Nothing from A reaches B unless B spoke first.
+    pub fn shield_b(&self) {
+        let rules = format!(
+            "table inet sitefw {{\n  chain forward {{\n    type filter hook forward priority 0; \
+             policy drop;\n    ct state established,related accept\n    iifname \"{p}rb\" \
+             accept\n    counter\n  }}\n}}\n",
+            p = self.prefix
+        );
+        let path = self.path("sitefw.nft");
+        std::fs::write(&path, rules).expect("nft rules file");
+        self.router_run("nft", &["-f", path.to_str().expect("utf-8 path")]);
+    }
+
+    /// How many datagrams the firewall of [`RoutedTestbed::shield_b`] has dropped.
+    pub fn shield_dropped(&self) -> u64 {
+        let out = self.router_run("nft", &["list", "table", "inet", "sitefw"]);
+        out.split_whitespace()
+            .skip_while(|w| *w != "packets")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The namespaces this testbed made (to check they are gone after drop).
     pub fn namespaces(&self) -> &[String] {
         &self.namespaces

@@ -73,7 +73,8 @@ use core::time::Duration;
 use heapless::{Deque, Vec};
 
 use super::client_keys::{self, Keys, Refusal};
-use super::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
+use super::proxy::{Heartbeat, DEFAULT_HB_INTERVAL, MAX_HB_HOSTS};
+use super::security::{OwnKey, ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
 use super::tfmcc::ReceiverCc;
 use super::{nak, FileLayout, Transmit};
 use crate::crypto::{Drbg, EcPrivateKey, Envelope, Fingerprint, NoRsa, RsaKeys, SessionKeys};
@@ -81,8 +82,8 @@ use crate::time::Instant;
 use crate::wire::{
     AbortRepr, AnnounceRepr, CcAckRepr, CcType, ClientKeyRepr, CompleteRepr, CompleteStatus,
     CongCtrlRepr, DoneRepr, FileInfoAckRepr, FileInfoRepr, FileSegRepr, FileType,
-    FreeSpaceInfoRepr, Func, GroupSize, Grtt, HashType, HeaderRepr, IdList, KeyInfoAckRepr,
-    KeyInfoRepr, KeyType, Message, RegisterRepr, Repr, StatusRepr, Timestamp,
+    FreeSpaceInfoRepr, Func, GroupSize, Grtt, HashType, HbResult, HeaderRepr, IdList,
+    KeyInfoAckRepr, KeyInfoRepr, KeyType, Message, RegisterRepr, Repr, StatusRepr, Timestamp,
     ABORT_FLAG_CURRENT_FILE, ANNOUNCE_FLAG_SYNC_MODE, ANNOUNCE_FLAG_SYNC_PREVIEW,
     FILEINFO_ACK_FLAG_PARTIAL, HEADER_LEN, VERSION,
 };
@@ -123,6 +124,16 @@ pub struct Config {
     /// A response proxy (`-R proxy[/FP]`) that every response goes to, and whose keys the key
     /// exchange of encrypted sessions runs against (digest §7).
     pub response_proxy: Option<ResponseProxy>,
+    /// Proxies to send heartbeats to (`-H`): the pinhole through a site's firewall or NAT
+    /// through which a server proxy (`uftpproxyd -s fp=FP`) reaches a receiver that has no
+    /// client proxy in front of it, learning its address from the heartbeats.
+    pub heartbeat_hosts: Vec<SocketAddr, MAX_HB_HOSTS>,
+    /// Seconds between heartbeats (`-h`, default 20 s; the first goes out at once).
+    pub heartbeat_interval: Duration,
+    /// The key that signs a heartbeat when a proxy challenges it: the first of `-k`, as
+    /// uftpd's (an RSA one is an index into the receiver's [`RsaKeys`]). Without one the
+    /// heartbeats stay plain, and a proxy that pins a fingerprint refuses them.
+    pub heartbeat_key: Option<OwnKey>,
 }
 
 /// A response proxy (`uftpd -R proxy[/FP]`).
@@ -162,6 +173,9 @@ impl Config {
             ec_keys: Vec::new(),
             seed,
             response_proxy: None,
+            heartbeat_hosts: Vec::new(),
+            heartbeat_interval: DEFAULT_HB_INTERVAL,
+            heartbeat_key: None,
         }
     }
 }
@@ -490,6 +504,19 @@ pub enum Event {
         fingerprint: Option<Fingerprint>,
         /// Why the session is weak, when it is (it runs because `allow_weak` is set).
         weak: Option<&'static str>,
+    },
+    /// A heartbeat (HB_REQ) went to a proxy of `-H`.
+    HeartbeatSent {
+        /// The proxy.
+        to: SocketAddr,
+    },
+    /// A proxy of `-H` answered a heartbeat: OK, a challenge (answered by a signed heartbeat),
+    /// or a refusal.
+    HeartbeatAnswered {
+        /// The proxy.
+        from: SocketAddr,
+        /// Its answer.
+        result: HbResult,
     },
     /// The server confirmed our registration.
     Registered {
@@ -846,6 +873,8 @@ pub struct Receiver<const SESSIONS: usize, R: RsaKeys = NoRsa> {
     /// When the next KEY_REQ is due (a response proxy without a key yet).
     key_req_at: Option<Instant>,
     send_key_req: bool,
+    /// Heartbeats to the proxies of `-H`.
+    heartbeat: Heartbeat,
 }
 
 fn echo(ts: Timestamp, rx: Instant, now: Instant) -> Timestamp {
@@ -926,7 +955,13 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     /// A receiver with no sessions whose RSA operations (and own RSA keys) are `rsa`'s.
     pub fn with_rsa(config: Config, rsa: R) -> Self {
         let drbg = Drbg::new(&config.seed);
+        let heartbeat = Heartbeat::new(
+            config.uid,
+            &config.heartbeat_hosts,
+            config.heartbeat_interval,
+        );
         Receiver {
+            heartbeat,
             rsa,
             drbg,
             sessions: [const { None }; SESSIONS],
@@ -1118,6 +1153,15 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
         match &repr.message {
             Message::Announce(a) => return self.on_announce(now, from, &header, a, bytes, storage),
             Message::ProxyKey(k) => return self.on_proxy_key(from, k),
+            Message::HbResp(r) => {
+                if self.heartbeat.handle_response(from, r) {
+                    return self.event(Event::HeartbeatAnswered {
+                        from,
+                        result: r.result,
+                    });
+                }
+                return self.drop_dgram(DropReason::Unexpected);
+            }
             _ => {}
         }
         let id = SessionId {
@@ -2081,6 +2125,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
 
     /// Handles every timer that has expired by `now`.
     pub fn handle_timeout<S: Storage>(&mut self, now: Instant, storage: &mut S) {
+        self.heartbeat.handle_timeout(now);
         if let Some(at) = self.key_req_at.filter(|&at| now >= at) {
             self.send_key_req = true;
             self.key_req_at = Some(at.max(now) + KEY_REQ_INTERVAL);
@@ -2185,7 +2230,10 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     /// The next instant `handle_timeout` wants to run, if any.
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.key_req_at;
+        let mut next = match (self.key_req_at, self.heartbeat.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         for s in self.sessions.iter().flatten() {
             let at = s.next_deadline();
             next = Some(next.map_or(at, |n| n.min(at)));
@@ -2214,6 +2262,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     ) -> Option<Transmit> {
         if !self.send_key_req
             && self.oneshots.is_empty()
+            && !self.heartbeat.has_pending()
             && !self.sessions.iter().flatten().any(Session::may_owe)
         {
             // The common case, after nearly every FILESEG.
@@ -2252,6 +2301,13 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
                     None => self.stats.transmit_errors += 1,
                 }
             }
+        }
+        if let Some(t) =
+            self.heartbeat
+                .poll_transmit(buf, self.config.heartbeat_key.as_ref(), &self.rsa)
+        {
+            self.event(Event::HeartbeatSent { to: t.dest });
+            return Some(t);
         }
         while let Some(o) = self.oneshots.pop_front() {
             let header = HeaderRepr {
@@ -3425,6 +3481,134 @@ mod tests {
         )));
         assert_eq!(b.rx.shut_down(&mut b.mem), 0);
         assert!(b.out(ms(12)).is_empty(), "one ABORT per session");
+    }
+
+    /// `-H`: a plain HB_REQ at once and, until answered, again after 1 s; a challenge from a
+    /// proxy that pins our fingerprint is answered with a signed one that its check accepts;
+    /// then the interval.
+    #[test]
+    fn heartbeats_open_the_pinhole_for_a_proxy_that_pins_our_key() {
+        use crate::crypto::{CurveId, EcPrivateKey};
+        use crate::session::proxy::heartbeat::HeartbeatAuth;
+        let key = EcPrivateKey::from_scalar(CurveId::P256, &[0x42; 32]).unwrap();
+        let mut blob = [0u8; 200];
+        let n = key.public_key().emit_blob(&mut blob).unwrap();
+        let fingerprint = Fingerprint::of(&blob[..n]);
+        let proxy = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 1), 1044));
+        let me = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 9, 1, 7), 1044));
+        let mut config = Config::new(UID, [7; 32]);
+        config.heartbeat_hosts.push(proxy).unwrap();
+        config.heartbeat_interval = Duration::from_secs(20);
+        config.heartbeat_key = Some(OwnKey::Ec(key));
+        let mut rx: Receiver<2> = Receiver::new(config);
+        let mut mem = Mem::default();
+        let mut buf = [0u8; 1500];
+        let mut drbg = Drbg::new(&[9; 32]);
+        let mut auth = HeartbeatAuth::new(fingerprint, &mut drbg);
+        let mut adopted = None;
+        // Drives the receiver at `t`; returns the HB_REQs it sends, answered by the proxy.
+        let mut step = |rx: &mut Receiver<2>, t: Instant, mem: &mut Mem| -> StdVec<HbResult> {
+            if rx.poll_timeout().is_some_and(|d| t >= d) {
+                rx.handle_timeout(t, mem);
+            }
+            let mut answers = StdVec::new();
+            while let Some(tx) = rx.poll_transmit(t, &mut buf, mem) {
+                assert_eq!(tx.dest, proxy);
+                let mut req_bytes = buf[..tx.len].to_vec();
+                let repr = Repr::parse(&req_bytes).unwrap();
+                assert_eq!(repr.header.src_id, UID);
+                let Message::HbReq(req) = repr.message else {
+                    panic!("not an HB_REQ: {:?}", repr.message)
+                };
+                let a = auth.answer(&NoRsa, &mut drbg, adopted, me, &req);
+                adopted = a.established.or(adopted);
+                answers.push(a.result);
+                let len = super::super::proxy::heartbeat::emit_hb_resp(
+                    0x0a09_0001,
+                    a.result,
+                    a.nonce,
+                    &mut req_bytes,
+                )
+                .unwrap();
+                req_bytes.truncate(len);
+                rx.handle_datagram(t, proxy, &mut req_bytes, mem);
+            }
+            answers
+        };
+        let t0 = Instant::ZERO;
+        // The first plain heartbeat is challenged, the signed answer accepted.
+        assert_eq!(
+            step(&mut rx, t0, &mut mem),
+            [HbResult::Challenge, HbResult::Ok]
+        );
+        let events: StdVec<Event> = core::iter::from_fn(|| rx.poll_event()).collect();
+        assert!(events.contains(&Event::HeartbeatAnswered {
+            from: proxy,
+            result: HbResult::Ok
+        }));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::HeartbeatSent { .. }))
+                .count(),
+            2
+        );
+        // Answered: the next one after the whole interval.
+        assert_eq!(rx.poll_timeout(), Some(t0 + Duration::from_secs(20)));
+        assert!(step(&mut rx, t0 + Duration::from_secs(19), &mut mem).is_empty());
+        // The proxy adopted our address: a plain heartbeat is answered OK at once.
+        assert_eq!(
+            step(&mut rx, t0 + Duration::from_secs(20), &mut mem),
+            [HbResult::Ok]
+        );
+        assert_eq!(adopted, Some(me));
+    }
+
+    /// A heartbeat nobody answers is repeated after 1 s, 2 s, 4 s… up to the interval.
+    #[test]
+    fn unanswered_heartbeats_are_repeated_sooner() {
+        let proxy = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 1), 1044));
+        let mut config = Config::new(UID, [7; 32]);
+        config.heartbeat_hosts.push(proxy).unwrap();
+        config.heartbeat_interval = Duration::from_secs(5);
+        let mut rx: Receiver<2> = Receiver::new(config);
+        let mut mem = Mem::default();
+        let mut buf = [0u8; 1500];
+        let mut sent = StdVec::new();
+        let mut t = Instant::ZERO;
+        while t < Instant::from_micros(20_000_000) {
+            if rx.poll_timeout().is_some_and(|d| t >= d) {
+                rx.handle_timeout(t, &mut mem);
+            }
+            while let Some(tx) = rx.poll_transmit(t, &mut buf, &mut mem) {
+                assert!(matches!(
+                    Repr::parse(&buf[..tx.len]).unwrap().message,
+                    Message::HbReq(_)
+                ));
+                sent.push(t.as_micros() / 1_000_000);
+            }
+            t = rx.poll_timeout().unwrap();
+        }
+        assert_eq!(sent, [0, 1, 3, 7, 12, 17]);
+    }
+
+    /// An HB_RESP from anyone but a heartbeat host is dropped, not taken for an answer.
+    #[test]
+    fn hb_resp_from_a_stranger_is_dropped() {
+        let mut b = Bench::new();
+        let mut buf = [0u8; 64];
+        let len =
+            super::super::proxy::heartbeat::emit_hb_resp(0x0a09_0001, HbResult::Ok, 0, &mut buf)
+                .unwrap();
+        b.rx.handle_datagram(ms(0), server(), &mut buf[..len], &mut b.mem);
+        assert_eq!(
+            b.rx.poll_event(),
+            Some(Event::Dropped {
+                reason: DropReason::Unexpected,
+                count: 1
+            })
+        );
+        assert_eq!(b.rx.poll_event(), None);
     }
 
     #[test]

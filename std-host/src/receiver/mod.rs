@@ -26,9 +26,9 @@ use proto_core::crypto::EcPrivateKey;
 use proto_core::session::receiver::{
     AbortReason, Config, DropReason, Event, Receiver, ResponseProxy, SessionId, SessionResult,
 };
-use proto_core::session::security::MAX_EC_KEYS;
+use proto_core::session::security::{OwnKey, MAX_EC_KEYS};
 use proto_core::time::Instant;
-use proto_core::wire::CompleteStatus;
+use proto_core::wire::{CompleteStatus, HbResult};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 
 pub use options::Options;
@@ -163,6 +163,8 @@ pub(crate) fn unmap(a: SocketAddr) -> SocketAddr {
 struct OwnKeys {
     rsa: HostRsa,
     ec: heapless::Vec<EcPrivateKey, MAX_EC_KEYS>,
+    /// The first key, which signs heartbeats (`-H`).
+    first: Option<OwnKey>,
     lines: Vec<String>,
 }
 
@@ -171,6 +173,7 @@ fn own_keys(opts: &Options) -> Result<OwnKeys, String> {
     let mut rsa = Vec::new();
     let mut ec = heapless::Vec::new();
     let mut lines = Vec::new();
+    let mut first = None;
     for (file, spec) in pairs {
         let what = file.map_or_else(|| "-K".to_string(), |f| format!("-k {}", f.display()));
         let (key, origin) = load_or_generate(file, spec).map_err(|e| format!("{what}: {e}"))?;
@@ -187,10 +190,16 @@ fn own_keys(opts: &Options) -> Result<OwnKeys, String> {
                         "; under 2048 bits: sessions that use it are refused unless --allow-weak",
                     );
                 }
+                if first.is_none() {
+                    first = Some(OwnKey::Rsa(rsa.len()));
+                }
                 rsa.push(k);
             }
             PrivateKey::Ec(k) => {
                 let k = k.key().map_err(|e| format!("{what}: {e}"))?.clone();
+                if first.is_none() {
+                    first = Some(OwnKey::Ec(k.clone()));
+                }
                 ec.push(k)
                     .map_err(|_| format!("{what}: at most {MAX_EC_KEYS} EC keys"))?;
             }
@@ -200,6 +209,7 @@ fn own_keys(opts: &Options) -> Result<OwnKeys, String> {
     Ok(OwnKeys {
         rsa: HostRsa::new(rsa),
         ec,
+        first,
         lines,
     })
 }
@@ -264,6 +274,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         servers: HashMap::new(),
         dest_dirs: storage.dest_dirs().to_vec(),
         post: opts.postreceive.clone().map(postreceive::PostReceive::new),
+        heartbeats: HashMap::new(),
     };
     let ifaces = choose_ifaces(&opts.interfaces).map_err(param)?;
     let uid = match opts.uid {
@@ -336,6 +347,24 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     config.require_encryption = opts.require_encryption;
     config.allow_weak = opts.allow_weak;
     config.ec_keys = keys.ec;
+    config.heartbeat_key = keys.first;
+    for h in &opts.heartbeat_hosts {
+        // Heartbeats go to the UFTP port, 1044, unless given (as uftpd's).
+        let addr =
+            crate::proxy::options::resolve(h, 1044).map_err(|e| param(format!("-H: {e}")))?;
+        if addr.is_ipv6() && !v6 {
+            return Err(param(format!(
+                "-H: {addr} is IPv6, but no -M address is (the socket is IPv4)"
+            )));
+        }
+        config
+            .heartbeat_hosts
+            .push(addr)
+            .map_err(|_| param("-H: too many hosts".to_string()))?;
+    }
+    if let Some(i) = opts.heartbeat_interval {
+        config.heartbeat_interval = i;
+    }
     for s in &opts.servers {
         config
             .servers
@@ -357,6 +386,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         });
     }
     let config_proxy = config.response_proxy;
+    let config_heartbeats = (config.heartbeat_hosts.clone(), config.heartbeat_interval);
     let mut rx: Box<Receiver<MAX_SESSIONS, HostRsa>> =
         Box::new(Receiver::with_rsa(config, keys.rsa));
 
@@ -437,6 +467,21 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
                     || "its key taken from that address".to_string(),
                     |fp| format!("its key must have fingerprint {fp}")
                 )
+            ),
+        );
+    }
+    if !config_heartbeats.0.is_empty() {
+        log.line(
+            1,
+            &format!(
+                "heartbeats to {} every {} s, signed with key 1 when a proxy asks",
+                config_heartbeats
+                    .0
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                config_heartbeats.1.as_secs()
             ),
         );
     }
@@ -571,6 +616,9 @@ struct Reports {
     dest_dirs: Vec<PathBuf>,
     /// `-s`: the post-receive command.
     post: Option<postreceive::PostReceive>,
+    /// The last answer of each heartbeat proxy (`-H`): a change is logged at the default
+    /// level, a repeat only at -x 3.
+    heartbeats: HashMap<SocketAddr, HbResult>,
 }
 
 impl Reports {
@@ -775,6 +823,29 @@ fn handle_event(
     reports: &mut Reports,
 ) {
     match ev {
+        Event::HeartbeatSent { to } => log.line(3, &format!("Sent HB_REQ to {to}")),
+        Event::HeartbeatAnswered { from, result } => {
+            let changed = reports.heartbeats.insert(*from, *result) != Some(*result);
+            let (level, text) = match result {
+                HbResult::Ok => (2, format!("heartbeat answered by {from}: OK")),
+                HbResult::Challenge => (
+                    3,
+                    format!("heartbeat challenged by {from}: answering with a signed one"),
+                ),
+                HbResult::Failed => (
+                    1,
+                    format!(
+                        "heartbeat refused by {from}: Heartbeat authentication failed (the \
+                         proxy's -s fp= must be the fingerprint of our first key)"
+                    ),
+                ),
+                HbResult::Unknown(r) => (
+                    1,
+                    format!("heartbeat answered by {from}: unknown result {r}"),
+                ),
+            };
+            log.line(if changed { level } else { 3 }, &text);
+        }
         Event::SessionStarted {
             session,
             server_id,

@@ -4,8 +4,10 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use proto_core::crypto::Fingerprint;
+use proto_core::session::proxy::MAX_HB_HOSTS;
 use proto_core::session::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
 
 use crate::cli::{Complete, Opt, Page};
@@ -77,6 +79,10 @@ pub struct Options {
     pub status_file: Option<PathBuf>,
     /// `-s`: the command run on received files (see [`super::postreceive`]).
     pub postreceive: Option<PathBuf>,
+    /// `-H`: proxies to send heartbeats to (`host[:port]`, port 1044 by default).
+    pub heartbeat_hosts: Vec<String>,
+    /// `-h`: seconds between heartbeats (`None`: 20 s, uftpd's default).
+    pub heartbeat_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -111,6 +117,8 @@ impl Default for Options {
             json: None,
             status_file: None,
             postreceive: None,
+            heartbeat_hosts: Vec::new(),
+            heartbeat_interval: None,
         }
     }
 }
@@ -120,11 +128,7 @@ pub const DEFAULT_LOGFILE: &str = "/tmp/uftpd.log";
 
 /// Options of uftp 4.10.2's `uftpd` that take a value and are not implemented yet, with what
 /// they do (for the refusal message).
-const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[
-    ('c', "cache size"),
-    ('h', "heartbeat interval"),
-    ('H', "heartbeat hosts"),
-];
+const UNSUPPORTED_WITH_VALUE: &[(char, &str)] = &[('c', "cache size")];
 
 /// Flags of uftp 4.10.2's `uftpd` not implemented yet.
 const UNSUPPORTED_FLAGS: &[(char, &str)] = &[('m', "Windows key store")];
@@ -181,8 +185,8 @@ pub const PAGE: Page = Page {
         Opt::value('s', "postreceive_script", Complete::File, "Run this command on received files, as uftpd 4.10.2 does: postreceive_script -I session_id file [file...], session_id the group ID in 8 hex digits and each file a full path in the destination directory. Without -T it runs once for each file as soon as the file is received; with -T once when the session completes, with the top-level files and directories it moved into place. It runs beside the receiver, which does not wait for it; its output and exit status are logged."),
         Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over once it is larger than this many megabytes (10^6 bytes), 1 to 1024: the log becomes logfile.1, the older archives move up by one, and a new log starts. Default: no rolling."),
         Opt::value('n', "max_log_count", Complete::Nothing, "How many archived logs -g keeps, 1 to 1000; older ones are deleted. Default 5."),
-        Opt::value('H', "hb_server[:port][,...]", Complete::Nothing, "Send heartbeats to these proxies."),
-        Opt::value('h', "hb_interval", Complete::Nothing, "Seconds between heartbeats."),
+        Opt::value('H', "hb_server[:port][,...]", Complete::Nothing, "Send heartbeats (HB_REQ) to these proxies, names or addresses, port 1044 unless given: the pinhole through this site's firewall or NAT through which a server proxy reaches this receiver without a client proxy. A proxy that pins this receiver's fingerprint (uftpproxyd -s fp=FP) challenges the first heartbeat; the answer is signed with the first -k key, and the proxy then sends its sessions to the address the heartbeats come from."),
+        Opt::value('h', "hb_interval", Complete::Nothing, "Seconds between heartbeats, 1 to 86400. Default 20; the first goes out at start-up. Only with -H."),
         Opt::value('I', "interface[,interface...]", Complete::Interface, "Listen on these interfaces (names or addresses). Default: every interface that is up and multicast-capable, but loopback."),
         Opt::value('M', "pub_mcast_addr[,...]", Complete::Nothing, "The public multicast addresses to listen on, IPv4 or IPv6. Default 230.4.4.1."),
         Opt::value('B', "buf_size", Complete::Nothing, "The socket's receive buffer, 65536 to 104857600 bytes. Default 262144."),
@@ -206,7 +210,8 @@ pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr
 [ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
 [ -T temp_dir ] [ -L logfile ] [ -F status_file ] [ -s postreceive_script ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
 [ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
-[ -R proxy[/fingerprint] ] [ --allow-weak ] [ --json FILE|- ]";
+[ -R proxy[/fingerprint] ] [ -H hb_server[:port][,...] ] [ -h hb_interval ] [ --allow-weak ] \
+[ --json FILE|- ]";
 
 /// Parses a server list (`-S`, `man uftpd`): one server a line, `ID|IP[|FP]`, the ID in hex
 /// (`0x11112222`) or dotted IPv4 form, the address the server's ANNOUNCEs come from, and
@@ -358,6 +363,12 @@ impl Options {
         if let Some(path) = &o.server_list {
             o.servers = load_server_list(path)?;
         }
+        if o.heartbeat_interval.is_some() && o.heartbeat_hosts.is_empty() {
+            return Err("-h sets the heartbeat interval: give -H with the hosts too".into());
+        }
+        if o.heartbeat_hosts.len() > MAX_HB_HOSTS {
+            return Err(format!("-H: at most {MAX_HB_HOSTS} hosts"));
+        }
         if o.temp_dir.is_some() && o.temp_names {
             return Err("-T and -t cannot be used together".into());
         }
@@ -475,6 +486,22 @@ impl Options {
                     return Err("-R needs the response proxy's name or address".into());
                 }
                 self.response_proxy = Some((host.to_string(), fp));
+            }
+            'H' => {
+                self.heartbeat_hosts = list(v).map(String::from).collect();
+                if self.heartbeat_hosts.is_empty() {
+                    return Err("-H needs at least one host".into());
+                }
+            }
+            'h' => {
+                let secs: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| {
+                        format!("invalid heartbeat interval `{v}` for -h (1-86400 seconds)")
+                    })?;
+                self.heartbeat_interval = Some(Duration::from_secs(secs));
             }
             't' => self.temp_names = true,
             'i' => self.move_each_file = true,
@@ -634,6 +661,19 @@ mod tests {
         assert!(p("-g 1025").unwrap_err().contains("invalid log size"));
         assert!(p("-n 0").unwrap_err().contains("invalid log count"));
         assert!(p("-n 1001").unwrap_err().contains("invalid log count"));
+    }
+
+    #[test]
+    fn heartbeats_to_proxies() {
+        let o = p("-d -H proxy.example,10.0.0.9:2000 -h 5").unwrap();
+        assert_eq!(o.heartbeat_hosts, ["proxy.example", "10.0.0.9:2000"]);
+        assert_eq!(o.heartbeat_interval, Some(Duration::from_secs(5)));
+        assert_eq!(p("-d -H 10.0.0.9").unwrap().heartbeat_interval, None);
+        assert!(p("-d -h 5").unwrap_err().contains("give -H"));
+        assert!(p("-d -H 10.0.0.9 -h 0")
+            .unwrap_err()
+            .contains("invalid heartbeat interval"));
+        assert!(p("-d -H 1,2,3,4,5,6,7,8,9").unwrap_err().contains("at most"));
     }
 
     #[test]

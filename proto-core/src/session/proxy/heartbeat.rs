@@ -8,7 +8,7 @@
 //! the signature and adopts the sender's address.
 //!
 //! [`Heartbeat`] is the sending side, a small sans-IO state machine of its own (a client proxy
-//! runs one; a receiver with `-H` could too). `HeartbeatAuth` is the answering side of a
+//! runs one, and so does a receiver with `-H`). `HeartbeatAuth` is the answering side of a
 //! server proxy.
 
 use core::net::SocketAddr;
@@ -29,6 +29,8 @@ use crate::wire::{
 pub const MAX_HB_HOSTS: usize = 8;
 /// uftp's default heartbeat interval (`-h`).
 pub const DEFAULT_HB_INTERVAL: Duration = Duration::from_secs(20);
+/// The first early repeat of a heartbeat that no host has answered yet.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// The largest key blob an authenticated HB_REQ carries (RSA-4096).
 const MAX_BLOB: usize = 8 + 512;
 /// The largest signature (RSA-4096).
@@ -71,6 +73,13 @@ pub(crate) fn verify_nonce<R: RsaKeys>(rsa: &R, blob: &[u8], nonce: u32, signatu
     }
 }
 
+impl Host {
+    /// Not yet answered with OK or a refusal: heartbeats to it are repeated sooner.
+    fn unsettled(&self) -> bool {
+        !matches!(self.last, Some(HbResult::Ok | HbResult::Failed))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Host {
     addr: SocketAddr,
@@ -92,8 +101,14 @@ struct Host {
 pub struct Heartbeat {
     uid: u32,
     interval: Duration,
+    /// Until every host has answered once, heartbeats are repeated sooner than `interval`:
+    /// 1 s, then doubling up to it. A proxy that was not up yet when we started (or a lost
+    /// first heartbeat) would otherwise leave the pinhole shut for a whole interval.
+    retry: Duration,
     hosts: Vec<Host, MAX_HB_HOSTS>,
     next: Instant,
+    /// When the last round of heartbeats was due.
+    ticked: Instant,
 }
 
 impl Heartbeat {
@@ -112,8 +127,10 @@ impl Heartbeat {
         Heartbeat {
             uid,
             interval: interval.max(Duration::from_secs(1)),
+            retry: FIRST_RETRY,
             hosts,
             next: Instant::ZERO,
+            ticked: Instant::ZERO,
         }
     }
 
@@ -127,6 +144,11 @@ impl Heartbeat {
         self.hosts.iter().find(|h| h.addr == addr)?.last
     }
 
+    /// Whether [`Heartbeat::poll_transmit`] has an HB_REQ to send.
+    pub fn has_pending(&self) -> bool {
+        self.hosts.iter().any(|h| h.plain || h.challenge.is_some())
+    }
+
     /// When [`Heartbeat::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.is_active().then_some(self.next)
@@ -138,7 +160,15 @@ impl Heartbeat {
             for h in self.hosts.iter_mut() {
                 h.plain = true;
             }
-            self.next = now + self.interval;
+            self.ticked = now;
+            let wait = if self.hosts.iter().any(Host::unsettled) {
+                let r = self.retry.min(self.interval);
+                self.retry = (self.retry * 2).min(self.interval);
+                r
+            } else {
+                self.interval
+            };
+            self.next = now + wait;
         }
     }
 
@@ -151,6 +181,10 @@ impl Heartbeat {
         h.last = Some(resp.result);
         if resp.result == HbResult::Challenge {
             h.challenge = Some(resp.nonce);
+        }
+        if !self.hosts.iter().any(Host::unsettled) {
+            // Every host has answered: back to the interval.
+            self.next = self.next.max(self.ticked + self.interval);
         }
         true
     }
