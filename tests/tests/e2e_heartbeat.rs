@@ -92,7 +92,7 @@ fn run(sender: Imp, proxy: Imp, receiver: Imp) {
         .arg("-k")
         .arg(&key)
         .args(["-H", &p_host.ipv4]);
-    let mut r = Proc::spawn(&format!("{receiver:?} uftpd"), cmd, &bed.path("uftpd.log"));
+    let r = Proc::spawn(&format!("{receiver:?} uftpd"), cmd, &bed.path("uftpd.log"));
     // Both proxies log the adoption in uftpproxyd 4.10.2's words; the first heartbeat goes out
     // as the receiver starts.
     p.wait_for_line(
