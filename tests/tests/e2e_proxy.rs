@@ -71,6 +71,8 @@ const LOSS: u32 = 2;
 const DATA_LEN: u32 = 1000;
 /// A sender that runs longer than this has failed (a run takes a few seconds).
 const SENDER_LIMIT: Duration = Duration::from_secs(40);
+/// The same for a sender at its defaults: uftp 4.10.2 sends at 1 Mbit/s, about 20 s here.
+const DEFAULTS_SENDER_LIMIT: Duration = Duration::from_secs(120);
 /// Client proxies' heartbeat interval in the heartbeat tunnel, in seconds.
 const HB_INTERVAL: &str = "1";
 
@@ -111,6 +113,9 @@ struct Case {
     proxies: Proxies,
     receivers: Imp,
     encrypted: bool,
+    /// The sender at its defaults: an open group (no `-H`, `-j`) and no timing or rate
+    /// options (no `-r`, `-R`), as a user runs it; else the tuned closed group below.
+    defaults: bool,
 }
 
 impl Case {
@@ -550,29 +555,19 @@ fn run(case: Case) {
         .collect();
     let h = run.sender_host.clone();
     let mut cmd = match case.sender {
-        Imp::Ours => {
-            let mut c = h.command(our_binary("uftp"));
-            c.args(["-r", "0.05:0.01:1"]);
-            c
-        }
-        Imp::Debian => {
-            let mut c = h.command("uftp");
-            c.args(["-r", "0.05"]);
-            c
-        }
+        Imp::Ours => h.command(our_binary("uftp")),
+        Imp::Debian => h.command("uftp"),
     };
-    cmd.args([
-        "-U",
-        &uid_arg(&h),
-        "-I",
-        &h.ifname,
-        "-R",
-        "50000",
-        "-x",
-        "2",
-    ])
-    .args(["-H", &ids.join(","), "-j"])
-    .arg(&proxy_list);
+    cmd.args(["-U", &uid_arg(&h), "-I", &h.ifname]);
+    if !case.defaults {
+        match case.sender {
+            Imp::Ours => cmd.args(["-r", "0.05:0.01:1"]),
+            Imp::Debian => cmd.args(["-r", "0.05"]),
+        };
+        cmd.args(["-R", "50000", "-x", "2"])
+            .args(["-H", &ids.join(","), "-j"])
+            .arg(&proxy_list);
+    }
     if let Some(k) = &run.server_key {
         cmd.args(["-Y", "aes256-gcm", "-h", "sha256", "-e", "ecdh_ecdsa", "-k"])
             .arg(k.arg());
@@ -584,11 +579,16 @@ fn run(case: Case) {
         &bed.path("uftp.log"),
     );
     let t0 = Instant::now();
+    let limit = if case.defaults {
+        DEFAULTS_SENDER_LIMIT
+    } else {
+        SENDER_LIMIT
+    };
     while sender.running() {
-        if t0.elapsed() > SENDER_LIMIT {
+        if t0.elapsed() > limit {
             sender.signal("KILL");
             panic!(
-                "{case:?}: {} did not finish in {SENDER_LIMIT:?}:\n{}\n{}",
+                "{case:?}: {} did not finish in {limit:?}:\n{}\n{}",
                 sender.name,
                 sender.log_text(),
                 run.logs()
@@ -739,6 +739,7 @@ fn tunnel(sender: Imp, server: Imp, client: Imp, receivers: Imp, encrypted: bool
         },
         receivers,
         encrypted,
+        defaults: false,
     });
 }
 
@@ -752,6 +753,7 @@ fn heartbeat_tunnel(sender: Imp, server: Imp, client: Imp, receivers: Imp, encry
         },
         receivers,
         encrypted,
+        defaults: false,
     });
 }
 
@@ -761,7 +763,82 @@ fn response(sender: Imp, proxy: Imp, receivers: Imp, encrypted: bool) {
         proxies: Proxies::Response(proxy),
         receivers,
         encrypted,
+        defaults: false,
     });
+}
+
+/// A case with the sender at its defaults (see [`Case::defaults`]).
+fn at_defaults(sender: Imp, proxies: Proxies, receivers: Imp, encrypted: bool) {
+    run(Case {
+        sender,
+        proxies,
+        receivers,
+        encrypted,
+        defaults: true,
+    });
+}
+
+// --- The sender at its defaults: the proxies register their clients and wait as the
+// receivers do, so a sender whose rounds outlast 4.10.2's timeouts loses them too. ---
+
+#[test]
+fn defaults_our_sender_debian_tunnel() {
+    let tunnel = Proxies::Tunnel {
+        server: D,
+        client: D,
+        heartbeat: false,
+    };
+    at_defaults(O, tunnel, D, false);
+}
+
+#[test]
+fn defaults_our_sender_debian_tunnel_encrypted() {
+    let tunnel = Proxies::Tunnel {
+        server: D,
+        client: D,
+        heartbeat: false,
+    };
+    at_defaults(O, tunnel, D, true);
+}
+
+#[test]
+fn defaults_debian_sender_our_tunnel() {
+    let tunnel = Proxies::Tunnel {
+        server: O,
+        client: O,
+        heartbeat: false,
+    };
+    at_defaults(D, tunnel, D, false);
+}
+
+#[test]
+fn defaults_debian_sender_our_tunnel_encrypted() {
+    let tunnel = Proxies::Tunnel {
+        server: O,
+        client: O,
+        heartbeat: false,
+    };
+    at_defaults(D, tunnel, D, true);
+}
+
+#[test]
+fn defaults_our_sender_debian_response_proxy() {
+    at_defaults(O, Proxies::Response(D), D, false);
+}
+
+#[test]
+fn defaults_our_sender_debian_response_proxy_encrypted() {
+    at_defaults(O, Proxies::Response(D), D, true);
+}
+
+#[test]
+fn defaults_debian_sender_our_response_proxy() {
+    at_defaults(D, Proxies::Response(O), D, false);
+}
+
+#[test]
+fn defaults_debian_sender_our_response_proxy_encrypted() {
+    at_defaults(D, Proxies::Response(O), D, true);
 }
 
 // --- Debian's uftp 4.10.2 in every position: the topology and options are right. ---

@@ -673,7 +673,9 @@ mod tests {
         assert!(p("-d -H 10.0.0.9 -h 0")
             .unwrap_err()
             .contains("invalid heartbeat interval"));
-        assert!(p("-d -H 1,2,3,4,5,6,7,8,9").unwrap_err().contains("at most"));
+        assert!(p("-d -H 1,2,3,4,5,6,7,8,9")
+            .unwrap_err()
+            .contains("at most"));
     }
 
     #[test]
