@@ -158,6 +158,42 @@ impl Page {
     }
 }
 
+/// A node ID (`-U`, `-H`, server and client lists) as uftp 4.10.2 reads one, with C's
+/// `strtoul(v, NULL, 16)`: hex digits, with or without `0x` (`12345678` is 0x12345678 in all
+/// three programs); or, beyond 4.10.2 (whose strtoul reads `10.0.0.2` as 0x10), an IPv4
+/// address (0x0A000002). 0 and 0xFFFFFFFF, which the protocol reserves, and anything else are
+/// `None` (4.10.2 takes a `-U` it cannot read as 0, and then its default, unsaid).
+pub fn parse_id(v: &str) -> Option<u32> {
+    let v = v.trim();
+    let id = if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()?
+    } else if let Ok(ip) = v.parse::<std::net::Ipv4Addr>() {
+        u32::from(ip)
+    } else {
+        u32::from_str_radix(v, 16).ok()?
+    };
+    (id != 0 && id != u32::MAX).then_some(id)
+}
+
+/// A number as C's `strtol(v, NULL, 0)` reads it, as uftp 4.10.2 reads `-Q`: `0x` hex, a
+/// leading `0` octal (`010` is 8), else decimal; all of `v` must be read (strtol would stop at
+/// the first digit it cannot take, reading `080` as 0).
+pub fn parse_c_number(v: &str) -> Option<u64> {
+    if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).ok();
+    }
+    if v.len() > 1 && v.starts_with('0') {
+        return u64::from_str_radix(&v[1..], 8).ok();
+    }
+    v.parse().ok()
+}
+
+/// A UDP port to listen or send on (`-p`, uftpproxyd's `-q`): 1 to 65535 (4.10.2 refuses 0 in
+/// the daemons; its uftp takes 0 and then fails on every send).
+pub fn parse_port(v: &str) -> Option<u16> {
+    v.parse().ok().filter(|&p| p != 0)
+}
+
 /// Escapes text for roff: backslashes, hyphens as minus signs where they are options, and
 /// lines that would start with a control character.
 fn roff(text: &str) -> String {
@@ -509,6 +545,118 @@ mod tests {
                 "{}: a letter listed twice",
                 p.name
             );
+        }
+    }
+
+    #[test]
+    fn ids_read_as_uftp_4_10_2_reads_them() {
+        // uftp, uftpd and uftpproxyd 4.10.2 all read -U with strtoul(v, NULL, 16): a server run
+        // with -U 12345678 announces itself as 12345678, and uftpd -U 12345678 and uftpproxyd
+        // -U 12345678 register as 0x12345678.
+        assert_eq!(parse_id("12345678"), Some(0x1234_5678));
+        assert_eq!(parse_id("0x12345678"), Some(0x1234_5678));
+        assert_eq!(parse_id("0X0a000002"), Some(0x0A00_0002));
+        assert_eq!(parse_id("12345"), Some(0x0001_2345));
+        assert_eq!(parse_id("10.0.0.2"), Some(0x0A00_0002));
+        for bad in [
+            "0",
+            "0x0",
+            "ffffffff",
+            "0xFFFFFFFF",
+            "zz",
+            "",
+            "123456789",
+            "10.0.0",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_read_as_strtol_base_0() {
+        assert_eq!(parse_c_number("46"), Some(46));
+        assert_eq!(parse_c_number("0x2e"), Some(46));
+        assert_eq!(parse_c_number("0X2E"), Some(46));
+        assert_eq!(parse_c_number("010"), Some(8));
+        assert_eq!(parse_c_number("0"), Some(0));
+        for bad in ["080", "0x", "", "-1", "4 6", "1e3"] {
+            assert_eq!(parse_c_number(bad), None, "{bad}");
+        }
+        assert_eq!(parse_port("1044"), Some(1044));
+        assert_eq!(parse_port("0"), None);
+        assert_eq!(parse_port("65536"), None);
+    }
+
+    /// The letters the three programs share mean the same in each where uftp 4.10.2's do, and
+    /// read their values alike.
+    #[test]
+    fn shared_letters_read_alike_in_the_three_parsers() {
+        let uftp = |args: &str| {
+            let mut v: Vec<String> = args.split_whitespace().map(String::from).collect();
+            v.push("file".into());
+            crate::sender::options::parse(v).map_err(|e| e.0)
+        };
+        let uftpd = |args: &str| {
+            crate::receiver::options::Options::parse(args.split_whitespace().map(String::from))
+        };
+        let proxy = |args: &str| {
+            let mut v = vec!["-c".to_string()];
+            v.extend(args.split_whitespace().map(String::from));
+            crate::proxy::options::Options::parse(v)
+        };
+        for (arg, want) in [
+            ("12345678", 0x1234_5678),
+            ("0x12345678", 0x1234_5678),
+            ("abcdef", 0x00AB_CDEF),
+            ("10.0.0.2", 0x0A00_0002),
+        ] {
+            let args = format!("-U {arg}");
+            assert_eq!(uftp(&args).unwrap().uid, Some(want), "uftp {args}");
+            assert_eq!(uftpd(&args).unwrap().uid, Some(want), "uftpd {args}");
+            assert_eq!(proxy(&args).unwrap().uid, Some(want), "uftpproxyd {args}");
+        }
+        for bad in [
+            "-U 0",
+            "-U zz",
+            "-U ffffffff",
+            "-p 0",
+            "-p x",
+            "-B 1000",
+            "-x 6",
+        ] {
+            assert!(uftp(bad).is_err(), "uftp {bad}");
+            assert!(uftpd(bad).is_err(), "uftpd {bad}");
+            assert!(proxy(bad).is_err(), "uftpproxyd {bad}");
+        }
+        for (arg, want) in [("46", 46), ("0x2e", 46), ("010", 8)] {
+            let args = format!("-Q {arg}");
+            assert_eq!(uftpd(&args).unwrap().dscp, want, "uftpd {args}");
+            assert_eq!(proxy(&args).unwrap().dscp, want, "uftpproxyd {args}");
+        }
+        let args = "-p 2000 -B 65536 -x 5";
+        let (s, r, x) = (
+            uftp(args).unwrap(),
+            uftpd(args).unwrap(),
+            proxy(args).unwrap(),
+        );
+        let want = (2000, 65_536, 5);
+        assert_eq!((s.port, s.bufsize, s.log_level), want);
+        assert_eq!((r.port, r.bufsize, r.log_level), want);
+        assert_eq!((x.port, x.bufsize, x.log_level), want);
+        // -g and -n roll the log alike.
+        let args = "-L /l -g 10 -n 3";
+        for (max_mb, keep) in [
+            (uftp(args).unwrap().log_max_mb, uftp(args).unwrap().log_keep),
+            (
+                uftpd(args).unwrap().log_max_mb,
+                uftpd(args).unwrap().log_keep,
+            ),
+            (
+                proxy(args).unwrap().log_max_mb,
+                proxy(args).unwrap().log_keep,
+            ),
+        ] {
+            assert_eq!((max_mb, keep), (Some(10), 3));
         }
     }
 

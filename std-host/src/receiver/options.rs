@@ -160,7 +160,7 @@ pub const PAGE: Page = Page {
     options: &[
         Opt::flag('d', "Stay in the foreground and log to standard error; -L, -g and -n are ignored."),
         Opt::value('p', "port", Complete::Nothing, "The UDP port to listen on. Default 1044."),
-        Opt::value('U', "UID", Complete::Nothing, "This receiver's ID, in hex (0x0A000002) or as an IPv4 address. Default: the IPv4 address of the first interface listened on."),
+        Opt::value('U', "UID", Complete::Nothing, "This receiver's ID, in hex, with or without 0x (12345678 is 0x12345678, as uftp 4.10.2 reads it), or as an IPv4 address (10.0.0.2 is 0x0A000002); not 0 or FFFFFFFF. Default: the IPv4 address of the first interface listened on."),
         Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
         Opt::flag('t', "Receive into a temporary name beside the file and rename it at the end. This receiver always does so; the flag is accepted for uftpd's command lines."),
         Opt::value('T', "temp_dir", Complete::Dir, "Receive into temp_dir/_group_<group ID>/ and move what the session received into the -D directory when it completes. When a session fails (aborted, timed out, uftpd stopped or killed) its files stay there, each partial file with a sidecar recording the blocks it holds, and a restart of the session (uftp -F) resumes them: only the missing blocks are sent again. Absolute names are refused; not with -t or several -D; temp_dir must be on the destination's file system."),
@@ -187,7 +187,7 @@ pub const PAGE: Page = Page {
         Opt::value('M', "pub_mcast_addr[,...]", Complete::Nothing, "The public multicast addresses to listen on, IPv4 or IPv6. Default 230.4.4.1."),
         Opt::value('B', "buf_size", Complete::Nothing, "The socket's receive buffer, 65536 to 104857600 bytes. Default 262144."),
         Opt::flag('E', "Accept encrypted sessions only; unencrypted ones are refused with an ABORT."),
-        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal or 0x hex). Default 0."),
+        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal, 0x hex or 0 octal, as C's strtol reads it for uftpd 4.10.2). Default 0."),
         Opt::long_value("json", "FILE|-", Complete::File, "Write status events to FILE (appended to), or with -d to standard output for -: one JSON object a line, flushed as it happens: session_start, file (received, rejected or aborted, with its name, size and path) and session_end. README.md lists the fields. Not in uftp 4.10.2."),
         Opt::long_flag("allow-weak", "Accept weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak; without it they are refused with an ABORT. Not in uftp 4.10.2, which accepts them."),
     ],
@@ -227,7 +227,7 @@ pub fn parse_server_list(file: &str, text: &str) -> Result<Vec<ServerEntry>, Str
                 at()
             ));
         }
-        let id = crate::sender::options::parse_id(fields[0])
+        let id = crate::cli::parse_id(fields[0])
             .ok_or_else(|| format!("{}: invalid server ID {:?}", at(), fields[0]))?;
         let addr: IpAddr = fields[1]
             .parse()
@@ -268,13 +268,6 @@ fn load_server_list(path: &Path) -> Result<Vec<ServerEntry>, String> {
         ));
     }
     Ok(servers)
-}
-
-fn parse_u32_auto(s: &str) -> Option<u32> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
 }
 
 fn list(s: &str) -> impl Iterator<Item = &str> {
@@ -487,11 +480,8 @@ impl Options {
             }
             'q' => self.no_dns = true,
             'p' => {
-                self.port = v
-                    .parse()
-                    .ok()
-                    .filter(|&p| p != 0)
-                    .ok_or_else(|| format!("invalid port `{v}` for -p"))?
+                self.port = crate::cli::parse_port(v)
+                    .ok_or_else(|| format!("invalid port `{v}` for -p (1-65535)"))?
             }
             'M' => {
                 self.public_addrs = list(v)
@@ -508,10 +498,9 @@ impl Options {
             }
             'I' => self.interfaces = list(v).map(String::from).collect(),
             'U' => {
-                let uid = parse_u32_auto(v)
-                    .or_else(|| v.parse::<std::net::Ipv4Addr>().ok().map(u32::from))
-                    .filter(|&u| u != 0 && u != u32::MAX)
-                    .ok_or_else(|| format!("invalid UID `{v}` for -U (0x1..0xfffffffe)"))?;
+                let uid = crate::cli::parse_id(v).ok_or_else(|| {
+                    format!("invalid UID `{v}` for -U (hex, 1 to fffffffe, or an IPv4 address)")
+                })?;
                 self.uid = Some(uid);
             }
             'D' => {
@@ -559,7 +548,7 @@ impl Options {
                     .ok_or_else(|| format!("invalid buffer size `{v}` for -B (65536-104857600)"))?
             }
             'Q' => {
-                self.dscp = parse_u32_auto(v)
+                self.dscp = crate::cli::parse_c_number(v)
                     .filter(|&d| d < 64)
                     .ok_or_else(|| format!("invalid DSCP `{v}` for -Q (0-63)"))?
                     as u8
