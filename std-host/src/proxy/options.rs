@@ -166,7 +166,10 @@ pub const PAGE: Page = Page {
         Opt::value('I', "interface[,interface...]", Complete::Interface, "The interfaces to listen on (server and response proxies) or to report as (client proxy). Default: every multicast-capable interface but loopback."),
         Opt::value('M', "pub_mcast_addr[,...]", Complete::Nothing, "The public multicast addresses to listen on (server and response proxies). Default 230.4.4.1."),
         Opt::long_flag("allow-weak", "Take part in weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak. Not in uftp 4.10.2."),
+        crate::cli::HELP,
+        crate::cli::VERSION_OPT,
     ],
+    one_of: &['s', 'c', 'r'],
     refused: |c| UNSUPPORTED_FLAGS.iter().find(|(l, _)| *l == c).map(|(_, w)| *w),
     sections: &[
         ("SIGNALS", &["SIGTERM or SIGINT ends uftpproxyd with a summary of what it relayed and dropped; the PID file is removed and the exit code is 6. SIGHUP reopens the log file under its name, for logrotate."]),
@@ -177,13 +180,10 @@ pub const PAGE: Page = Page {
     see_also: "uftp(1), uftpd(1), uftp_keymgt(1), uftpdump(1)",
 };
 
-/// Usage text.
-pub const USAGE: &str = "usage: uftpproxyd { -s { dest | fp=fingerprint } | -c | -r[:curve] } \
-[ -d ] [ -p port ] [ -t ttl ] [ -Q dscp ] [ -N priority ] [ -O out_multi_interface ] [ -U UID ] \
-[ -q dest_port ] [ -x log_level ] [ -H hb_server[:port][,...] ] [ -h hb_interval ] \
-[ -B udp_buf_size ] [ -L logfile ] [ -g max_log_size ] [ -n max_log_count ] [ -P pidfile ] [ -C clientlist_file ] [ -S serverlist_file ] \
-[ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -e ecdh_curve ] \
-[ -I interface[,interface...] ] [ -M pub_mcast_addr[,pub_mcast_addr...] ] [ --allow-weak ]";
+/// The usage line, from [`PAGE`]: every option the parser carries out.
+fn usage() -> String {
+    crate::cli::usage(&PAGE)
+}
 
 fn list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|p| !p.is_empty())
@@ -299,12 +299,12 @@ impl Options {
             if let Some(long) = arg.strip_prefix("--") {
                 match long {
                     "allow-weak" => b.allow_weak = true,
-                    _ => return Err(format!("unknown option --{long}\n{USAGE}")),
+                    _ => return Err(format!("unknown option --{long}\n{}", usage())),
                 }
                 continue;
             }
             let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument `{arg}`\n{USAGE}"));
+                return Err(format!("unexpected argument `{arg}`\n{}", usage()));
             };
             for (i, c) in flags.char_indices() {
                 let rest = &flags[i + c.len_utf8()..];
@@ -323,7 +323,7 @@ impl Options {
                 }
                 let v = if rest.is_empty() {
                     args.next()
-                        .ok_or_else(|| format!("option -{c} needs a value\n{USAGE}"))?
+                        .ok_or_else(|| format!("option -{c} needs a value\n{}", usage()))?
                 } else {
                     rest.to_string()
                 };
@@ -391,7 +391,7 @@ impl Builder {
         match c {
             'c' => self.set_mode('c', Mode::Client)?,
             'd' => self.foreground = true,
-            _ => return Err(format!("unknown option -{c}\n{USAGE}")),
+            _ => return Err(format!("unknown option -{c}\n{}", usage())),
         }
         Ok(())
     }
@@ -542,14 +542,14 @@ impl Builder {
                 let c = curve(v, "-e")?;
                 self.set_ecdh(c, "-e")?;
             }
-            _ => return Err(format!("unknown option -{c}\n{USAGE}")),
+            _ => return Err(format!("unknown option -{c}\n{}", usage())),
         }
         Ok(())
     }
 
     fn finish(self) -> Result<Options, String> {
         let Some((_, mode)) = self.mode else {
-            return Err(format!("one of -s, -c or -r must be given\n{USAGE}"));
+            return Err(format!("one of -s, -c or -r must be given\n{}", usage()));
         };
         // What has no effect in this mode is refused rather than ignored.
         let only = |given: bool, opt: &str, modes: &str, ok: bool| -> Result<(), String> {

@@ -190,7 +190,10 @@ pub const PAGE: Page = Page {
         Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal, 0x hex or 0 octal, as C's strtol reads it for uftpd 4.10.2). Default 0."),
         Opt::long_value("json", "FILE|-", Complete::File, "Write status events to FILE (appended to), or with -d to standard output for -: one JSON object a line, flushed as it happens: session_start, file (received, rejected or aborted, with its name, size and path) and session_end. README.md lists the fields. Not in uftp 4.10.2."),
         Opt::long_flag("allow-weak", "Accept weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak; without it they are refused with an ABORT. Not in uftp 4.10.2, which accepts them."),
+        crate::cli::HELP,
+        crate::cli::VERSION_OPT,
     ],
+    one_of: &[],
     refused,
     sections: &[
         ("SIGNALS", &["SIGTERM or SIGINT ends uftpd: every session in progress is aborted (the server is told \"Client shutting down\") and its unfinished file discarded, the PID file is removed, and the exit code is 6.", "SIGHUP reopens the log file under its name, for logrotate."]),
@@ -201,12 +204,10 @@ pub const PAGE: Page = Page {
     see_also: "uftp(1), uftpproxyd(1), uftp_keymgt(1), uftpdump(1)",
 };
 
-/// Usage text.
-pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr...] ] \
-[ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
-[ -T temp_dir ] [ -L logfile ] [ -F status_file ] [ -s postreceive_script ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
-[ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
-[ -R proxy[/fingerprint] ] [ --allow-weak ] [ --json FILE|- ]";
+/// The usage line, from [`PAGE`]: every option the parser carries out.
+fn usage() -> String {
+    crate::cli::usage(&PAGE)
+}
 
 /// Parses a server list (`-S`, `man uftpd`): one server a line, `ID|IP[|FP]`, the ID in hex
 /// (`0x11112222`) or dotted IPv4 form, the address the server's ANNOUNCEs come from, and
@@ -301,12 +302,12 @@ impl Options {
                             ),
                         }
                     }
-                    _ => return Err(format!("unknown option --{long}\n{USAGE}")),
+                    _ => return Err(format!("unknown option --{long}\n{}", usage())),
                 }
                 continue;
             }
             let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument `{arg}`\n{USAGE}"));
+                return Err(format!("unexpected argument `{arg}`\n{}", usage()));
             };
             for (i, c) in flags.char_indices() {
                 let takes_value = PAGE.short(c).is_some_and(|o| o.value.is_some());
@@ -314,7 +315,7 @@ impl Options {
                     let rest = &flags[i + c.len_utf8()..];
                     let v = if rest.is_empty() {
                         args.next()
-                            .ok_or_else(|| format!("option -{c} needs a value\n{USAGE}"))?
+                            .ok_or_else(|| format!("option -{c} needs a value\n{}", usage()))?
                     } else {
                         rest.to_string()
                     };
@@ -561,7 +562,7 @@ impl Options {
                         .ok_or_else(|| format!("invalid priority `{v}` for -N (-20..19)"))?,
                 )
             }
-            _ => return Err(format!("unknown option -{c}\n{USAGE}")),
+            _ => return Err(format!("unknown option -{c}\n{}", usage())),
         }
         Ok(())
     }

@@ -241,7 +241,7 @@ const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSCNmgn";
 const FLAGS: &str = "lTqocfzZ";
 
 /// Long options (ours; uftp 4.10.2 has none).
-const LONG: &[&str] = &["allow-weak", "json FILE|-"];
+const LONG: &[&str] = &["allow-weak", "json FILE|-", "help", "version"];
 
 /// Parses uftp's arguments (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageError> {
@@ -765,7 +765,10 @@ pub const PAGE: Page = Page {
         Opt::value('i', "list_file", Complete::File, "Read the files to send from this file, one per line (- for standard input)."),
         Opt::long_value("json", "FILE|-", Complete::File, "Write status events to FILE (appended to), or to standard output for -: one JSON object a line, flushed as it happens: session_start, file_result (one per receiver and file), client_result (one per receiver at the end) and summary. README.md lists the fields. Not in uftp 4.10.2."),
         Opt::long_flag("allow-weak", "Run weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak, instead of refusing them. Not in uftp 4.10.2."),
+        crate::cli::HELP,
+        crate::cli::VERSION_OPT,
     ],
+    one_of: &[],
     refused: |c| NOT_YET.iter().find(|x| x.0 == c).map(|x| x.1),
     sections: &[
         ("EXIT STATUS", &["0: the session finished and receivers got the files. 1: an invalid command line. 2: the network could not be set up. 3: a key could not be read or made. 6: interrupted. 7: no receiver registered. 8: no receiver answered the first file's FILEINFO. 9: every receiver dropped out, or (unlike uftp 4.10.2 without -q) any receiver failed; receivers the handshake refused were never members and do not count. 10: the session completed but no receiver received any file."]),
