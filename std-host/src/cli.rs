@@ -143,6 +143,9 @@ pub struct Page {
     pub description: &'static [&'static str],
     /// The options, in the order of the page.
     pub options: &'static [Opt],
+    /// Letters of which exactly one must be given (uftpproxyd's modes), shown as
+    /// `{ -s dest | -c | -r }` ahead of the other options; empty for none.
+    pub one_of: &'static [char],
     /// Options uftp 4.10.2 has that this program refuses by name, and why (shown on the page).
     pub refused: fn(char) -> Option<&'static str>,
     /// Further sections: title and paragraphs (EXIT STATUS, SIGNALS, FILES, EXAMPLES …).
@@ -156,6 +159,241 @@ impl Page {
     pub fn short(&self, c: char) -> Option<&Opt> {
         self.options.iter().find(|o| o.short == Some(c))
     }
+
+    /// The option written `--name`, if the page has one.
+    pub fn long(&self, name: &str) -> Option<&Opt> {
+        self.options.iter().find(|o| o.long == Some(name))
+    }
+
+    /// Whether the program refuses this option by name (not carried out by this version).
+    fn refuses(&self, o: &Opt) -> bool {
+        o.short.and_then(self.refused).is_some()
+    }
+}
+
+/// What `--version` says after the program's name.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (uftp-rs, speaking the UFTP 4 protocol)"
+);
+
+/// `--help` and `--version`, the two options every program answers before doing anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Info {
+    /// `--help`: the usage and a summary of the options, on standard output.
+    Help,
+    /// `--version`: one line, on standard output.
+    Version,
+}
+
+/// The long options every page lists for [`Info`] (uftp's `-h` is its hash, uftpd's and
+/// uftpproxyd's its heartbeat interval, so only the long forms).
+pub const HELP: Opt = Opt::long_flag(
+    "help",
+    "Print the usage and a summary of the options, and exit.",
+);
+/// See [`HELP`].
+pub const VERSION_OPT: Opt = Opt::long_flag("version", "Print the version, and exit.");
+
+/// Whether the command line asks for `--help` or `--version` (the first of them wins), read as
+/// the program's parser reads it: a value of an option that takes one (`-D --help`) is not an
+/// option, and `--` ends the options. The program answers it before anything else, so neither
+/// starts a daemon nor does any work.
+pub fn info_request<S: AsRef<str>>(page: &Page, args: &[S]) -> Option<Info> {
+    let mut args = args.iter().map(AsRef::as_ref);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (long, false),
+            };
+            match name {
+                "help" if !inline => return Some(Info::Help),
+                "version" if !inline => return Some(Info::Version),
+                _ => {
+                    if !inline && page.long(name).is_some_and(|o| o.value.is_some()) {
+                        args.next();
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(letters) = arg.strip_prefix('-').filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        for (i, c) in letters.char_indices() {
+            if page.short(c).is_some_and(|o| o.value.is_some()) {
+                if letters[i + c.len_utf8()..].is_empty() {
+                    args.next();
+                }
+                break;
+            }
+        }
+    }
+    None
+}
+
+/// One option as the usage line writes it: `[ -p port ]`.
+fn usage_item(o: &Opt) -> String {
+    match o.value {
+        Some(v) => format!("[ {} {v} ]", o.spelling()),
+        None => format!("[ {} ]", o.spelling()),
+    }
+}
+
+/// Words laid out in lines of at most `width` columns (a longer word gets a line of its own),
+/// the first line starting with `first`, the others with `indent`.
+fn fill(
+    first: &str,
+    words: impl IntoIterator<Item = String>,
+    width: usize,
+    indent: &str,
+) -> String {
+    let mut out = first.to_string();
+    let mut line = first.chars().count();
+    let mut fresh = first.trim().is_empty();
+    for w in words {
+        let n = w.chars().count();
+        if !fresh && line + 1 + n > width {
+            out.push('\n');
+            out.push_str(indent);
+            line = indent.chars().count();
+            fresh = true;
+        }
+        if !fresh {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(&w);
+        line += n;
+        fresh = false;
+    }
+    out
+}
+
+/// The usage: every option the program carries out (those it refuses by name are left out),
+/// uftpproxyd's modes first as `{ -s dest | -c | -r }`, and the operands; lines of at most 79
+/// columns, continued with an indent as uftp 4.10.2's are.
+pub fn usage(p: &Page) -> String {
+    let mut items = Vec::new();
+    if !p.one_of.is_empty() {
+        let alternatives: Vec<String> = p
+            .one_of
+            .iter()
+            .filter_map(|&c| p.short(c))
+            .map(|o| match o.value {
+                Some(v) => format!("{} {v}", o.spelling()),
+                None => o.spelling(),
+            })
+            .collect();
+        items.push(format!("{{ {} }}", alternatives.join(" | ")));
+    }
+    for o in p.options {
+        let in_group = o.short.is_some_and(|c| p.one_of.contains(&c));
+        if !in_group && !p.refuses(o) {
+            items.push(usage_item(o));
+        }
+    }
+    if !p.operands.is_empty() {
+        items.push(p.operands.to_string());
+    }
+    fill(&format!("usage: {}", p.name), items, 79, "    ")
+}
+
+/// The first sentence of an option's help and its default (`Default 1044.`), if its first
+/// paragraph gives one, on one line.
+fn summary_of(help: &str) -> String {
+    let para = help.split("\n\n").next().unwrap_or("").replace('\n', " ");
+    let mut sentences = para.split(". ").map(|s| s.trim_end_matches('.'));
+    let mut out = sentences.next().unwrap_or("").to_string();
+    out.push('.');
+    if let Some(default) = sentences.find(|s| s.starts_with("Default")) {
+        let _ = write!(out, " {default}.");
+    }
+    out
+}
+
+/// What `--help` prints: the usage, what the program does in one line, the first sentence of
+/// each option's help (options refused by name marked so), and where the rest is.
+pub fn help(p: &Page) -> String {
+    const COLUMN: usize = 28;
+    let mut out = usage(p);
+    let what = format!("{} - {}", p.name, p.summary);
+    let what = fill("", what.split_whitespace().map(String::from), 79, "    ");
+    let _ = write!(out, "\n\n{what}\n\nOptions:\n");
+    for o in p.options {
+        let mut spec = format!("  {}", o.spellings().join(", "));
+        if let Some(v) = o.value {
+            let _ = write!(spec, " {v}");
+        }
+        let mut text = summary_of(o.help);
+        if p.refuses(o) {
+            text.push_str(" Not supported by this version.");
+        }
+        let indent = " ".repeat(COLUMN);
+        let first = if spec.chars().count() + 2 <= COLUMN {
+            format!("{spec:<COLUMN$}")
+        } else {
+            format!("{spec}\n{indent}")
+        };
+        let words = text.split_whitespace().map(String::from);
+        let body = fill("", words, 79 - COLUMN, "");
+        let body = body.replace('\n', &format!("\n{indent}"));
+        let _ = writeln!(out, "{first}{body}");
+    }
+    let _ = writeln!(out, "\nThe manual page, man {}, has the details.", p.name);
+    out
+}
+
+/// Answers `--help` or `--version` on standard output, and returns the exit code (0). A closed
+/// pipe (`uftp --help | head -1`) is not an error.
+pub fn print_info(p: &Page, info: Info) -> i32 {
+    use std::io::Write as _;
+    let text = match info {
+        Info::Help => help(p),
+        Info::Version => format!("{} {VERSION}\n", p.name),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    0
+}
+
+/// A node ID (`-U`, `-H`, server and client lists) as uftp 4.10.2 reads one, with C's
+/// `strtoul(v, NULL, 16)`: hex digits, with or without `0x` (`12345678` is 0x12345678 in all
+/// three programs); or, beyond 4.10.2 (whose strtoul reads `10.0.0.2` as 0x10), an IPv4
+/// address (0x0A000002). 0 and 0xFFFFFFFF, which the protocol reserves, and anything else are
+/// `None` (4.10.2 takes a `-U` it cannot read as 0, and then its default, unsaid).
+pub fn parse_id(v: &str) -> Option<u32> {
+    let v = v.trim();
+    let id = if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()?
+    } else if let Ok(ip) = v.parse::<std::net::Ipv4Addr>() {
+        u32::from(ip)
+    } else {
+        u32::from_str_radix(v, 16).ok()?
+    };
+    (id != 0 && id != u32::MAX).then_some(id)
+}
+
+/// A number as C's `strtol(v, NULL, 0)` reads it, as uftp 4.10.2 reads `-Q`: `0x` hex, a
+/// leading `0` octal (`010` is 8), else decimal; all of `v` must be read (strtol would stop at
+/// the first digit it cannot take, reading `080` as 0).
+pub fn parse_c_number(v: &str) -> Option<u64> {
+    if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).ok();
+    }
+    if v.len() > 1 && v.starts_with('0') {
+        return u64::from_str_radix(&v[1..], 8).ok();
+    }
+    v.parse().ok()
+}
+
+/// A UDP port to listen or send on (`-p`, uftpproxyd's `-q`): 1 to 65535 (4.10.2 refuses 0 in
+/// the daemons; its uftp takes 0 and then fails on every send).
+pub fn parse_port(v: &str) -> Option<u16> {
+    v.parse().ok().filter(|&p| p != 0)
 }
 
 /// Escapes text for roff: backslashes, hyphens as minus signs where they are options, and
@@ -220,7 +458,25 @@ pub fn man_page(p: &Page) -> String {
     let _ = writeln!(out, ".SH NAME\n{} \\- {}", roff(p.name), roff(p.summary));
     out.push_str(".SH SYNOPSIS\n.nh\n.ad l\n");
     let _ = write!(out, "\\fB{}\\fR", roff(p.name));
+    if !p.one_of.is_empty() {
+        let alternatives: Vec<String> = p
+            .one_of
+            .iter()
+            .filter_map(|&c| p.short(c))
+            .map(|o| {
+                let name = format!("\\fB{}\\fR", roff(&o.spelling()));
+                match o.value {
+                    Some(v) => format!("{name} \\fI{}\\fR", roff(v)),
+                    None => name,
+                }
+            })
+            .collect();
+        let _ = write!(out, "\n{{ {} }}", alternatives.join(" | "));
+    }
     for o in p.options {
+        if o.short.is_some_and(|c| p.one_of.contains(&c)) {
+            continue;
+        }
         let _ = write!(out, "\n{}", synopsis_item(o));
     }
     if !p.operands.is_empty() {
@@ -396,8 +652,10 @@ pub fn generated_files() -> Vec<(String, String)> {
 
 /// Checks a parser against its page: every letter the page lists is known to the parser (with
 /// a value where the page names one, which `parse(["-c"])` must then ask for), and every other
-/// letter is refused as unknown. `parse` gets the arguments; `unknown` tells whether its error
-/// says the option is unknown; `wants_value` whether it says a value is missing.
+/// letter is refused as unknown; the usage names every option the parser carries out, and none
+/// it refuses by name. `--help` and `--version` are answered before the parser sees them
+/// ([`info_request`]). `parse` gets the arguments; `unknown` tells whether its error says the
+/// option is unknown; `wants_value` whether it says a value is missing.
 #[cfg(test)]
 pub fn check_parser(
     page: &Page,
@@ -405,15 +663,24 @@ pub fn check_parser(
     unknown: impl Fn(&str) -> bool,
     wants_value: impl Fn(&str) -> bool,
 ) {
+    let usage = usage(page);
+    let in_usage = |spelling: &str| {
+        usage
+            .split_whitespace()
+            .any(|w| w.trim_matches(|c| matches!(c, '{' | '}')) == spelling)
+    };
     for c in ('a'..='z').chain('A'..='Z') {
         let arg = format!("-{c}");
         let r = parse(&[&arg]);
         match page.short(c) {
-            None => assert!(
-                matches!(&r, Err(e) if unknown(e)),
-                "{}: {arg} is not on the page but the parser knows it: {r:?}",
-                page.name
-            ),
+            None => {
+                assert!(
+                    matches!(&r, Err(e) if unknown(e)),
+                    "{}: {arg} is not on the page but the parser knows it: {r:?}",
+                    page.name
+                );
+                assert!(!in_usage(&arg), "{}: the usage names {arg}", page.name);
+            }
             Some(o) => {
                 assert!(
                     !matches!(&r, Err(e) if unknown(e)),
@@ -422,8 +689,18 @@ pub fn check_parser(
                 );
                 if (page.refused)(c).is_some() {
                     // Refused by name, perhaps before its value is looked for.
+                    assert!(
+                        !in_usage(&arg),
+                        "{}: the usage names {arg}, which is refused",
+                        page.name
+                    );
                     continue;
                 }
+                assert!(
+                    in_usage(&arg),
+                    "{}: the parser takes {arg} but the usage does not name it",
+                    page.name
+                );
                 let asks = matches!(&r, Err(e) if wants_value(e));
                 assert_eq!(
                     asks,
@@ -437,6 +714,19 @@ pub fn check_parser(
     }
     for o in page.options.iter().filter(|o| o.short.is_none()) {
         let arg = o.spelling();
+        assert!(
+            in_usage(&arg),
+            "{}: the usage does not name {arg}",
+            page.name
+        );
+        if matches!(o.long, Some("help" | "version")) {
+            assert!(
+                info_request(page, &[arg.as_str()]).is_some(),
+                "{}: {arg} is not answered",
+                page.name
+            );
+            continue;
+        }
         let r = parse(&[&arg]);
         assert!(
             !matches!(&r, Err(e) if unknown(e)),
@@ -444,6 +734,11 @@ pub fn check_parser(
             page.name
         );
     }
+    assert!(
+        page.long("help").is_some() && page.long("version").is_some(),
+        "{}: --help and --version are not on the page",
+        page.name
+    );
     let r = parse(&["--no-such-option"]);
     assert!(matches!(&r, Err(e) if unknown(e)), "{}: {r:?}", page.name);
 }
@@ -509,6 +804,220 @@ mod tests {
                 "{}: a letter listed twice",
                 p.name
             );
+        }
+    }
+
+    #[test]
+    fn help_and_version_are_found_where_the_parser_would_see_options() {
+        let uftp = &crate::sender::options::PAGE;
+        let yes = [
+            &["--help"][..],
+            &["-R", "1000", "--help", "f"],
+            &["f", "--version"],
+            &["-lq", "--version", "--help"],
+            &["--json=-", "--help"],
+        ];
+        for args in yes {
+            assert!(info_request(uftp, args).is_some(), "{args:?}");
+        }
+        assert_eq!(
+            info_request(uftp, &["--help", "--version"]),
+            Some(Info::Help)
+        );
+        assert_eq!(
+            info_request(uftp, &["--version", "--help"]),
+            Some(Info::Version)
+        );
+        let no = [
+            &[][..],
+            &["f"],
+            // Values and operands, not options.
+            &["-D", "--help", "f"],
+            &["-D--help", "f"],
+            &["--json", "--help", "f"],
+            &["--", "--help"],
+            &["--help=yes"],
+            &["-h", "sha256", "f"],
+        ];
+        for args in no {
+            assert_eq!(info_request(uftp, args), None, "{args:?}");
+        }
+        let proxy = &crate::proxy::options::PAGE;
+        assert_eq!(
+            info_request(proxy, &["-r:secp384r1", "--version"]),
+            Some(Info::Version)
+        );
+        assert_eq!(info_request(proxy, &["-h", "--help"]), None);
+    }
+
+    #[test]
+    fn usage_lines_fit_a_terminal_and_name_every_option_once() {
+        for p in pages() {
+            let u = usage(p);
+            assert!(u.starts_with(&format!("usage: {} ", p.name)), "{u}");
+            for line in u.lines() {
+                assert!(line.chars().count() <= 79, "{}: {line}", p.name);
+            }
+            for o in p.options.iter().filter(|o| !p.refuses(o)) {
+                let s = o.spelling();
+                let n = u
+                    .split_whitespace()
+                    .filter(|w| w.trim_matches(|c| matches!(c, '{' | '}')) == s)
+                    .count();
+                assert_eq!(n, 1, "{}: {s} in {u}", p.name);
+            }
+            let h = help(p);
+            assert!(h.starts_with(&u), "{}", p.name);
+            let summary: Vec<&str> = p.summary.split_whitespace().collect();
+            let words: Vec<&str> = h.split_whitespace().collect();
+            assert!(
+                words.windows(summary.len()).any(|w| w == summary),
+                "{}",
+                p.name
+            );
+            for line in h.lines() {
+                // Only a first sentence with a word too long to wrap may pass 79 columns.
+                assert!(line.chars().count() <= 100, "{}: {line}", p.name);
+            }
+            for o in p.options {
+                for s in o.spellings() {
+                    let listed = h
+                        .lines()
+                        .any(|l| l.starts_with("  -") && l.split([' ', ',']).any(|w| w == s));
+                    assert!(listed, "{}: --help does not describe {s}", p.name);
+                }
+            }
+        }
+        let proxy = usage(&crate::proxy::options::PAGE);
+        assert!(
+            proxy.starts_with("usage: uftpproxyd { -s dest|fp=fingerprint | -c | -r } [ -d ]"),
+            "{proxy}"
+        );
+        let uftpd = usage(&crate::receiver::options::PAGE);
+        for refused in ["-c", "-m"] {
+            assert!(!uftpd.split_whitespace().any(|w| w == refused), "{uftpd}");
+        }
+        for carried_out in ["-A", "-i", "-H", "-h"] {
+            assert!(uftpd.split_whitespace().any(|w| w == carried_out), "{uftpd}");
+        }
+        let uftpd = help(&crate::receiver::options::PAGE);
+        assert!(uftpd.contains("Default 1044."), "{uftpd}");
+        let flat = uftpd.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains("-c cache_size Bytes of received data to cache before writing. Not supported by this version. -k"),
+            "{uftpd}"
+        );
+    }
+
+    #[test]
+    fn ids_read_as_uftp_4_10_2_reads_them() {
+        // uftp, uftpd and uftpproxyd 4.10.2 all read -U with strtoul(v, NULL, 16): a server run
+        // with -U 12345678 announces itself as 12345678, and uftpd -U 12345678 and uftpproxyd
+        // -U 12345678 register as 0x12345678.
+        assert_eq!(parse_id("12345678"), Some(0x1234_5678));
+        assert_eq!(parse_id("0x12345678"), Some(0x1234_5678));
+        assert_eq!(parse_id("0X0a000002"), Some(0x0A00_0002));
+        assert_eq!(parse_id("12345"), Some(0x0001_2345));
+        assert_eq!(parse_id("10.0.0.2"), Some(0x0A00_0002));
+        for bad in [
+            "0",
+            "0x0",
+            "ffffffff",
+            "0xFFFFFFFF",
+            "zz",
+            "",
+            "123456789",
+            "10.0.0",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_read_as_strtol_base_0() {
+        assert_eq!(parse_c_number("46"), Some(46));
+        assert_eq!(parse_c_number("0x2e"), Some(46));
+        assert_eq!(parse_c_number("0X2E"), Some(46));
+        assert_eq!(parse_c_number("010"), Some(8));
+        assert_eq!(parse_c_number("0"), Some(0));
+        for bad in ["080", "0x", "", "-1", "4 6", "1e3"] {
+            assert_eq!(parse_c_number(bad), None, "{bad}");
+        }
+        assert_eq!(parse_port("1044"), Some(1044));
+        assert_eq!(parse_port("0"), None);
+        assert_eq!(parse_port("65536"), None);
+    }
+
+    /// The letters the three programs share mean the same in each where uftp 4.10.2's do, and
+    /// read their values alike.
+    #[test]
+    fn shared_letters_read_alike_in_the_three_parsers() {
+        let uftp = |args: &str| {
+            let mut v: Vec<String> = args.split_whitespace().map(String::from).collect();
+            v.push("file".into());
+            crate::sender::options::parse(v).map_err(|e| e.0)
+        };
+        let uftpd = |args: &str| {
+            crate::receiver::options::Options::parse(args.split_whitespace().map(String::from))
+        };
+        let proxy = |args: &str| {
+            let mut v = vec!["-c".to_string()];
+            v.extend(args.split_whitespace().map(String::from));
+            crate::proxy::options::Options::parse(v)
+        };
+        for (arg, want) in [
+            ("12345678", 0x1234_5678),
+            ("0x12345678", 0x1234_5678),
+            ("abcdef", 0x00AB_CDEF),
+            ("10.0.0.2", 0x0A00_0002),
+        ] {
+            let args = format!("-U {arg}");
+            assert_eq!(uftp(&args).unwrap().uid, Some(want), "uftp {args}");
+            assert_eq!(uftpd(&args).unwrap().uid, Some(want), "uftpd {args}");
+            assert_eq!(proxy(&args).unwrap().uid, Some(want), "uftpproxyd {args}");
+        }
+        for bad in [
+            "-U 0",
+            "-U zz",
+            "-U ffffffff",
+            "-p 0",
+            "-p x",
+            "-B 1000",
+            "-x 6",
+        ] {
+            assert!(uftp(bad).is_err(), "uftp {bad}");
+            assert!(uftpd(bad).is_err(), "uftpd {bad}");
+            assert!(proxy(bad).is_err(), "uftpproxyd {bad}");
+        }
+        for (arg, want) in [("46", 46), ("0x2e", 46), ("010", 8)] {
+            let args = format!("-Q {arg}");
+            assert_eq!(uftpd(&args).unwrap().dscp, want, "uftpd {args}");
+            assert_eq!(proxy(&args).unwrap().dscp, want, "uftpproxyd {args}");
+        }
+        let args = "-p 2000 -B 65536 -x 5";
+        let (s, r, x) = (
+            uftp(args).unwrap(),
+            uftpd(args).unwrap(),
+            proxy(args).unwrap(),
+        );
+        let want = (2000, 65_536, 5);
+        assert_eq!((s.port, s.bufsize, s.log_level), want);
+        assert_eq!((r.port, r.bufsize, r.log_level), want);
+        assert_eq!((x.port, x.bufsize, x.log_level), want);
+        // -g and -n roll the log alike.
+        let args = "-L /l -g 10 -n 3";
+        for (max_mb, keep) in [
+            (uftp(args).unwrap().log_max_mb, uftp(args).unwrap().log_keep),
+            (
+                uftpd(args).unwrap().log_max_mb,
+                uftpd(args).unwrap().log_keep,
+            ),
+            (
+                proxy(args).unwrap().log_max_mb,
+                proxy(args).unwrap().log_keep,
+            ),
+        ] {
+            assert_eq!((max_mb, keep), (Some(10), 3));
         }
     }
 

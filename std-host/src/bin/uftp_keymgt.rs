@@ -1,6 +1,7 @@
 //! `uftp_keymgt`: lists and generates UFTP key files, as uftp 4.10.2's does (digest §8.4).
 //!
-//! Everything it says goes to stderr, line for line as 4.10.2 writes it, with its exit codes:
+//! Everything it says goes to stderr, line for line as 4.10.2 writes it, with its exit codes
+//! (with no arguments it says nothing and exits 0, as 4.10.2 does):
 //! a key that cannot be read is reported and skipped (exit 0); a bad `-g` spec or a missing
 //! key file name exits 1; an unknown option is reported by getopt and otherwise ignored.
 //! Two deliberate differences: new key files are created with mode 0600 (4.10.2 leaves them
@@ -145,6 +146,16 @@ fn main() -> ExitCode {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| "uftp_keymgt".to_owned());
     let argv: Vec<OsString> = argv.collect();
+    let page = &std_host::keys::keymgt::PAGE;
+    let lossy: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(info) = std_host::cli::info_request(page, &lossy) {
+        // 4.10.2 reads `--help` as the letters -, h, e, l and p.
+        std_host::cli::print_info(page, info);
+        return ExitCode::SUCCESS;
+    }
     let args = parse_args(&prog, &argv);
 
     if let Some(spec) = &args.generate {
@@ -194,16 +205,22 @@ mod tests {
     use super::*;
 
     /// The parser takes exactly the letters of the man page's table, with a value where it
-    /// names one.
+    /// names one, and the usage names each of them.
     #[test]
     fn parser_takes_exactly_the_pages_options() {
         let page = &std_host::keys::keymgt::PAGE;
+        let usage = std_host::cli::usage(page);
+        let words: Vec<&str> = usage.split_whitespace().collect();
         for c in ('a'..='z').chain('A'..='Z') {
             let args = parse_args("uftp_keymgt", &[OsString::from(format!("-{c}"))]);
             match page.short(c) {
-                None => assert_eq!(args.invalid, [c], "-{c} is not on the page"),
+                None => {
+                    assert_eq!(args.invalid, [c], "-{c} is not on the page");
+                    assert!(!words.contains(&format!("-{c}").as_str()), "{usage}");
+                }
                 Some(o) => {
                     assert!(args.invalid.is_empty(), "-{c} is on the page");
+                    assert!(words.contains(&format!("-{c}").as_str()), "{usage}");
                     assert_eq!(args.missing_value.contains(&c), o.value.is_some(), "-{c}");
                 }
             }

@@ -19,7 +19,7 @@ use std_host::dump::{Dumper, PortFilter, Printer, Record, Style, DEFAULT_PORT};
 /// Decode UFTP 4 traffic (encrypted reliable multicast file transfer) from a pcap/pcapng file,
 /// a network interface, or a UDP socket.
 #[derive(Debug, Parser)]
-#[command(name = "uftpdump", version, after_help = EXAMPLES)]
+#[command(name = "uftpdump", version = std_host::cli::VERSION, after_help = EXAMPLES)]
 struct Cli {
     /// Capture file to read (classic pcap or pcapng; `-` for standard input).
     #[arg(conflicts_with_all = ["interface", "listen"], required_unless_present_any = ["interface", "listen"])]

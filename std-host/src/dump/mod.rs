@@ -304,6 +304,7 @@ pub const PAGE: crate::cli::Page = {
             Opt::both('h', "help", None, Complete::Nothing, "Print a summary of the options."),
             Opt::both('V', "version", None, Complete::Nothing, "Print the version."),
         ],
+        one_of: &[],
         refused: |_| None,
         sections: &[
             ("EXIT STATUS", &["0: done (a closed output pipe included). 1: the capture or the network could not be read. 2: an invalid command line."]),

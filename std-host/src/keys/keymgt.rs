@@ -20,7 +20,10 @@ pub const PAGE: Page = Page {
         Opt::value('g', "rsa:bits|ec:curve", Complete::Words(&["rsa:2048", "ec:prime256v1", "ec:secp384r1"]), "Generate a key of this kind into the first key file, which must not exist: rsa:512 to rsa:2048, or ec: with a curve name."),
         Opt::flag('m', "Use the Windows machine key store (nothing to do with key files; accepted and ignored, as 4.10.2 does on other systems)."),
         Opt::flag('d', "Delete a Windows key container. Refused here: remove the key file itself."),
+        crate::cli::HELP,
+        crate::cli::VERSION_OPT,
     ],
+    one_of: &[],
     refused: |_| None,
     sections: &[
         ("EXIT STATUS", &["0: done, including a key file that could not be read or written (reported, as 4.10.2 does). 1: an invalid -g spec, no key file named, or -d."]),

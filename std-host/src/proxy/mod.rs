@@ -46,6 +46,9 @@ use crate::daemon::{signals, Failure, PidFile};
 
 /// Runs `uftpproxyd` with `args` (without the program name) and returns its exit code.
 pub fn main(args: Vec<String>) -> i32 {
+    if let Some(info) = crate::cli::info_request(&options::PAGE, &args) {
+        return crate::cli::print_info(&options::PAGE, info);
+    }
     let opts = match Options::parse(args) {
         Ok(o) => o,
         Err(e) => {

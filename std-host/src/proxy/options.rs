@@ -146,18 +146,18 @@ pub const PAGE: Page = Page {
         Opt::value('t', "ttl", Complete::Nothing, "The TTL of multicast packets, 1 to 255. Default 1."),
         Opt::value('N', "priority", Complete::Nothing, "The process's nice value, -20 to 19."),
         Opt::value('O', "out_multi_interface", Complete::Interface, "The interface multicast goes out of (client and response proxies), a name or address."),
-        Opt::value('U', "UID", Complete::Nothing, "This proxy's ID, in hex or as an IPv4 address. Default: the IPv4 address of the first interface."),
+        Opt::value('U', "UID", Complete::Nothing, "This proxy's ID, in hex, with or without 0x (12345678 is 0x12345678, as uftp 4.10.2 reads it), or as an IPv4 address (10.0.0.2 is 0x0A000002); not 0 or FFFFFFFF. Default: the IPv4 address of the first interface."),
         Opt::value('q', "dest_port", Complete::Nothing, "The port of the client proxy (server proxy) or of the clients (client and response proxies). Default 1044."),
         Opt::flag('m', "Use the Windows system key store."),
         Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
         Opt::value('H', "hb_server[:port][,...]", Complete::Nothing, "Send heartbeats to these server proxies (port 1044 unless given), signed with the first -k key when they ask for it."),
-        Opt::value('h', "hb_interval", Complete::Nothing, "Seconds between heartbeats. Default 20."),
+        Opt::value('h', "hb_interval", Complete::Nothing, "Seconds between heartbeats, 1 to 3600. Default 20."),
         Opt::value('e', "ecdh_curve", Complete::Words(&["prime256v1", "secp384r1"]), "The curve of a response proxy's ECDH key, which ECDH sessions need."),
         Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over once it is larger than this many megabytes (10^6 bytes), 1 to 1024: the log becomes logfile.1, the older archives move up by one, and a new log starts. Default: no rolling."),
         Opt::value('n', "max_log_count", Complete::Nothing, "How many archived logs -g keeps, 1 to 1000; older ones are deleted. Default 5."),
         Opt::value('B', "buf_size", Complete::Nothing, "The socket buffers, 65536 to 104857600 bytes. Default 262144."),
         Opt::value('L', "logfile", Complete::File, "The daemon's log file. Default /tmp/uftpproxyd.log."),
-        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal or 0x hex). Default 0."),
+        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal, 0x hex or 0 octal, as C's strtol reads it for uftpproxyd 4.10.2). Default 0."),
         Opt::value('P', "pidfile", Complete::File, "Write the daemon's process ID to this file once it runs; the file is removed when it exits."),
         Opt::value('C', "clientlist_file", Complete::File, "The clients a client proxy accepts, one per line: ID[|FINGERPRINT]."),
         Opt::value('S', "serverlist_file", Complete::File, "The servers accepted, one per line: ID|IP[|FINGERPRINT]."),
@@ -166,7 +166,10 @@ pub const PAGE: Page = Page {
         Opt::value('I', "interface[,interface...]", Complete::Interface, "The interfaces to listen on (server and response proxies) or to report as (client proxy). Default: every multicast-capable interface but loopback."),
         Opt::value('M', "pub_mcast_addr[,...]", Complete::Nothing, "The public multicast addresses to listen on (server and response proxies). Default 230.4.4.1."),
         Opt::long_flag("allow-weak", "Take part in weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak. Not in uftp 4.10.2."),
+        crate::cli::HELP,
+        crate::cli::VERSION_OPT,
     ],
+    one_of: &['s', 'c', 'r'],
     refused: |c| UNSUPPORTED_FLAGS.iter().find(|(l, _)| *l == c).map(|(_, w)| *w),
     sections: &[
         ("SIGNALS", &["SIGTERM or SIGINT ends uftpproxyd with a summary of what it relayed and dropped; the PID file is removed and the exit code is 6. SIGHUP reopens the log file under its name, for logrotate."]),
@@ -177,19 +180,9 @@ pub const PAGE: Page = Page {
     see_also: "uftp(1), uftpd(1), uftp_keymgt(1), uftpdump(1)",
 };
 
-/// Usage text.
-pub const USAGE: &str = "usage: uftpproxyd { -s { dest | fp=fingerprint } | -c | -r[:curve] } \
-[ -d ] [ -p port ] [ -t ttl ] [ -Q dscp ] [ -N priority ] [ -O out_multi_interface ] [ -U UID ] \
-[ -q dest_port ] [ -x log_level ] [ -H hb_server[:port][,...] ] [ -h hb_interval ] \
-[ -B udp_buf_size ] [ -L logfile ] [ -g max_log_size ] [ -n max_log_count ] [ -P pidfile ] [ -C clientlist_file ] [ -S serverlist_file ] \
-[ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -e ecdh_curve ] \
-[ -I interface[,interface...] ] [ -M pub_mcast_addr[,pub_mcast_addr...] ] [ --allow-weak ]";
-
-fn parse_u32_auto(s: &str) -> Option<u32> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
+/// The usage line, from [`PAGE`]: every option the parser carries out.
+fn usage() -> String {
+    crate::cli::usage(&PAGE)
 }
 
 fn list(s: &str) -> impl Iterator<Item = &str> {
@@ -252,7 +245,7 @@ pub fn parse_client_list(file: &str, text: &str) -> Result<Vec<ClientPin>, Strin
             Some((id, fp)) => (id.trim(), Some(fp.trim()).filter(|f| !f.is_empty())),
             None => (line, None),
         };
-        let id = crate::sender::options::parse_id(id)
+        let id = crate::cli::parse_id(id)
             .ok_or_else(|| format!("{}: invalid client ID {id:?}", at()))?;
         let fingerprint = match fp {
             Some(fp) => Some(Fingerprint::parse(fp).map_err(|_| {
@@ -306,12 +299,12 @@ impl Options {
             if let Some(long) = arg.strip_prefix("--") {
                 match long {
                     "allow-weak" => b.allow_weak = true,
-                    _ => return Err(format!("unknown option --{long}\n{USAGE}")),
+                    _ => return Err(format!("unknown option --{long}\n{}", usage())),
                 }
                 continue;
             }
             let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument `{arg}`\n{USAGE}"));
+                return Err(format!("unexpected argument `{arg}`\n{}", usage()));
             };
             for (i, c) in flags.char_indices() {
                 let rest = &flags[i + c.len_utf8()..];
@@ -330,7 +323,7 @@ impl Options {
                 }
                 let v = if rest.is_empty() {
                     args.next()
-                        .ok_or_else(|| format!("option -{c} needs a value\n{USAGE}"))?
+                        .ok_or_else(|| format!("option -{c} needs a value\n{}", usage()))?
                 } else {
                     rest.to_string()
                 };
@@ -398,17 +391,15 @@ impl Builder {
         match c {
             'c' => self.set_mode('c', Mode::Client)?,
             'd' => self.foreground = true,
-            _ => return Err(format!("unknown option -{c}\n{USAGE}")),
+            _ => return Err(format!("unknown option -{c}\n{}", usage())),
         }
         Ok(())
     }
 
     fn value(&mut self, c: char, v: &str) -> Result<(), String> {
         let port = |v: &str| {
-            v.parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("invalid port `{v}` for -{c}"))
+            crate::cli::parse_port(v)
+                .ok_or_else(|| format!("invalid port `{v}` for -{c} (1-65535)"))
         };
         match c {
             's' => {
@@ -433,7 +424,7 @@ impl Builder {
             }
             'Q' => {
                 self.dscp = Some(
-                    parse_u32_auto(v)
+                    crate::cli::parse_c_number(v)
                         .filter(|&d| d < 64)
                         .ok_or_else(|| format!("invalid DSCP `{v}` for -Q (0-63)"))?
                         as u8,
@@ -469,10 +460,9 @@ impl Builder {
                 self.public_addrs = Some(addrs);
             }
             'U' => {
-                self.uid = Some(
-                    crate::sender::options::parse_id(v)
-                        .ok_or_else(|| format!("invalid UID `{v}` for -U (0x1..0xfffffffe)"))?,
-                )
+                self.uid = Some(crate::cli::parse_id(v).ok_or_else(|| {
+                    format!("invalid UID `{v}` for -U (hex, 1 to fffffffe, or an IPv4 address)")
+                })?)
             }
             'x' => {
                 self.log_level = Some(
@@ -520,9 +510,9 @@ impl Builder {
                 let secs: u64 = v
                     .parse()
                     .ok()
-                    .filter(|s| (1..=86_400).contains(s))
+                    .filter(|s| (1..=3600).contains(s))
                     .ok_or_else(|| {
-                        format!("invalid heartbeat interval `{v}` for -h (1-86400 seconds)")
+                        format!("invalid heartbeat interval `{v}` for -h (1-3600 seconds)")
                     })?;
                 self.heartbeat_interval = Some(Duration::from_secs(secs));
             }
@@ -552,14 +542,14 @@ impl Builder {
                 let c = curve(v, "-e")?;
                 self.set_ecdh(c, "-e")?;
             }
-            _ => return Err(format!("unknown option -{c}\n{USAGE}")),
+            _ => return Err(format!("unknown option -{c}\n{}", usage())),
         }
         Ok(())
     }
 
     fn finish(self) -> Result<Options, String> {
         let Some((_, mode)) = self.mode else {
-            return Err(format!("one of -s, -c or -r must be given\n{USAGE}"));
+            return Err(format!("one of -s, -c or -r must be given\n{}", usage()));
         };
         // What has no effect in this mode is refused rather than ignored.
         let only = |given: bool, opt: &str, modes: &str, ok: bool| -> Result<(), String> {

@@ -164,7 +164,7 @@ pub const PAGE: Page = Page {
     options: &[
         Opt::flag('d', "Stay in the foreground and log to standard error; -L, -g and -n are ignored."),
         Opt::value('p', "port", Complete::Nothing, "The UDP port to listen on. Default 1044."),
-        Opt::value('U', "UID", Complete::Nothing, "This receiver's ID, in hex (0x0A000002) or as an IPv4 address. Default: the IPv4 address of the first interface listened on."),
+        Opt::value('U', "UID", Complete::Nothing, "This receiver's ID, in hex, with or without 0x (12345678 is 0x12345678, as uftp 4.10.2 reads it), or as an IPv4 address (10.0.0.2 is 0x0A000002); not 0 or FFFFFFFF. Default: the IPv4 address of the first interface listened on."),
         Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
         Opt::flag('t', "Receive into a temporary name beside the file and rename it at the end. This receiver always does so; the flag is accepted for uftpd's command lines."),
         Opt::value('T', "temp_dir", Complete::Dir, "Receive into temp_dir/_group_<group ID>/ and move what the session received into the -D directory when it completes. When a session fails (aborted, timed out, uftpd stopped or killed) its files stay there, each partial file with a sidecar recording the blocks it holds, and a restart of the session (uftp -F) resumes them: only the missing blocks are sent again. Absolute names are refused; not with -t or several -D; temp_dir must be on the destination's file system."),
@@ -186,15 +186,18 @@ pub const PAGE: Page = Page {
         Opt::value('g', "max_log_size", Complete::Nothing, "Roll the log over once it is larger than this many megabytes (10^6 bytes), 1 to 1024: the log becomes logfile.1, the older archives move up by one, and a new log starts. Default: no rolling."),
         Opt::value('n', "max_log_count", Complete::Nothing, "How many archived logs -g keeps, 1 to 1000; older ones are deleted. Default 5."),
         Opt::value('H', "hb_server[:port][,...]", Complete::Nothing, "Send heartbeats (HB_REQ) to these proxies, names or addresses, port 1044 unless given: the pinhole through this site's firewall or NAT through which a server proxy reaches this receiver without a client proxy. A proxy that pins this receiver's fingerprint (uftpproxyd -s fp=FP) challenges the first heartbeat; the answer is signed with the first -k key, and the proxy then sends its sessions to the address the heartbeats come from."),
-        Opt::value('h', "hb_interval", Complete::Nothing, "Seconds between heartbeats, 1 to 86400. Default 20; the first goes out at start-up. Only with -H."),
+        Opt::value('h', "hb_interval", Complete::Nothing, "Seconds between heartbeats, 1 to 3600. Default 20; the first goes out at start-up. Only with -H."),
         Opt::value('I', "interface[,interface...]", Complete::Interface, "Listen on these interfaces (names or addresses). Default: every interface that is up and multicast-capable, but loopback."),
         Opt::value('M', "pub_mcast_addr[,...]", Complete::Nothing, "The public multicast addresses to listen on, IPv4 or IPv6. Default 230.4.4.1."),
         Opt::value('B', "buf_size", Complete::Nothing, "The socket's receive buffer, 65536 to 104857600 bytes. Default 262144."),
         Opt::flag('E', "Accept encrypted sessions only; unencrypted ones are refused with an ABORT."),
-        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal or 0x hex). Default 0."),
+        Opt::value('Q', "dscp", Complete::Nothing, "The DSCP of outgoing packets, 0 to 63 (decimal, 0x hex or 0 octal, as C's strtol reads it for uftpd 4.10.2). Default 0."),
         Opt::long_value("json", "FILE|-", Complete::File, "Write status events to FILE (appended to), or with -d to standard output for -: one JSON object a line, flushed as it happens: session_start, file (received, rejected or aborted, with its name, size and path) and session_end. README.md lists the fields. Not in uftp 4.10.2."),
         Opt::long_flag("allow-weak", "Accept weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak; without it they are refused with an ABORT. Not in uftp 4.10.2, which accepts them."),
+        crate::cli::HELP,
+        crate::cli::VERSION_OPT,
     ],
+    one_of: &[],
     refused,
     sections: &[
         ("SIGNALS", &["SIGTERM or SIGINT ends uftpd: every session in progress is aborted (the server is told \"Client shutting down\") and its unfinished file discarded, the PID file is removed, and the exit code is 6.", "SIGHUP reopens the log file under its name, for logrotate."]),
@@ -205,13 +208,10 @@ pub const PAGE: Page = Page {
     see_also: "uftp(1), uftpproxyd(1), uftp_keymgt(1), uftpdump(1)",
 };
 
-/// Usage text.
-pub const USAGE: &str = "usage: uftpd [ -d ] [ -p port ] [ -M pub_addr[,pub_addr...] ] \
-[ -I interface[,interface...] ] [ -U UID ] [ -D dest_dir[,dest_dir...] ] [ -t ] \
-[ -T temp_dir ] [ -L logfile ] [ -F status_file ] [ -s postreceive_script ] [ -g max_log_size ] [ -n max_log_count ] [ -x log_level ] [ -B bufsize ] [ -Q dscp ] [ -N priority ] [ -q ] [ -P pidfile ] \
-[ -E ] [ -k keyfile[,keyfile...] ] [ -K rsa:bits|ec:curve[,...] ] [ -S serverlist ] \
-[ -R proxy[/fingerprint] ] [ -H hb_server[:port][,...] ] [ -h hb_interval ] [ --allow-weak ] \
-[ --json FILE|- ]";
+/// The usage line, from [`PAGE`]: every option the parser carries out.
+fn usage() -> String {
+    crate::cli::usage(&PAGE)
+}
 
 /// Parses a server list (`-S`, `man uftpd`): one server a line, `ID|IP[|FP]`, the ID in hex
 /// (`0x11112222`) or dotted IPv4 form, the address the server's ANNOUNCEs come from, and
@@ -232,7 +232,7 @@ pub fn parse_server_list(file: &str, text: &str) -> Result<Vec<ServerEntry>, Str
                 at()
             ));
         }
-        let id = crate::sender::options::parse_id(fields[0])
+        let id = crate::cli::parse_id(fields[0])
             .ok_or_else(|| format!("{}: invalid server ID {:?}", at(), fields[0]))?;
         let addr: IpAddr = fields[1]
             .parse()
@@ -275,13 +275,6 @@ fn load_server_list(path: &Path) -> Result<Vec<ServerEntry>, String> {
     Ok(servers)
 }
 
-fn parse_u32_auto(s: &str) -> Option<u32> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
-}
-
 fn list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|p| !p.is_empty())
 }
@@ -313,12 +306,12 @@ impl Options {
                             ),
                         }
                     }
-                    _ => return Err(format!("unknown option --{long}\n{USAGE}")),
+                    _ => return Err(format!("unknown option --{long}\n{}", usage())),
                 }
                 continue;
             }
             let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument `{arg}`\n{USAGE}"));
+                return Err(format!("unexpected argument `{arg}`\n{}", usage()));
             };
             for (i, c) in flags.char_indices() {
                 let takes_value = PAGE.short(c).is_some_and(|o| o.value.is_some());
@@ -326,7 +319,7 @@ impl Options {
                     let rest = &flags[i + c.len_utf8()..];
                     let v = if rest.is_empty() {
                         args.next()
-                            .ok_or_else(|| format!("option -{c} needs a value\n{USAGE}"))?
+                            .ok_or_else(|| format!("option -{c} needs a value\n{}", usage()))?
                     } else {
                         rest.to_string()
                     };
@@ -497,9 +490,9 @@ impl Options {
                 let secs: u64 = v
                     .parse()
                     .ok()
-                    .filter(|s| (1..=86_400).contains(s))
+                    .filter(|s| (1..=3600).contains(s))
                     .ok_or_else(|| {
-                        format!("invalid heartbeat interval `{v}` for -h (1-86400 seconds)")
+                        format!("invalid heartbeat interval `{v}` for -h (1-3600 seconds)")
                     })?;
                 self.heartbeat_interval = Some(Duration::from_secs(secs));
             }
@@ -514,11 +507,8 @@ impl Options {
             }
             'q' => self.no_dns = true,
             'p' => {
-                self.port = v
-                    .parse()
-                    .ok()
-                    .filter(|&p| p != 0)
-                    .ok_or_else(|| format!("invalid port `{v}` for -p"))?
+                self.port = crate::cli::parse_port(v)
+                    .ok_or_else(|| format!("invalid port `{v}` for -p (1-65535)"))?
             }
             'M' => {
                 self.public_addrs = list(v)
@@ -535,10 +525,9 @@ impl Options {
             }
             'I' => self.interfaces = list(v).map(String::from).collect(),
             'U' => {
-                let uid = parse_u32_auto(v)
-                    .or_else(|| v.parse::<std::net::Ipv4Addr>().ok().map(u32::from))
-                    .filter(|&u| u != 0 && u != u32::MAX)
-                    .ok_or_else(|| format!("invalid UID `{v}` for -U (0x1..0xfffffffe)"))?;
+                let uid = crate::cli::parse_id(v).ok_or_else(|| {
+                    format!("invalid UID `{v}` for -U (hex, 1 to fffffffe, or an IPv4 address)")
+                })?;
                 self.uid = Some(uid);
             }
             'D' => {
@@ -586,7 +575,7 @@ impl Options {
                     .ok_or_else(|| format!("invalid buffer size `{v}` for -B (65536-104857600)"))?
             }
             'Q' => {
-                self.dscp = parse_u32_auto(v)
+                self.dscp = crate::cli::parse_c_number(v)
                     .filter(|&d| d < 64)
                     .ok_or_else(|| format!("invalid DSCP `{v}` for -Q (0-63)"))?
                     as u8
@@ -599,7 +588,7 @@ impl Options {
                         .ok_or_else(|| format!("invalid priority `{v}` for -N (-20..19)"))?,
                 )
             }
-            _ => return Err(format!("unknown option -{c}\n{USAGE}")),
+            _ => return Err(format!("unknown option -{c}\n{}", usage())),
         }
         Ok(())
     }

@@ -468,6 +468,17 @@ fn read_list(file: &str) -> io::Result<Vec<std::path::PathBuf>> {
 
 /// Runs `uftp` with its arguments (program name excluded); returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
+    if let Some(info) = crate::cli::info_request(&options::PAGE, &args) {
+        return crate::cli::print_info(&options::PAGE, info);
+    }
+    if args.is_empty() {
+        // As uftp 4.10.2: the usage on standard error, exit 1.
+        eprintln!(
+            "{}\nuftp --help describes the options.",
+            crate::cli::usage(&options::PAGE)
+        );
+        return exit::PARAM;
+    }
     let mut o = match options::parse(args) {
         Ok(o) => o,
         Err(e) => {

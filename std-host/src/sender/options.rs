@@ -16,7 +16,7 @@ use proto_core::session::security::{is_aead, weakness, ClientPin};
 use proto_core::session::sender::{CongestionControl, SyncMode, TfmccLimits};
 use proto_core::wire::{HashType, KeyExchange, KeyType, SigType};
 
-use crate::cli::{Complete, Opt, Page};
+use crate::cli::{parse_id, Complete, Opt, Page};
 use crate::keys::{KeySpec, NamedCurve, RSA_MAX_BITS, RSA_MIN_BITS};
 
 /// A command line uftp would refuse; the message is one line, without the `uftp: ` prefix.
@@ -241,7 +241,7 @@ const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSCNmgn";
 const FLAGS: &str = "lTqocfzZ";
 
 /// Long options (ours; uftp 4.10.2 has none).
-const LONG: &[&str] = &["allow-weak", "json FILE|-"];
+const LONG: &[&str] = &["allow-weak", "json FILE|-", "help", "version"];
 
 /// Parses uftp's arguments (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageError> {
@@ -408,19 +408,6 @@ fn seconds(c: char, v: &str) -> Result<Duration, UsageError> {
     Ok(Duration::from_secs_f64(s))
 }
 
-/// Parses a node ID: `0x` hex, plain hex of 8 digits, or an IPv4 address.
-pub fn parse_id(v: &str) -> Option<u32> {
-    let v = v.trim();
-    let id = if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
-        u32::from_str_radix(hex, 16).ok()?
-    } else if let Ok(ip) = v.parse::<std::net::Ipv4Addr>() {
-        u32::from(ip)
-    } else {
-        u32::from_str_radix(v, 16).ok()?
-    };
-    (id != 0 && id != u32::MAX).then_some(id)
-}
-
 /// The value of a code space (`KeyType`, `HashType`, …) whose `name()` is `v`, among `known`.
 fn by_name<T: Copy>(known: &[T], name: impl Fn(T) -> &'static str, v: &str) -> Option<T> {
     known.iter().copied().find(|&k| name(k) == v)
@@ -547,7 +534,10 @@ fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Resu
                 .map_err(|_| UsageError(format!("-M: invalid address {v:?}")))?
         }
         'P' => o.private_pattern = Some(v.to_string()),
-        'p' => o.port = number(c, v)?,
+        'p' => {
+            o.port = crate::cli::parse_port(v.trim())
+                .ok_or_else(|| UsageError(format!("-p: invalid port {v:?} (1-65535)")))?
+        }
         'u' => o.src_port = number(c, v)?,
         'I' => o.interface = Some(v.to_string()),
         't' => {
@@ -755,7 +745,7 @@ pub const PAGE: Page = Page {
         Opt::flag('q', "Quit as soon as a receiver fails."),
         Opt::flag('f', "Keep a restart file, _group_<group ID>_restart in the current directory, while the session runs: written when the announce phase ends, at every file start and end, when a receiver is lost and every 2 seconds, each time atomically, so it outlives a killed sender. At the end it lists the receivers that failed, or is removed when none did. The file is JSON (format \"uftp-rs restart\", version 1: group_id, group_inst, state running or finished, the paths as given, and the clients with id, optional fingerprint and status incomplete or failed); uftp 4.10.2's restart files are not read."),
         Opt::flag('y', "Use the Windows system key store."),
-        Opt::value('U', "UID", Complete::Nothing, "This sender's ID, in hex or as an IPv4 address. Default: the IPv4 address of the interface sent from."),
+        Opt::value('U', "UID", Complete::Nothing, "This sender's ID, in hex, with or without 0x (12345678 is 0x12345678, as uftp 4.10.2 reads it), or as an IPv4 address (10.0.0.2 is 0x0A000002); not 0 or FFFFFFFF. Default: the IPv4 address of the interface sent from."),
         Opt::value('a', "max_passes", Complete::Nothing, "At most this many passes over a file. Default 65535."),
         Opt::value('x', "log_level", Complete::Words(&["0", "1", "2", "3", "4", "5"]), "How much to log, 0 (errors only) to 5 (debug). Default 2."),
         Opt::value('W', "txweight", Complete::Nothing, "Congestion control's transmit weight."),
@@ -775,7 +765,10 @@ pub const PAGE: Page = Page {
         Opt::value('i', "list_file", Complete::File, "Read the files to send from this file, one per line (- for standard input)."),
         Opt::long_value("json", "FILE|-", Complete::File, "Write status events to FILE (appended to), or to standard output for -: one JSON object a line, flushed as it happens: session_start, file_result (one per receiver and file), client_result (one per receiver at the end) and summary. README.md lists the fields. Not in uftp 4.10.2."),
         Opt::long_flag("allow-weak", "Run weak sessions (CBC ciphers, SHA-1, RSA keys under 2048 bits), logged as weak, instead of refusing them. Not in uftp 4.10.2."),
+        crate::cli::HELP,
+        crate::cli::VERSION_OPT,
     ],
+    one_of: &[],
     refused: |c| NOT_YET.iter().find(|x| x.0 == c).map(|x| x.1),
     sections: &[
         ("EXIT STATUS", &["0: the session finished and receivers got the files. 1: an invalid command line. 2: the network could not be set up. 3: a key could not be read or made. 6: interrupted. 7: no receiver registered. 8: no receiver answered the first file's FILEINFO. 9: every receiver dropped out, or (unlike uftp 4.10.2 without -q) any receiver failed; receivers the handshake refused were never members and do not count. 10: the session completed but no receiver received any file."]),
