@@ -396,6 +396,30 @@ pub fn parse_port(v: &str) -> Option<u16> {
     v.parse().ok().filter(|&p| p != 0)
 }
 
+/// The heartbeat hosts of uftpd's and uftpproxyd's `-H hb_server[:port][,...]`, unresolved.
+pub fn parse_hb_hosts(v: &str) -> Result<Vec<String>, String> {
+    let hosts: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(String::from)
+        .collect();
+    if hosts.is_empty() {
+        return Err("-H needs at least one host".into());
+    }
+    Ok(hosts)
+}
+
+/// The heartbeat interval of uftpd's and uftpproxyd's `-h`: 1 to 3600 seconds, as 4.10.2's
+/// ("Invalid heartbeat interval" above).
+pub fn parse_hb_interval(v: &str) -> Result<std::time::Duration, String> {
+    v.parse()
+        .ok()
+        .filter(|s| (1..=3600).contains(s))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("invalid heartbeat interval `{v}` for -h (1-3600 seconds)"))
+}
+
 /// Escapes text for roff: backslashes, hyphens as minus signs where they are options, and
 /// lines that would start with a control character.
 fn roff(text: &str) -> String {
@@ -898,7 +922,10 @@ mod tests {
             assert!(!uftpd.split_whitespace().any(|w| w == refused), "{uftpd}");
         }
         for carried_out in ["-A", "-i", "-H", "-h"] {
-            assert!(uftpd.split_whitespace().any(|w| w == carried_out), "{uftpd}");
+            assert!(
+                uftpd.split_whitespace().any(|w| w == carried_out),
+                "{uftpd}"
+            );
         }
         let uftpd = help(&crate::receiver::options::PAGE);
         assert!(uftpd.contains("Default 1044."), "{uftpd}");

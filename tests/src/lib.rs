@@ -9,5 +9,6 @@ pub fn vectors_dir() -> PathBuf {
 }
 
 pub mod netns;
+pub mod peers;
 pub mod routed;
 pub mod tree;

@@ -23,11 +23,11 @@
 //!
 //! Needs root, `ip`, `nft` and the `uftp` package (`cargo xtask setup`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use uftp_tests::netns::{our_binary, serial, Proc, Testbed};
+use uftp_tests::peers::{keygen, Imp};
 use uftp_tests::tree::{listing, make_content};
 
 /// Size of the big file of each transfer.
@@ -39,22 +39,6 @@ const OUR_SENDER_LIMIT: Duration = Duration::from_secs(120);
 /// uftp 4.10.2 at its default 1 Mbit/s takes about 170 s for the 20 MiB and the tree (more with
 /// loss); this only bounds a failure.
 const DEBIAN_SENDER_LIMIT: Duration = Duration::from_secs(480);
-
-/// Which implementation runs a program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Imp {
-    Ours,
-    Debian,
-}
-
-impl Imp {
-    fn program(self, name: &str) -> PathBuf {
-        match self {
-            Imp::Ours => our_binary(name),
-            Imp::Debian => PathBuf::from(name),
-        }
-    }
-}
 
 /// One case of the matrix.
 #[derive(Debug, Clone, Copy)]
@@ -70,22 +54,6 @@ struct Case {
 const DEBIAN4: [Imp; 4] = [Imp::Debian; 4];
 const OURS4: [Imp; 4] = [Imp::Ours; 4];
 const MIXED: [Imp; 4] = [Imp::Debian, Imp::Debian, Imp::Ours, Imp::Ours];
-
-/// Generates an EC key on P-256 with Debian's `uftp_keymgt` (a 4.10.2 receiver of an
-/// ECDH-ECDSA session needs one; ours reads the same file).
-fn ec_key(path: &Path) {
-    let out = Command::new("uftp_keymgt")
-        .arg("-g")
-        .arg("ec:prime256v1")
-        .arg(path)
-        .output()
-        .expect("uftp_keymgt");
-    assert!(
-        out.status.success(),
-        "uftp_keymgt failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A case's testbed, receivers and content, ready for the sender.
 struct Setup {
@@ -107,7 +75,8 @@ fn set_up(case: Case) -> Setup {
         cmd.args(["-d", "-I", &h.ifname, "-D"]).arg(&dst);
         if case.encrypted {
             let key = bed.path(&format!("key{n}.pem"));
-            ec_key(&key);
+            // A 4.10.2 receiver of an ECDH-ECDSA session needs an EC key; ours reads the same file.
+            keygen(&key, "ec:prime256v1");
             cmd.arg("-k").arg(&key);
         }
         receivers.push(Proc::spawn(

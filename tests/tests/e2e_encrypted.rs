@@ -25,7 +25,6 @@
 //! Needs root, `ip`, `nft`, `tcpdump` and the `uftp` package (`cargo xtask setup`).
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -71,25 +70,7 @@ impl Key {
 /// Generates a key with Debian's `uftp_keymgt -g spec` (`ec:prime256v1`, `rsa:2048`, …).
 fn keygen(bed: &Testbed, name: &str, spec: &str) -> Key {
     let path = bed.path(&format!("{name}.pem"));
-    let out = Command::new("uftp_keymgt")
-        .arg("-g")
-        .arg(spec)
-        .arg(&path)
-        .output()
-        .expect("uftp_keymgt");
-    // It prints `file: type, size, fingerprint: AA:BB:…` on standard error.
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "uftp_keymgt -g {spec} failed: {text}");
-    let fingerprint = text
-        .split("fingerprint: ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
-        .to_string();
+    let fingerprint = uftp_tests::peers::keygen(&path, spec);
     Key { path, fingerprint }
 }
 

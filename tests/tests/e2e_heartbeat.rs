@@ -20,49 +20,12 @@
 //!
 //! Needs root, `ip`, `nft` and the `uftp` package (`cargo xtask setup`).
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use uftp_tests::netns::{our_binary, serial, Proc};
+use uftp_tests::peers::{keygen, Imp};
 use uftp_tests::routed::RoutedTestbed;
 use uftp_tests::tree::{listing, make_content};
-
-/// Which implementation runs a program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Imp {
-    Ours,
-    Debian,
-}
-
-impl Imp {
-    fn program(self, name: &str) -> PathBuf {
-        match self {
-            Imp::Ours => our_binary(name),
-            Imp::Debian => PathBuf::from(name),
-        }
-    }
-}
-
-/// Generates a P-256 key with Debian's `uftp_keymgt`; returns its fingerprint.
-fn keygen(path: &std::path::Path) -> String {
-    let out = Command::new("uftp_keymgt")
-        .args(["-g", "ec:prime256v1"])
-        .arg(path)
-        .output()
-        .expect("uftp_keymgt");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "uftp_keymgt failed: {text}");
-    text.split("fingerprint: ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
-        .to_string()
-}
 
 fn run(sender: Imp, proxy: Imp, receiver: Imp) {
     let _lock = serial();
@@ -71,7 +34,7 @@ fn run(sender: Imp, proxy: Imp, receiver: Imp) {
     let items = make_content(&bed.dir, 1 << 20);
     let (s_host, p_host, r_host) = (bed.a[0].clone(), bed.a[1].clone(), bed.b[0].clone());
     let key = bed.path("receiver.pem");
-    let fp = keygen(&key);
+    let fp = keygen(&key, "ec:prime256v1");
 
     let mut cmd = p_host.command(proxy.program("uftpproxyd"));
     cmd.args(["-d", "-s", &format!("fp={fp}"), "-I", &p_host.ifname]);

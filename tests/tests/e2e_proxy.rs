@@ -164,23 +164,7 @@ impl Key {
 /// Generates a P-256 key with Debian's `uftp_keymgt`.
 fn keygen(bed: &RoutedTestbed, name: &str) -> Key {
     let path = bed.path(&format!("{name}.pem"));
-    let out = Command::new("uftp_keymgt")
-        .args(["-g", "ec:prime256v1"])
-        .arg(&path)
-        .output()
-        .expect("uftp_keymgt");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "uftp_keymgt failed: {text}");
-    let fingerprint = text
-        .split("fingerprint: ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
-        .to_string();
+    let fingerprint = uftp_tests::peers::keygen(&path, "ec:prime256v1");
     Key { path, fingerprint }
 }
 

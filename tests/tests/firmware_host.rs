@@ -18,6 +18,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Proc, Tap, Testbed};
+use uftp_tests::peers::keygen;
 
 /// The update image.
 const IMAGE: usize = 2 << 20;
@@ -167,7 +168,7 @@ fn transfer(sender: Sender, loss: u32, secure: bool) {
     write_pattern(&image, IMAGE, u64::from(loss) * 7 + sender as u64 + 1);
     let (sender_options, firmware_options) = if secure {
         let key = bed.path("server.pem");
-        let fingerprint = keygen(&key);
+        let fingerprint = keygen(&key, "ec:prime256v1");
         let server = format!("{}|{}|{fingerprint}", "0x0A4D0001", bed.host(0).ipv4);
         (
             strings(&[
@@ -232,27 +233,6 @@ fn transfer(sender: Sender, loss: u32, secure: bool) {
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
-}
-
-/// Generates a P-256 server key with Debian's `uftp_keymgt`; returns its fingerprint.
-fn keygen(path: &Path) -> String {
-    let out = Command::new("uftp_keymgt")
-        .arg("-g")
-        .arg("ec:prime256v1")
-        .arg(path)
-        .output()
-        .expect("uftp_keymgt");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "uftp_keymgt failed: {text}");
-    text.split("fingerprint: ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
-        .to_string()
 }
 
 /// A firmware that takes encrypted sessions only (`-E`) refuses an unencrypted one with an

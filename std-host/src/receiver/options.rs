@@ -480,22 +480,8 @@ impl Options {
                 }
                 self.response_proxy = Some((host.to_string(), fp));
             }
-            'H' => {
-                self.heartbeat_hosts = list(v).map(String::from).collect();
-                if self.heartbeat_hosts.is_empty() {
-                    return Err("-H needs at least one host".into());
-                }
-            }
-            'h' => {
-                let secs: u64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s| (1..=3600).contains(s))
-                    .ok_or_else(|| {
-                        format!("invalid heartbeat interval `{v}` for -h (1-3600 seconds)")
-                    })?;
-                self.heartbeat_interval = Some(Duration::from_secs(secs));
-            }
+            'H' => self.heartbeat_hosts = crate::cli::parse_hb_hosts(v)?,
+            'h' => self.heartbeat_interval = Some(crate::cli::parse_hb_interval(v)?),
             't' => self.temp_names = true,
             'i' => self.move_each_file = true,
             'T' => self.temp_dir = Some(PathBuf::from(v)),
