@@ -394,6 +394,8 @@ fn on_event<DFU: NorFlash, STATE: NorFlash, const MAP: usize>(
                 debug!("dropped datagram: {} ({} so far)", reason.as_str(), count);
             }
         }
+        // The firmware configures no heartbeat hosts (uftpd's -H): nothing to report.
+        Event::HeartbeatSent { .. } | Event::HeartbeatAnswered { .. } => {}
     }
 }
 
