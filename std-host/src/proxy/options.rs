@@ -10,7 +10,7 @@ use std::time::Duration;
 use proto_core::crypto::Fingerprint;
 use proto_core::session::security::{ClientPin, ServerEntry};
 
-use crate::cli::{Complete, Opt, Page};
+use crate::cli::{Arg, Complete, Getopt, GetoptError, Opt, Page};
 use crate::daemon::absolute;
 use crate::keys::{KeySpec, NamedCurve};
 use crate::log::{Rolling, MEGABYTE};
@@ -185,6 +185,11 @@ fn usage() -> String {
     crate::cli::usage(&PAGE)
 }
 
+/// uftpproxyd's words for what [`crate::cli::Getopt`] finds wrong.
+fn getopt_error(e: GetoptError) -> String {
+    crate::cli::daemon_getopt_error(&PAGE, e, "")
+}
+
 fn list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|p| !p.is_empty())
 }
@@ -294,41 +299,21 @@ impl Options {
     /// Errors are one line, ready to print after `uftpproxyd: `.
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
         let mut b = Builder::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            if let Some(long) = arg.strip_prefix("--") {
-                match long {
-                    "allow-weak" => b.allow_weak = true,
-                    _ => return Err(format!("unknown option --{long}\n{}", usage())),
+        for item in Getopt::new(&PAGE, args).colon_values("r") {
+            match item.map_err(getopt_error)? {
+                Arg::Operand(arg) => {
+                    return Err(format!("unexpected argument `{arg}`\n{}", usage()))
                 }
-                continue;
-            }
-            let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument `{arg}`\n{}", usage()));
-            };
-            for (i, c) in flags.char_indices() {
-                let rest = &flags[i + c.len_utf8()..];
-                // `-r:curve` (the man page's form; 4.10.2's getopt refuses it).
-                if c == 'r' {
+                Arg::Long("allow-weak", _) => b.allow_weak = true,
+                Arg::Long(name, _) => return Err(format!("--{name} is answered before parsing")),
+                Arg::Short('r', cv) => {
                     b.set_mode('r', Mode::Response)?;
-                    if let Some(cv) = rest.strip_prefix(':') {
-                        b.set_ecdh(curve(cv, "-r")?, "-r:curve")?;
-                        break;
+                    if let Some(cv) = cv {
+                        b.set_ecdh(curve(&cv, "-r")?, "-r:curve")?;
                     }
-                    continue;
                 }
-                if PAGE.short(c).is_none_or(|o| o.value.is_none()) {
-                    b.flag(c)?;
-                    continue;
-                }
-                let v = if rest.is_empty() {
-                    args.next()
-                        .ok_or_else(|| format!("option -{c} needs a value\n{}", usage()))?
-                } else {
-                    rest.to_string()
-                };
-                b.value(c, &v)?;
-                break;
+                Arg::Short(c, None) => b.flag(c)?,
+                Arg::Short(c, Some(v)) => b.value(c, &v)?,
             }
         }
         b.finish()
@@ -385,9 +370,6 @@ impl Builder {
     }
 
     fn flag(&mut self, c: char) -> Result<(), String> {
-        if let Some((_, what)) = UNSUPPORTED_FLAGS.iter().find(|(l, _)| *l == c) {
-            return Err(format!("-{c} ({what}) is not supported"));
-        }
         match c {
             'c' => self.set_mode('c', Mode::Client)?,
             'd' => self.foreground = true,

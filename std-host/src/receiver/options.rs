@@ -10,7 +10,7 @@ use proto_core::crypto::Fingerprint;
 use proto_core::session::proxy::MAX_HB_HOSTS;
 use proto_core::session::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
 
-use crate::cli::{Complete, Opt, Page};
+use crate::cli::{Arg, Complete, Getopt, GetoptError, Opt, Page};
 use crate::daemon::absolute;
 use crate::keys::{KeySpec, NamedCurve};
 use crate::log::{Rolling, MEGABYTE};
@@ -213,6 +213,11 @@ fn usage() -> String {
     crate::cli::usage(&PAGE)
 }
 
+/// uftpd's words for what [`crate::cli::Getopt`] finds wrong.
+fn getopt_error(e: GetoptError) -> String {
+    crate::cli::daemon_getopt_error(&PAGE, e, "a file, or - for standard output with -d")
+}
+
 /// Parses a server list (`-S`, `man uftpd`): one server a line, `ID|IP[|FP]`, the ID in hex
 /// (`0x11112222`) or dotted IPv4 form, the address the server's ANNOUNCEs come from, and
 /// optionally its key's fingerprint. Blank lines and `#` comments are skipped. `file` names the
@@ -284,53 +289,15 @@ impl Options {
     /// Errors are one line, ready to print after `uftpd: `.
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
         let mut o = Options::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            if let Some(long) = arg.strip_prefix("--") {
-                let (long, inline) = match long.split_once('=') {
-                    Some((l, v)) => (l, Some(v.to_string())),
-                    None => (long, None),
-                };
-                match long {
-                    "allow-weak" if inline.is_some() => {
-                        return Err("--allow-weak takes no value".into())
-                    }
-                    "allow-weak" => o.allow_weak = true,
-                    "json" => {
-                        match inline.or_else(|| args.next()) {
-                            Some(v) if !v.is_empty() => o.json = Some(PathBuf::from(v)),
-                            _ => return Err(
-                                "option --json needs a value (a file, or - for standard output \
-                                 with -d)"
-                                    .into(),
-                            ),
-                        }
-                    }
-                    _ => return Err(format!("unknown option --{long}\n{}", usage())),
+        for item in Getopt::new(&PAGE, args) {
+            match item.map_err(getopt_error)? {
+                Arg::Operand(arg) => {
+                    return Err(format!("unexpected argument `{arg}`\n{}", usage()))
                 }
-                continue;
-            }
-            let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument `{arg}`\n{}", usage()));
-            };
-            for (i, c) in flags.char_indices() {
-                let takes_value = PAGE.short(c).is_some_and(|o| o.value.is_some());
-                let value = if takes_value {
-                    let rest = &flags[i + c.len_utf8()..];
-                    let v = if rest.is_empty() {
-                        args.next()
-                            .ok_or_else(|| format!("option -{c} needs a value\n{}", usage()))?
-                    } else {
-                        rest.to_string()
-                    };
-                    Some(v)
-                } else {
-                    None
-                };
-                o.apply(c, value.as_deref())?;
-                if takes_value {
-                    break;
-                }
+                Arg::Long("allow-weak", _) => o.allow_weak = true,
+                Arg::Long("json", v) => o.json = v.map(PathBuf::from),
+                Arg::Long(name, _) => return Err(format!("--{name} is answered before parsing")),
+                Arg::Short(c, v) => o.apply(c, v.as_deref())?,
             }
         }
         if !o.keyfiles.is_empty() && !o.keygen.is_empty() && o.keyfiles.len() != o.keygen.len() {
@@ -429,13 +396,6 @@ impl Options {
     }
 
     fn apply(&mut self, c: char, v: Option<&str>) -> Result<(), String> {
-        if let Some((_, what)) = UNSUPPORTED_WITH_VALUE
-            .iter()
-            .chain(UNSUPPORTED_FLAGS)
-            .find(|(l, _)| *l == c)
-        {
-            return Err(format!("-{c} ({what}) is not supported yet"));
-        }
         let v = v.unwrap_or_default();
         match c {
             'd' => self.foreground = true,
