@@ -1168,11 +1168,12 @@ mod tests {
         };
         let uftpd = |args: &str| {
             crate::receiver::options::Options::parse(args.split_whitespace().map(String::from))
+                .map(|o| o.daemon)
         };
         let proxy = |args: &str| {
             let mut v = vec!["-c".to_string()];
             v.extend(args.split_whitespace().map(String::from));
-            crate::proxy::options::Options::parse(v)
+            crate::proxy::options::Options::parse(v).map(|o| o.daemon)
         };
         for (arg, want) in [
             ("12345678", 0x1234_5678),

@@ -230,11 +230,11 @@ impl Options {
 }
 
 /// Options uftp 4.10.2 has that this implementation refuses for now, with what they do.
-const NOT_YET: &[(char, &str, bool)] = &[
-    ('y', "Windows system key store", false),
-    ('W', "transmit weight", true),
-    ('X', "exclude file", true),
-    ('Q', "DSCP", true),
+const NOT_YET: &[(char, &str)] = &[
+    ('y', "Windows system key store"),
+    ('W', "transmit weight"),
+    ('X', "exclude file"),
+    ('Q', "DSCP"),
 ];
 
 /// uftp's words for what [`crate::cli::Getopt`] finds wrong: where to look next.
