@@ -196,44 +196,177 @@ pub const HELP: Opt = Opt::long_flag(
 pub const VERSION_OPT: Opt = Opt::long_flag("version", "Print the version, and exit.");
 
 /// Whether the command line asks for `--help` or `--version` (the first of them wins), read as
-/// the program's parser reads it: a value of an option that takes one (`-D --help`) is not an
-/// option, and `--` ends the options. The program answers it before anything else, so neither
-/// starts a daemon nor does any work.
+/// the program's parser reads it ([`Getopt`]): a value of an option that takes one
+/// (`-D --help`) is not an option, and `--` ends the options. The program answers it before
+/// anything else, so neither starts a daemon nor does any work.
 pub fn info_request<S: AsRef<str>>(page: &Page, args: &[S]) -> Option<Info> {
-    let mut args = args.iter().map(AsRef::as_ref);
-    while let Some(arg) = args.next() {
-        if arg == "--" {
-            break;
-        }
-        if let Some(long) = arg.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, _)) => (n, true),
-                None => (long, false),
-            };
-            match name {
-                "help" if !inline => return Some(Info::Help),
-                "version" if !inline => return Some(Info::Version),
-                _ => {
-                    if !inline && page.long(name).is_some_and(|o| o.value.is_some()) {
-                        args.next();
-                    }
-                }
-            }
-            continue;
-        }
-        let Some(letters) = arg.strip_prefix('-').filter(|l| !l.is_empty()) else {
-            continue;
-        };
-        for (i, c) in letters.char_indices() {
-            if page.short(c).is_some_and(|o| o.value.is_some()) {
-                if letters[i + c.len_utf8()..].is_empty() {
-                    args.next();
-                }
-                break;
-            }
+    let args = args.iter().map(|a| a.as_ref().to_string());
+    for item in Getopt::new(page, args) {
+        match item {
+            Ok(Arg::Long("help", _)) => return Some(Info::Help),
+            Ok(Arg::Long("version", _)) => return Some(Info::Version),
+            _ => {}
         }
     }
     None
+}
+
+/// One item of a command line, as [`Getopt`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    /// `-c` (with its value when the page gives it one).
+    Short(char, Option<String>),
+    /// `--name` (with its value when the page gives it one).
+    Long(&'static str, Option<String>),
+    /// An operand: a word that is not an option, or any word after `--`.
+    Operand(String),
+}
+
+/// What is wrong with an option; the program adds its hint (its usage, `man uftp` …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetoptError {
+    /// `-c` or `--name` is not on the page.
+    Unknown(String),
+    /// `-c` or `--name` takes a value and none was given.
+    NeedsValue(String),
+    /// `--name=value` for a flag.
+    TakesNoValue(String),
+    /// The page lists the letter, but this version refuses it (see [`Page::refused`]), and why.
+    Refused(char, &'static str),
+}
+
+impl std::fmt::Display for GetoptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GetoptError::Unknown(o) => write!(f, "unknown option {o}"),
+            GetoptError::NeedsValue(o) => write!(f, "option {o} needs a value"),
+            GetoptError::TakesNoValue(o) => write!(f, "{o} takes no value"),
+            GetoptError::Refused(c, what) => write!(f, "-{c} ({what}) is not supported yet"),
+        }
+    }
+}
+
+impl std::error::Error for GetoptError {}
+
+/// uftpd's and uftpproxyd's words for a [`GetoptError`]: an unknown option or a missing
+/// value is followed by the usage (except `--json`'s, which says what it wants: `json_hint`).
+pub fn daemon_getopt_error(page: &Page, e: GetoptError, json_hint: &str) -> String {
+    match &e {
+        GetoptError::NeedsValue(o) if o == "--json" => format!("{e} ({json_hint})"),
+        GetoptError::Unknown(_) | GetoptError::NeedsValue(_) => format!("{e}\n{}", usage(page)),
+        GetoptError::TakesNoValue(_) | GetoptError::Refused(..) => e.to_string(),
+    }
+}
+
+/// The one getopt of the programs, driven by their [`Page`]: clustered flags (`-lq`), values
+/// attached or in the next word (`-R1000`, `-R 1000`, `-R -1`: the next word is the value
+/// whatever it looks like), long options (`--json FILE`, `--json=FILE`, `--allow-weak`), `--`
+/// ending the options, operands anywhere (GNU order), and the letters the page refuses by
+/// name. Items come in the order of the command line; after an error the reading goes on with
+/// the next letter or word, so a caller may skip errors ([`info_request`]).
+#[derive(Debug)]
+pub struct Getopt<'p, I> {
+    page: &'p Page,
+    args: I,
+    /// The letters of a cluster still to read (`-lq` after `l`: `q`).
+    cluster: String,
+    /// After `--`: every word is an operand.
+    operands_only: bool,
+    /// Flags that take a value after a colon in their own word (`-r:prime256v1`).
+    colon_values: &'static str,
+}
+
+impl<'p, I: Iterator<Item = String>> Getopt<'p, I> {
+    /// Reads `args` (without the program name) against `page`.
+    pub fn new(page: &'p Page, args: impl IntoIterator<IntoIter = I>) -> Self {
+        Getopt {
+            page,
+            args: args.into_iter(),
+            cluster: String::new(),
+            operands_only: false,
+            colon_values: "",
+        }
+    }
+
+    /// Lets these flags carry a value after a colon in their own word: uftpproxyd's
+    /// `-r:curve` (the form of its man page; 4.10.2's getopt refuses it).
+    pub fn colon_values(mut self, letters: &'static str) -> Self {
+        self.colon_values = letters;
+        self
+    }
+
+    fn short(&mut self) -> Result<Arg, GetoptError> {
+        let c = self.cluster.remove(0);
+        let Some(opt) = self.page.short(c) else {
+            return Err(GetoptError::Unknown(format!("-{c}")));
+        };
+        if opt.value.is_none() {
+            if self.colon_values.contains(c) {
+                if let Some(v) = self.cluster.strip_prefix(':') {
+                    let v = v.to_string();
+                    self.cluster.clear();
+                    return Ok(Arg::Short(c, Some(v)));
+                }
+            }
+            return match (self.page.refused)(c) {
+                Some(why) => Err(GetoptError::Refused(c, why)),
+                None => Ok(Arg::Short(c, None)),
+            };
+        }
+        let value = if self.cluster.is_empty() {
+            self.args.next()
+        } else {
+            Some(std::mem::take(&mut self.cluster))
+        };
+        match ((self.page.refused)(c), value) {
+            (Some(why), _) => Err(GetoptError::Refused(c, why)),
+            (None, Some(v)) => Ok(Arg::Short(c, Some(v))),
+            (None, None) => Err(GetoptError::NeedsValue(format!("-{c}"))),
+        }
+    }
+
+    fn long(&mut self, word: &str) -> Result<Arg, GetoptError> {
+        let (name, inline) = match word.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (word, None),
+        };
+        let Some(name) = self.page.long(name).and_then(|o| o.long) else {
+            return Err(GetoptError::Unknown(format!("--{name}")));
+        };
+        if self.page.long(name).is_some_and(|o| o.value.is_none()) {
+            return match inline {
+                Some(_) => Err(GetoptError::TakesNoValue(format!("--{name}"))),
+                None => Ok(Arg::Long(name, None)),
+            };
+        }
+        match inline.or_else(|| self.args.next()) {
+            Some(v) if !v.is_empty() => Ok(Arg::Long(name, Some(v))),
+            _ => Err(GetoptError::NeedsValue(format!("--{name}"))),
+        }
+    }
+}
+
+impl<I: Iterator<Item = String>> Iterator for Getopt<'_, I> {
+    type Item = Result<Arg, GetoptError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.cluster.is_empty() {
+            return Some(self.short());
+        }
+        let word = self.args.next()?;
+        if self.operands_only || word == "-" || !word.starts_with('-') {
+            return Some(Ok(Arg::Operand(word)));
+        }
+        if word == "--" {
+            self.operands_only = true;
+            return self.next();
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            return Some(self.long(long));
+        }
+        self.cluster = word[1..].to_string();
+        Some(self.short())
+    }
 }
 
 /// One option as the usage line writes it: `[ -p port ]`.
@@ -777,6 +910,55 @@ mod tests {
     }
 
     #[test]
+    fn getopt_reads_as_uftps_getopt() {
+        let read = |page: &Page, line: &str| -> Vec<Result<Arg, GetoptError>> {
+            Getopt::new(page, line.split_whitespace().map(String::from))
+                .colon_values("r")
+                .collect()
+        };
+        let s = |c, v: Option<&str>| Ok(Arg::Short(c, v.map(String::from)));
+        let uftp = crate::sender::options::PAGE;
+        assert_eq!(
+            read(&uftp, "-lq -R1000 f -R -1 --json=j --allow-weak -- -z"),
+            [
+                s('l', None),
+                s('q', None),
+                s('R', Some("1000")),
+                Ok(Arg::Operand("f".into())),
+                s('R', Some("-1")),
+                Ok(Arg::Long("json", Some("j".into()))),
+                Ok(Arg::Long("allow-weak", None)),
+                Ok(Arg::Operand("-z".into())),
+            ]
+        );
+        assert_eq!(
+            read(&uftp, "-y% --nope --allow-weak=1 -Q 8 --json -R"),
+            [
+                Err(GetoptError::Refused('y', "Windows system key store")),
+                Err(GetoptError::Unknown("-%".into())),
+                Err(GetoptError::Unknown("--nope".into())),
+                Err(GetoptError::TakesNoValue("--allow-weak".into())),
+                Err(GetoptError::Refused('Q', "DSCP")),
+                Ok(Arg::Long("json", Some("-R".into()))),
+            ]
+        );
+        assert_eq!(
+            read(&uftp, "-R"),
+            [Err(GetoptError::NeedsValue("-R".into()))]
+        );
+        let proxy = crate::proxy::options::PAGE;
+        assert_eq!(
+            read(&proxy, "-dr:secp384r1 -rd"),
+            [
+                s('d', None),
+                s('r', Some("secp384r1")),
+                s('r', None),
+                s('d', None),
+            ]
+        );
+    }
+
+    #[test]
     fn generated_files_are_current() {
         let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
         let mut stale = Vec::new();
@@ -986,11 +1168,12 @@ mod tests {
         };
         let uftpd = |args: &str| {
             crate::receiver::options::Options::parse(args.split_whitespace().map(String::from))
+                .map(|o| o.daemon)
         };
         let proxy = |args: &str| {
             let mut v = vec!["-c".to_string()];
             v.extend(args.split_whitespace().map(String::from));
-            crate::proxy::options::Options::parse(v)
+            crate::proxy::options::Options::parse(v).map(|o| o.daemon)
         };
         for (arg, want) in [
             ("12345678", 0x1234_5678),

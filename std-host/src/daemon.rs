@@ -198,6 +198,15 @@ pub mod signals {
     }
 }
 
+#[allow(unsafe_code)]
+/// Sets this process's nice value (`-N`).
+pub fn nice(priority: i32) {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, priority);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

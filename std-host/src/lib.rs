@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod daemon_options;
 pub mod dump;
 pub mod ifaddr;
 pub mod json_status;

@@ -2,7 +2,7 @@
 //! JSON object with `--json`) per message. See `uftpdump --help`.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,8 +13,9 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use std_host::dump::capture::CaptureReader;
-use std_host::dump::live::{interface_index, Listener, PacketCapture};
+use std_host::dump::live::{Listener, PacketCapture};
 use std_host::dump::{Dumper, PortFilter, Printer, Record, Style, DEFAULT_PORT};
+use std_host::ifaddr;
 
 /// Decode UFTP 4 traffic (encrypted reliable multicast file transfer) from a pcap/pcapng file,
 /// a network interface, or a UDP socket.
@@ -186,7 +187,7 @@ fn run(cli: &Cli) -> Result<()> {
         None => (Ipv4Addr::UNSPECIFIED, 0),
         Some(s) => match s.parse::<Ipv4Addr>() {
             Ok(a) => (a, 0),
-            Err(_) => (interface_v4_addr(s)?, interface_index(s)?),
+            Err(_) => (interface_v4_addr(s)?, ifaddr::index_of(s)?),
         },
     };
     let mut listener = Listener::open(cli.port, &groups, v4_iface, v6_iface, stop.clone())
@@ -224,26 +225,12 @@ fn follow_announce(listener: &mut Listener, r: &Record) {
     }
 }
 
-/// The first IPv4 address of interface `name`, from `ip -o -4 addr show` output's
-/// equivalent in /proc: /proc/net has no per-interface IPv4 list, so ask the `ip` tool.
+/// The first IPv4 address of interface `name` (`-I NAME` for an IPv4 group).
 fn interface_v4_addr(name: &str) -> Result<Ipv4Addr> {
-    let out = std::process::Command::new("ip")
-        .args(["-o", "-4", "addr", "show", "dev", name])
-        .output()
-        .context("running `ip` to find the interface's IPv4 address (or give -I ADDRESS)")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    for word in text
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .skip(1)
-        .take(1)
-    {
-        if let Some(a) = word.split('/').next().and_then(|a| a.parse().ok()) {
-            return Ok(a);
-        }
+    match ifaddr::ipv4_of(name) {
+        Some(a) => Ok(a),
+        None => bail!("interface {name} has no IPv4 address; give -I with an address"),
     }
-    let _ = io::stderr().flush();
-    bail!("interface {name} has no IPv4 address; give -I with an address")
 }
 
 #[cfg(test)]

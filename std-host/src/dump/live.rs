@@ -6,7 +6,6 @@
 // (packet sockets, `recvmsg` control data); each block says why it is sound.
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::io;
 use std::mem::{self, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -25,23 +24,6 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// Largest datagram or frame read (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_536;
-
-/// The index of network interface `name`.
-pub fn interface_index(name: &str) -> io::Result<u32> {
-    let c = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call; if_nametoindex only
-    // reads it.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no network interface named {name:?}"),
-        ))
-    } else {
-        Ok(idx)
-    }
-}
 
 fn receive_timeout(fd: &OwnedFd) -> io::Result<()> {
     let tv = libc::timeval {
@@ -76,7 +58,7 @@ pub struct PacketCapture {
 impl PacketCapture {
     /// Opens the capture on `iface`. Fails with `PermissionDenied` without `CAP_NET_RAW`.
     pub fn open(iface: &str) -> io::Result<Self> {
-        let ifindex = interface_index(iface)?;
+        let ifindex = crate::ifaddr::index_of(iface)?;
         let proto_all = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2) call; the result is checked before use.
         let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto_all)) };
@@ -434,11 +416,5 @@ mod tests {
         assert_eq!(d.payload, b"\x40\x01hello");
         assert_eq!(d.src, tx.local_addr().unwrap());
         assert_eq!(d.dst, SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-    }
-
-    #[test]
-    fn unknown_interface_is_a_clear_error() {
-        let e = interface_index("no-such-if0").unwrap_err();
-        assert!(e.to_string().contains("no-such-if0"));
     }
 }

@@ -32,9 +32,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use options::{Mode, Options};
 
+use crate::ifaddr::{choose_ifaces, join, unmap, Iface};
 use crate::keys::{load_or_generate, HostRsa, KeySpec, PrivateKey};
 use crate::log::Log;
-use crate::receiver::{choose_ifaces, join, unmap, Iface};
 
 /// Sessions a proxy follows at once, as uftpproxyd 4.x.
 pub const MAX_GROUPS: usize = 100;
@@ -76,7 +76,7 @@ struct OwnKeys {
 }
 
 fn own_keys(opts: &Options) -> Result<OwnKeys, String> {
-    let pairs = crate::keys::key_pairs(&opts.keyfiles, &opts.keygen);
+    let pairs = crate::keys::key_pairs(&opts.daemon.keyfiles, &opts.daemon.keygen);
     let mut rsa = Vec::new();
     let mut keys = Vec::new();
     let mut fingerprints = Vec::new();
@@ -136,7 +136,7 @@ impl Net {
     fn open(opts: &Options, needs_v6: bool) -> Result<Net, Failure> {
         let param = |m: String| (exit::PARAM, m);
         let sockerr = |what: &str, e: io::Error| (exit::SOCKET, format!("{what}: {e}"));
-        let ifaces = choose_ifaces(&opts.interfaces).map_err(param)?;
+        let ifaces = choose_ifaces(&opts.daemon.interfaces).map_err(param)?;
         let out = match &opts.out_interface {
             Some(o) => Some(
                 choose_ifaces(std::slice::from_ref(o))
@@ -144,7 +144,7 @@ impl Net {
                     .remove(0),
             ),
             // A response proxy multicasts to the clients it listens to.
-            None if opts.mode == Mode::Response && !opts.interfaces.is_empty() => {
+            None if opts.mode == Mode::Response && !opts.daemon.interfaces.is_empty() => {
                 Some(ifaces[0].clone())
             }
             None => None,
@@ -158,12 +158,16 @@ impl Net {
         }
         s.set_reuse_address(true)
             .map_err(|e| sockerr("SO_REUSEADDR", e))?;
-        s.set_recv_buffer_size(opts.bufsize)
-            .map_err(|e| sockerr(&format!("receive buffer of {} bytes", opts.bufsize), e))?;
-        s.set_send_buffer_size(opts.bufsize)
-            .map_err(|e| sockerr(&format!("send buffer of {} bytes", opts.bufsize), e))?;
-        if opts.dscp != 0 {
-            let tos = u32::from(opts.dscp) << 2;
+        s.set_recv_buffer_size(opts.daemon.bufsize).map_err(|e| {
+            sockerr(
+                &format!("receive buffer of {} bytes", opts.daemon.bufsize),
+                e,
+            )
+        })?;
+        s.set_send_buffer_size(opts.daemon.bufsize)
+            .map_err(|e| sockerr(&format!("send buffer of {} bytes", opts.daemon.bufsize), e))?;
+        if opts.daemon.dscp != 0 {
+            let tos = u32::from(opts.daemon.dscp) << 2;
             s.set_tos(tos).map_err(|e| sockerr("cannot set DSCP", e))?;
             if needs_v6 {
                 s.set_tclass_v6(tos)
@@ -187,15 +191,15 @@ impl Net {
             }
         }
         let bind: SocketAddr = if needs_v6 {
-            (Ipv6Addr::UNSPECIFIED, opts.port).into()
+            (Ipv6Addr::UNSPECIFIED, opts.daemon.port).into()
         } else {
-            (Ipv4Addr::UNSPECIFIED, opts.port).into()
+            (Ipv4Addr::UNSPECIFIED, opts.daemon.port).into()
         };
         s.bind(&bind.into())
-            .map_err(|e| sockerr(&format!("cannot bind UDP port {}", opts.port), e))?;
+            .map_err(|e| sockerr(&format!("cannot bind UDP port {}", opts.daemon.port), e))?;
         let sock: UdpSocket = s.into();
         if opts.mode != Mode::Client {
-            for g in &opts.public_addrs {
+            for g in &opts.daemon.public_addrs {
                 join(&sock, *g, &ifaces, false).map_err(|e| sockerr("cannot join", e))?;
             }
         }
@@ -206,7 +210,7 @@ impl Net {
             v6: needs_v6,
             ifaces,
             own_addrs,
-            port: opts.port,
+            port: opts.daemon.port,
             private: HashMap::new(),
         })
     }
@@ -290,12 +294,12 @@ fn build_proxy(config: ProxyConfig, rsa: HostRsa) -> Result<Box<HostProxy>, Fail
 /// Runs the proxy until a signal; returns the exit code (or a start-up failure).
 pub fn run(opts: Options) -> Result<i32, Failure> {
     let mut log = match opts.log_file() {
-        Some((path, rolling)) => Log::file(&path, opts.log_level, rolling),
-        None => Ok(Log::stderr(opts.log_level)),
+        Some((path, rolling)) => Log::file(&path, opts.daemon.log_level, rolling),
+        None => Ok(Log::stderr(opts.daemon.log_level)),
     }
     .map_err(|e| (exit::LOG, e))?;
     let mode = proxy_mode(&opts)?;
-    let needs_v6 = opts.public_addrs.iter().any(IpAddr::is_ipv6)
+    let needs_v6 = opts.daemon.public_addrs.iter().any(IpAddr::is_ipv6)
         || opts.heartbeat_hosts.iter().any(SocketAddr::is_ipv6)
         || matches!(mode, ProxyMode::Server(Downstream::Fixed(a)) if a.is_ipv6());
     let keys = own_keys(&opts).map_err(|e| (exit::CRYPTO, e))?;
@@ -312,7 +316,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         None => None,
     };
     let mut net = Net::open(&opts, needs_v6)?;
-    let uid = match opts.uid {
+    let uid = match opts.daemon.uid {
         Some(u) => u,
         None => net
             .ifaces
@@ -324,18 +328,18 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
                 "no interface has an IPv4 address to derive the UID from (use -U)".to_string(),
             ))?,
     };
-    if let Some(p) = opts.priority {
-        crate::receiver::nice(p);
+    if let Some(p) = opts.daemon.priority {
+        crate::daemon::nice(p);
     }
 
     let mut seed = [0u8; 32];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
     let mut config = ProxyConfig::new(uid, mode, seed);
     config.public_addrs.clear();
-    for a in &opts.public_addrs {
+    for a in &opts.daemon.public_addrs {
         config
             .public_addrs
-            .push(SocketAddr::new(*a, opts.port))
+            .push(SocketAddr::new(*a, opts.daemon.port))
             .map_err(|_| (exit::PARAM, "-M: too many public addresses".to_string()))?;
     }
     config.dest_port = opts.dest_port;
@@ -357,7 +361,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
             .push(*h)
             .map_err(|_| (exit::PARAM, "-H: too many heartbeat hosts".to_string()))?;
     }
-    config.heartbeat_interval = opts.heartbeat_interval;
+    config.heartbeat_interval = opts.heartbeat_interval();
     for k in &keys.keys {
         config
             .keys
@@ -369,7 +373,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     let mut proxy = build_proxy(config, keys.rsa)?;
 
     // Detach, then write the PID file (the daemon's PID) before the starting command returns.
-    let starting = if opts.foreground {
+    let starting = if opts.daemon.foreground {
         None
     } else {
         let starting = crate::daemon::daemonize("uftpproxyd")
@@ -377,7 +381,13 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         let _ = log.capture_stderr();
         Some(starting)
     };
-    let _pidfile = match opts.pidfile.as_deref().map(PidFile::write).transpose() {
+    let _pidfile = match opts
+        .daemon
+        .pidfile
+        .as_deref()
+        .map(PidFile::write)
+        .transpose()
+    {
         Ok(p) => p,
         Err(e) => {
             if let Some(s) = starting {
@@ -397,7 +407,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
             "uftpproxyd (uftp-rs {}) {} listening on port {} as UID 0x{uid:08X}, interfaces {}{}{}",
             env!("CARGO_PKG_VERSION"),
             opts.mode.name(),
-            opts.port,
+            opts.daemon.port,
             net.ifaces
                 .iter()
                 .map(|i| i.name.as_str())
@@ -407,7 +417,8 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
                 Mode::Client => String::new(),
                 _ => format!(
                     ", groups {}",
-                    opts.public_addrs
+                    opts.daemon
+                        .public_addrs
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
@@ -440,7 +451,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
             1,
             &format!(
                 "heartbeats every {} s to {}, signed with key {} when challenged",
-                opts.heartbeat_interval.as_secs(),
+                opts.heartbeat_interval().as_secs(),
                 opts.heartbeat_hosts
                     .iter()
                     .map(ToString::to_string)

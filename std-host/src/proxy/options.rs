@@ -10,10 +10,10 @@ use std::time::Duration;
 use proto_core::crypto::Fingerprint;
 use proto_core::session::security::{ClientPin, ServerEntry};
 
-use crate::cli::{Complete, Opt, Page};
-use crate::daemon::absolute;
-use crate::keys::{KeySpec, NamedCurve};
-use crate::log::{Rolling, MEGABYTE};
+use crate::cli::{Arg, Complete, Getopt, GetoptError, Opt, Page};
+use crate::daemon_options::DaemonOptions;
+use crate::keys::NamedCurve;
+use crate::log::Rolling;
 use crate::receiver::options::parse_server_list;
 
 /// uftp's port.
@@ -58,56 +58,23 @@ impl Mode {
 pub struct Options {
     /// `-s`, `-c` or `-r`.
     pub mode: Mode,
-    /// `-d`: stay in the foreground and log to standard error.
-    pub foreground: bool,
-    /// `-p`: the UDP port to listen on.
-    pub port: u16,
+    /// The letters uftpproxyd shares with uftpd (`-H`'s hosts resolved below).
+    pub daemon: DaemonOptions,
     /// `-q`: the downstream proxy's port (server proxy) or the clients' (client and response
     /// proxies).
     pub dest_port: u16,
     /// `-t`: multicast TTL.
     pub ttl: u32,
-    /// `-Q`: DSCP of outgoing packets.
-    pub dscp: u8,
-    /// `-N`: nice value.
-    pub priority: Option<i32>,
     /// `-O`: the interface multicast goes out of (name or address).
     pub out_interface: Option<String>,
-    /// `-I`: interfaces to listen on (server and response proxies) or to report as (client
-    /// proxy); empty means every multicast-capable one.
-    pub interfaces: Vec<String>,
-    /// `-M`: public multicast addresses to listen on (server and response proxies).
-    pub public_addrs: Vec<IpAddr>,
-    /// `-U`: our UID; `None`: the IPv4 address of the first interface.
-    pub uid: Option<u32>,
-    /// `-x`: log level 0–5.
-    pub log_level: u8,
-    /// `-L`: log file (`None`: standard error with `-d`, [`DEFAULT_LOGFILE`] without).
-    pub logfile: Option<PathBuf>,
-    /// `-g`: roll the log file over at this many megabytes (10^6 bytes; 1–1024).
-    pub log_max_mb: Option<u32>,
-    /// `-n`: archived log files kept when rolling (1–1000, default 5).
-    pub log_keep: u32,
-    /// `-P`: PID file.
-    pub pidfile: Option<PathBuf>,
-    /// `-B`: socket buffer sizes.
-    pub bufsize: usize,
     /// `-H`: proxies to send heartbeats to (`host[:port]`, port 1044 by default), resolved.
     pub heartbeat_hosts: Vec<SocketAddr>,
-    /// `-h`: heartbeat interval.
-    pub heartbeat_interval: Duration,
     /// `-C`: the file the client list came from.
     pub client_list: Option<PathBuf>,
     /// `-C`: clients a client proxy accepts (`ID[|FP]`).
     pub clients: Vec<ClientPin>,
-    /// `-S`: the file the server list came from.
-    pub server_list: Option<PathBuf>,
     /// `-S`: servers accepted (`ID|IP[|FP]`); empty accepts any.
     pub servers: Vec<ServerEntry>,
-    /// `-k`: private key files (read; or written with `-K`'s keys when they do not exist).
-    pub keyfiles: Vec<PathBuf>,
-    /// `-K`: keys to generate (`rsa:BITS`, `ec:CURVE`).
-    pub keygen: Vec<KeySpec>,
     /// `-e` (or `-r:curve`): the curve of a response proxy's long-lived ECDH key.
     pub ecdh_curve: Option<NamedCurve>,
     /// `--allow-weak`: take part in weak sessions (CBC, SHA-1, RSA under 2048 bits), logged as
@@ -185,8 +152,9 @@ fn usage() -> String {
     crate::cli::usage(&PAGE)
 }
 
-fn list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty())
+/// uftpproxyd's words for what [`crate::cli::Getopt`] finds wrong.
+fn getopt_error(e: GetoptError) -> String {
+    crate::cli::daemon_getopt_error(&PAGE, e, "")
 }
 
 /// A curve this build computes on, by uftp's name for it.
@@ -276,59 +244,36 @@ impl Options {
     /// Where the log goes and how it rolls: `None` is standard error (`-d`, which ignores `-L`,
     /// `-g` and `-n` as uftpproxyd does).
     pub fn log_file(&self) -> Option<(PathBuf, Option<Rolling>)> {
-        if self.foreground {
-            return None;
-        }
-        let path = self
-            .logfile
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_LOGFILE));
-        let rolling = self.log_max_mb.map(|mb| Rolling {
-            max_bytes: u64::from(mb) * MEGABYTE,
-            keep: self.log_keep,
-        });
-        Some((path, rolling))
+        self.daemon.log_file(DEFAULT_LOGFILE)
+    }
+
+    /// `-h`: the time between heartbeats (20 s, uftpproxyd's default).
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.daemon
+            .heartbeat_interval
+            .unwrap_or(Duration::from_secs(20))
     }
 
     /// Parses the arguments after the program name, getopt style (`-p 1044`, `-p1044`, `-cd`).
     /// Errors are one line, ready to print after `uftpproxyd: `.
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
         let mut b = Builder::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            if let Some(long) = arg.strip_prefix("--") {
-                match long {
-                    "allow-weak" => b.allow_weak = true,
-                    _ => return Err(format!("unknown option --{long}\n{}", usage())),
+        for item in Getopt::new(&PAGE, args).colon_values("r") {
+            match item.map_err(getopt_error)? {
+                Arg::Operand(arg) => {
+                    return Err(format!("unexpected argument `{arg}`\n{}", usage()))
                 }
-                continue;
-            }
-            let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument `{arg}`\n{}", usage()));
-            };
-            for (i, c) in flags.char_indices() {
-                let rest = &flags[i + c.len_utf8()..];
-                // `-r:curve` (the man page's form; 4.10.2's getopt refuses it).
-                if c == 'r' {
+                Arg::Long("allow-weak", _) => b.allow_weak = true,
+                Arg::Long(name, _) => return Err(format!("--{name} is answered before parsing")),
+                Arg::Short('r', cv) => {
                     b.set_mode('r', Mode::Response)?;
-                    if let Some(cv) = rest.strip_prefix(':') {
-                        b.set_ecdh(curve(cv, "-r")?, "-r:curve")?;
-                        break;
+                    if let Some(cv) = cv {
+                        b.set_ecdh(curve(&cv, "-r")?, "-r:curve")?;
                     }
-                    continue;
                 }
-                if PAGE.short(c).is_none_or(|o| o.value.is_none()) {
-                    b.flag(c)?;
-                    continue;
-                }
-                let v = if rest.is_empty() {
-                    args.next()
-                        .ok_or_else(|| format!("option -{c} needs a value\n{}", usage()))?
-                } else {
-                    rest.to_string()
-                };
-                b.value(c, &v)?;
-                break;
+                Arg::Short(c, v) if b.daemon.apply(c, v.as_deref())? => {}
+                Arg::Short(c, None) => b.flag(c)?,
+                Arg::Short(c, Some(v)) => b.value(c, &v)?,
             }
         }
         b.finish()
@@ -339,28 +284,11 @@ impl Options {
 #[derive(Debug, Default)]
 struct Builder {
     mode: Option<(char, Mode)>,
-    foreground: bool,
-    port: Option<u16>,
+    daemon: DaemonOptions,
     dest_port: Option<u16>,
     ttl: Option<u32>,
-    dscp: Option<u8>,
-    priority: Option<i32>,
     out_interface: Option<String>,
-    interfaces: Vec<String>,
-    public_addrs: Option<Vec<IpAddr>>,
-    uid: Option<u32>,
-    log_level: Option<u8>,
-    logfile: Option<PathBuf>,
-    log_max_mb: Option<u32>,
-    log_keep: Option<u32>,
-    pidfile: Option<PathBuf>,
-    bufsize: Option<usize>,
-    heartbeat_hosts: Vec<String>,
-    heartbeat_interval: Option<Duration>,
     client_list: Option<PathBuf>,
-    server_list: Option<PathBuf>,
-    keyfiles: Vec<PathBuf>,
-    keygen: Vec<KeySpec>,
     ecdh_curve: Option<(NamedCurve, &'static str)>,
     allow_weak: bool,
 }
@@ -385,12 +313,8 @@ impl Builder {
     }
 
     fn flag(&mut self, c: char) -> Result<(), String> {
-        if let Some((_, what)) = UNSUPPORTED_FLAGS.iter().find(|(l, _)| *l == c) {
-            return Err(format!("-{c} ({what}) is not supported"));
-        }
         match c {
             'c' => self.set_mode('c', Mode::Client)?,
-            'd' => self.foreground = true,
             _ => return Err(format!("unknown option -{c}\n{}", usage())),
         }
         Ok(())
@@ -412,7 +336,6 @@ impl Builder {
                 };
                 self.set_mode('s', mode)?;
             }
-            'p' => self.port = Some(port(v)?),
             'q' => self.dest_port = Some(port(v)?),
             't' => {
                 self.ttl = Some(
@@ -422,108 +345,8 @@ impl Builder {
                         .ok_or_else(|| format!("invalid TTL `{v}` for -t (1-255)"))?,
                 )
             }
-            'Q' => {
-                self.dscp = Some(
-                    crate::cli::parse_c_number(v)
-                        .filter(|&d| d < 64)
-                        .ok_or_else(|| format!("invalid DSCP `{v}` for -Q (0-63)"))?
-                        as u8,
-                )
-            }
-            'N' => {
-                self.priority = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|p: &i32| (-20..=19).contains(p))
-                        .ok_or_else(|| format!("invalid priority `{v}` for -N (-20..19)"))?,
-                )
-            }
             'O' => self.out_interface = Some(v.to_string()),
-            'I' => {
-                self.interfaces = list(v).map(String::from).collect();
-                if self.interfaces.is_empty() {
-                    return Err("-I needs at least one interface".into());
-                }
-            }
-            'M' => {
-                let addrs = list(v)
-                    .map(|a| {
-                        a.parse::<IpAddr>()
-                            .ok()
-                            .filter(IpAddr::is_multicast)
-                            .ok_or_else(|| format!("invalid multicast address `{a}` for -M"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                if addrs.is_empty() {
-                    return Err("-M needs at least one address".into());
-                }
-                self.public_addrs = Some(addrs);
-            }
-            'U' => {
-                self.uid = Some(crate::cli::parse_id(v).ok_or_else(|| {
-                    format!("invalid UID `{v}` for -U (hex, 1 to fffffffe, or an IPv4 address)")
-                })?)
-            }
-            'x' => {
-                self.log_level = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&l| l <= 5)
-                        .ok_or_else(|| format!("invalid log level `{v}` for -x (0-5)"))?,
-                )
-            }
-            'L' => self.logfile = Some(PathBuf::from(v)),
-            'g' => {
-                self.log_max_mb = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|m| (1..=1024).contains(m))
-                        .ok_or_else(|| format!("invalid log size `{v}` for -g (1-1024 MB)"))?,
-                )
-            }
-            'n' => {
-                self.log_keep = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|n| (1..=1000).contains(n))
-                        .ok_or_else(|| format!("invalid log count `{v}` for -n (1-1000)"))?,
-                )
-            }
-            'P' => self.pidfile = Some(PathBuf::from(v)),
-            'B' => {
-                self.bufsize = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|b| (65_536..=104_857_600).contains(b))
-                        .ok_or_else(|| {
-                            format!("invalid buffer size `{v}` for -B (65536-104857600)")
-                        })?,
-                )
-            }
-            'H' => self.heartbeat_hosts = crate::cli::parse_hb_hosts(v)?,
-            'h' => self.heartbeat_interval = Some(crate::cli::parse_hb_interval(v)?),
             'C' => self.client_list = Some(PathBuf::from(v)),
-            'S' => self.server_list = Some(PathBuf::from(v)),
-            'k' => {
-                self.keyfiles = list(v).map(PathBuf::from).collect();
-                if self.keyfiles.is_empty() {
-                    return Err("-k needs at least one key file".into());
-                }
-            }
-            'K' => {
-                self.keygen = list(v)
-                    .map(|spec| {
-                        let k = spec.parse::<KeySpec>().map_err(|e| format!("-K: {e}"))?;
-                        match k {
-                            KeySpec::Ec(c) => curve(c.name(), "-K").map(KeySpec::Ec),
-                            KeySpec::Rsa(_) => Ok(k),
-                        }
-                    })
-                    .collect::<Result<_, _>>()?;
-                if self.keygen.is_empty() {
-                    return Err("-K needs at least one key spec (rsa:BITS or ec:CURVE)".into());
-                }
-            }
             'e' => {
                 let c = curve(v, "-e")?;
                 self.set_ecdh(c, "-e")?;
@@ -533,7 +356,7 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(self) -> Result<Options, String> {
+    fn finish(mut self) -> Result<Options, String> {
         let Some((_, mode)) = self.mode else {
             return Err(format!("one of -s, -c or -r must be given\n{}", usage()));
         };
@@ -555,7 +378,7 @@ impl Builder {
             !server,
         )?;
         only(
-            self.public_addrs.is_some(),
+            self.daemon.gave('M'),
             "-M",
             "server and response proxies (the client proxy multicasts to the session's addresses)",
             mode != Mode::Client,
@@ -572,27 +395,15 @@ impl Builder {
             "response proxies (-r)",
             mode == Mode::Response,
         )?;
-        if matches!(mode, Mode::ServerByHeartbeat(_)) && !self.heartbeat_hosts.is_empty() {
+        if matches!(mode, Mode::ServerByHeartbeat(_)) && !self.daemon.heartbeat_hosts.is_empty() {
             return Err(
                 "-H: a server proxy waiting for heartbeats (-s fp=) does not send any itself"
                     .into(),
             );
         }
-        if self.heartbeat_interval.is_some() && self.heartbeat_hosts.is_empty() {
-            return Err("-h sets the heartbeat interval: give -H with the hosts too".into());
-        }
-        if !self.keyfiles.is_empty()
-            && !self.keygen.is_empty()
-            && self.keyfiles.len() != self.keygen.len()
-        {
-            return Err(format!(
-                "-k and -K must list as many items ({} key files, {} key specs): each generated \
-                 key is written to its key file",
-                self.keyfiles.len(),
-                self.keygen.len()
-            ));
-        }
+        self.daemon.finish()?;
         let heartbeat_hosts = self
+            .daemon
             .heartbeat_hosts
             .iter()
             .map(|h| resolve(h, DEFAULT_PORT).map_err(|e| format!("-H: {e}")))
@@ -610,7 +421,7 @@ impl Builder {
             }
             None => Vec::new(),
         };
-        let servers = match &self.server_list {
+        let servers = match &self.daemon.server_list {
             Some(p) => {
                 let list = parse_server_list(&p.display().to_string(), &read_list('S', p)?)
                     .map_err(|e| format!("-S: {e}"))?;
@@ -626,35 +437,16 @@ impl Builder {
         };
         Ok(Options {
             mode,
-            foreground: self.foreground,
-            port: self.port.unwrap_or(DEFAULT_PORT),
             dest_port: self.dest_port.unwrap_or(DEFAULT_PORT),
             ttl: self.ttl.unwrap_or(1),
-            dscp: self.dscp.unwrap_or(0),
-            priority: self.priority,
             out_interface: self.out_interface,
-            interfaces: self.interfaces,
-            public_addrs: self
-                .public_addrs
-                .unwrap_or_else(|| vec![IpAddr::from([230, 4, 4, 1])]),
-            uid: self.uid,
-            log_level: self.log_level.unwrap_or(2),
-            // The daemon works from `/`: relative names mean what they meant where it started.
-            logfile: self.logfile.map(absolute),
-            log_max_mb: self.log_max_mb,
-            log_keep: self.log_keep.unwrap_or(5),
-            pidfile: self.pidfile.map(absolute),
-            bufsize: self.bufsize.unwrap_or(262_144),
             heartbeat_hosts,
-            heartbeat_interval: self.heartbeat_interval.unwrap_or(Duration::from_secs(20)),
             client_list: self.client_list,
             clients,
-            server_list: self.server_list,
             servers,
-            keyfiles: self.keyfiles.into_iter().map(absolute).collect(),
-            keygen: self.keygen,
             ecdh_curve: self.ecdh_curve.map(|(c, _)| c),
             allow_weak: self.allow_weak,
+            daemon: self.daemon,
         })
     }
 }
@@ -662,6 +454,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeySpec;
 
     fn p(s: &str) -> Result<Options, String> {
         Options::parse(s.split_whitespace().map(String::from))
@@ -673,7 +466,7 @@ mod tests {
     fn modes() {
         let o = p("-s 10.78.2.1 -d").unwrap();
         assert_eq!(o.mode, Mode::ServerTo("10.78.2.1".into()));
-        assert!(o.foreground);
+        assert!(o.daemon.foreground);
         let o = p(&format!("-s fp={FP}")).unwrap();
         assert_eq!(
             o.mode,
@@ -715,13 +508,18 @@ mod tests {
     #[test]
     fn defaults_are_uftpproxyds() {
         let o = p("-c").unwrap();
-        assert_eq!((o.port, o.dest_port, o.ttl, o.dscp), (1044, 1044, 1, 0));
-        assert_eq!(o.public_addrs, [IpAddr::from([230, 4, 4, 1])]);
-        assert_eq!(o.log_level, 2);
-        assert_eq!(o.bufsize, 262_144);
-        assert_eq!(o.heartbeat_interval, Duration::from_secs(20));
-        assert!(!o.foreground && !o.allow_weak);
-        assert!(o.keyfiles.is_empty() && o.keygen.is_empty() && o.uid.is_none());
+        assert_eq!(
+            (o.daemon.port, o.dest_port, o.ttl, o.daemon.dscp),
+            (1044, 1044, 1, 0)
+        );
+        assert_eq!(o.daemon.public_addrs, [IpAddr::from([230, 4, 4, 1])]);
+        assert_eq!(o.daemon.log_level, 2);
+        assert_eq!(o.daemon.bufsize, 262_144);
+        assert_eq!(o.heartbeat_interval(), Duration::from_secs(20));
+        assert!(!o.daemon.foreground && !o.allow_weak);
+        assert!(
+            o.daemon.keyfiles.is_empty() && o.daemon.keygen.is_empty() && o.daemon.uid.is_none()
+        );
         assert_eq!(o.log_file(), Some((PathBuf::from(DEFAULT_LOGFILE), None)));
         let o = p("-c -L /l -g 3").unwrap();
         let rolling = Rolling {
@@ -732,9 +530,9 @@ mod tests {
         assert_eq!(p("-c -d -L /l -g 3 -n 2").unwrap().log_file(), None);
         let cwd = std::env::current_dir().unwrap();
         let o = p("-c -L p.log -P p.pid -k k.pem").unwrap();
-        assert_eq!(o.logfile, Some(cwd.join("p.log")));
-        assert_eq!(o.pidfile, Some(cwd.join("p.pid")));
-        assert_eq!(o.keyfiles, [cwd.join("k.pem")]);
+        assert_eq!(o.daemon.logfile, Some(cwd.join("p.log")));
+        assert_eq!(o.daemon.pidfile, Some(cwd.join("p.pid")));
+        assert_eq!(o.daemon.keyfiles, [cwd.join("k.pem")]);
     }
 
     #[test]
@@ -745,15 +543,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.mode, Mode::ServerTo("proxy.invalid".into()));
-        assert_eq!((o.port, o.dest_port, o.ttl, o.dscp), (2000, 2001, 8, 46));
-        assert_eq!(o.priority, Some(5));
-        assert_eq!(o.uid, Some(0x0a00_0002));
-        assert_eq!(o.log_level, 4);
-        assert_eq!(o.logfile, Some(PathBuf::from("/l")));
-        assert_eq!(o.pidfile, Some(PathBuf::from("/p")));
-        assert_eq!(o.bufsize, 1_048_576);
-        assert_eq!(o.interfaces, ["eth0", "10.0.0.1"]);
-        assert_eq!(o.public_addrs.len(), 2);
+        assert_eq!(
+            (o.daemon.port, o.dest_port, o.ttl, o.daemon.dscp),
+            (2000, 2001, 8, 46)
+        );
+        assert_eq!(o.daemon.priority, Some(5));
+        assert_eq!(o.daemon.uid, Some(0x0a00_0002));
+        assert_eq!(o.daemon.log_level, 4);
+        assert_eq!(o.daemon.logfile, Some(PathBuf::from("/l")));
+        assert_eq!(o.daemon.pidfile, Some(PathBuf::from("/p")));
+        assert_eq!(o.daemon.bufsize, 1_048_576);
+        assert_eq!(o.daemon.interfaces, ["eth0", "10.0.0.1"]);
+        assert_eq!(o.daemon.public_addrs.len(), 2);
         assert!(o.allow_weak);
         let o = p("-c -O veth1 -H 10.0.0.1,10.0.0.2:2000,[fd00::1]:3000 -h 2 -U 10.0.0.7").unwrap();
         assert_eq!(o.out_interface.as_deref(), Some("veth1"));
@@ -765,15 +566,15 @@ mod tests {
                 "[fd00::1]:3000".parse().unwrap()
             ]
         );
-        assert_eq!(o.heartbeat_interval, Duration::from_secs(2));
-        assert_eq!(o.uid, Some(0x0a00_0007));
+        assert_eq!(o.heartbeat_interval(), Duration::from_secs(2));
+        assert_eq!(o.daemon.uid, Some(0x0a00_0007));
         let o = p("-c -k /a.pem,/b.pem -K rsa:2048,ec:secp384r1").unwrap();
         assert_eq!(
-            o.keyfiles,
+            o.daemon.keyfiles,
             [PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
         );
         assert_eq!(
-            o.keygen,
+            o.daemon.keygen,
             [KeySpec::Rsa(2048), KeySpec::Ec(NamedCurve::Secp384r1)]
         );
     }

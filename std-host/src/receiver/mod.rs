@@ -16,7 +16,6 @@ pub mod postreceive;
 pub mod storage;
 
 use std::collections::HashMap;
-use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -29,12 +28,13 @@ use proto_core::session::receiver::{
 use proto_core::session::security::{OwnKey, MAX_EC_KEYS};
 use proto_core::time::Instant;
 use proto_core::wire::{CompleteStatus, HbResult};
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 
 pub use options::Options;
 use storage::FsStorage;
 
 use crate::daemon::{exit, signals, Failure, PidFile};
+use crate::ifaddr::{choose_ifaces, join, unmap, Iface};
 use crate::json_status::{self, JsonStatus};
 use crate::keys::{load_or_generate, HostRsa, PrivateKey};
 pub use crate::log::Log;
@@ -42,120 +42,6 @@ use crate::status_file::{kb, StatusFile};
 
 /// Concurrent sessions, as uftpd 4.x.
 pub const MAX_SESSIONS: usize = 100;
-
-/// A network interface to listen on.
-#[derive(Debug, Clone)]
-pub(crate) struct Iface {
-    pub(crate) name: String,
-    pub(crate) index: u32,
-    pub(crate) ipv4: Option<Ipv4Addr>,
-}
-
-fn sys_ifaces() -> Vec<(String, u32, u32)> {
-    let mut v = Vec::new();
-    let Ok(dir) = fs::read_dir("/sys/class/net") else {
-        return v;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let read = |f: &str| {
-            fs::read_to_string(e.path().join(f)).ok().and_then(|s| {
-                let s = s.trim();
-                s.strip_prefix("0x")
-                    .map_or_else(|| s.parse().ok(), |h| u32::from_str_radix(h, 16).ok())
-            })
-        };
-        if let (Some(index), Some(flags)) = (read("ifindex"), read("flags")) {
-            v.push((name, index, flags));
-        }
-    }
-    v.sort_by_key(|(_, i, _)| *i);
-    v
-}
-
-/// The IPv4 address of `iface`.
-fn iface_ipv4(name: &str) -> Option<Ipv4Addr> {
-    crate::ifaddr::ipv4_of(name)
-}
-
-pub(crate) fn choose_ifaces(wanted: &[String]) -> Result<Vec<Iface>, String> {
-    const IFF_UP: u32 = 0x1;
-    const IFF_LOOPBACK: u32 = 0x8;
-    const IFF_MULTICAST: u32 = 0x1000;
-    let all = sys_ifaces();
-    if wanted.is_empty() {
-        let v: Vec<Iface> = all
-            .iter()
-            .filter(|(_, _, f)| f & IFF_UP != 0 && f & IFF_MULTICAST != 0 && f & IFF_LOOPBACK == 0)
-            .map(|(n, i, _)| Iface {
-                name: n.clone(),
-                index: *i,
-                ipv4: iface_ipv4(n),
-            })
-            .collect();
-        if v.is_empty() {
-            return Err("no multicast-capable interface is up (use -I)".into());
-        }
-        return Ok(v);
-    }
-    wanted
-        .iter()
-        .map(|w| {
-            let by_name = all.iter().find(|(n, _, _)| n == w);
-            let found = match (by_name, w.parse::<IpAddr>()) {
-                (Some(x), _) => Some(x.clone()),
-                (None, Ok(ip)) => crate::ifaddr::name_of(ip)
-                    .and_then(|name| all.iter().find(|(n, _, _)| *n == name).cloned()),
-                _ => None,
-            };
-            let (name, index, _) =
-                found.ok_or_else(|| format!("interface `{w}` not found (-I)"))?;
-            let ipv4 = iface_ipv4(&name);
-            Ok(Iface { name, index, ipv4 })
-        })
-        .collect()
-}
-
-pub(crate) fn join(
-    sock: &UdpSocket,
-    group: IpAddr,
-    ifaces: &[Iface],
-    leave: bool,
-) -> io::Result<()> {
-    let s = SockRef::from(sock);
-    for i in ifaces {
-        let r = match group {
-            IpAddr::V4(g) => {
-                let ifx = InterfaceIndexOrAddress::Index(i.index);
-                if leave {
-                    s.leave_multicast_v4_n(&g, &ifx)
-                } else {
-                    s.join_multicast_v4_n(&g, &ifx)
-                }
-            }
-            IpAddr::V6(g) => {
-                if leave {
-                    s.leave_multicast_v6(&g, i.index)
-                } else {
-                    s.join_multicast_v6(&g, i.index)
-                }
-            }
-        };
-        r.map_err(|e| io::Error::new(e.kind(), format!("{group} on {}: {e}", i.name)))?;
-    }
-    Ok(())
-}
-
-/// Maps an address as received on a dual-stack socket back to plain IPv4.
-pub(crate) fn unmap(a: SocketAddr) -> SocketAddr {
-    match a {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::from((v4, v6.port())),
-            None => a,
-        },
-        a => a,
-    }
-}
 
 /// Our keys (`-k`, `-K`; an ephemeral P-256 key when neither is given): the RSA ones for the
 /// core's [`HostRsa`], the EC ones for its config, and a start-up line for each.
@@ -169,7 +55,7 @@ struct OwnKeys {
 }
 
 fn own_keys(opts: &Options) -> Result<OwnKeys, String> {
-    let pairs = crate::keys::key_pairs(&opts.keyfiles, &opts.keygen);
+    let pairs = crate::keys::key_pairs(&opts.daemon.keyfiles, &opts.daemon.keygen);
     let mut rsa = Vec::new();
     let mut ec = heapless::Vec::new();
     let mut lines = Vec::new();
@@ -245,8 +131,8 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     let param = |e: String| (exit::PARAM, e);
     let sockerr = |e: String| (exit::SOCKET, e);
     let mut log = match opts.log_file() {
-        Some((path, rolling)) => Log::file(&path, opts.log_level, rolling),
-        None => Ok(Log::stderr(opts.log_level)),
+        Some((path, rolling)) => Log::file(&path, opts.daemon.log_level, rolling),
+        None => Ok(Log::stderr(opts.daemon.log_level)),
     }
     .map_err(|e| (exit::LOG, e))?;
     let mut storage = match &opts.temp_dir {
@@ -279,8 +165,8 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         post: opts.postreceive.clone().map(postreceive::PostReceive::new),
         heartbeats: HashMap::new(),
     };
-    let ifaces = choose_ifaces(&opts.interfaces).map_err(param)?;
-    let uid = match opts.uid {
+    let ifaces = choose_ifaces(&opts.daemon.interfaces).map_err(param)?;
+    let uid = match opts.daemon.uid {
         Some(u) => u,
         None => ifaces
             .iter()
@@ -290,10 +176,10 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
                 param("no interface has an IPv4 address to derive the UID from (use -U)".into())
             })?,
     };
-    if let Some(p) = opts.priority {
-        nice(p);
+    if let Some(p) = opts.daemon.priority {
+        crate::daemon::nice(p);
     }
-    let v6 = opts.public_addrs.iter().any(IpAddr::is_ipv6);
+    let v6 = opts.daemon.public_addrs.iter().any(IpAddr::is_ipv6);
     let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
     let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| sockerr(format!("cannot create socket: {e}")))?;
@@ -307,15 +193,15 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     crate::udp::enable_gro(&sock);
     // As root, -B is honoured above net.core.rmem_max (a few MiB by default), which at
     // Gbit/s holds only milliseconds of data; otherwise the kernel caps it there.
-    if crate::udp::force_recv_buffer(&sock, opts.bufsize) {
-    } else if let Err(e) = sock.set_recv_buffer_size(opts.bufsize) {
+    if crate::udp::force_recv_buffer(&sock, opts.daemon.bufsize) {
+    } else if let Err(e) = sock.set_recv_buffer_size(opts.daemon.bufsize) {
         log.line(
             1,
-            &format!("cannot set receive buffer to {}: {e}", opts.bufsize),
+            &format!("cannot set receive buffer to {}: {e}", opts.daemon.bufsize),
         );
     }
-    if opts.dscp != 0 {
-        let tos = u32::from(opts.dscp) << 2;
+    if opts.daemon.dscp != 0 {
+        let tos = u32::from(opts.daemon.dscp) << 2;
         let r = if v6 {
             sock.set_tclass_v6(tos)
         } else {
@@ -324,18 +210,19 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         r.map_err(|e| sockerr(format!("cannot set DSCP: {e}")))?;
     }
     let bind: SocketAddr = if v6 {
-        (Ipv6Addr::UNSPECIFIED, opts.port).into()
+        (Ipv6Addr::UNSPECIFIED, opts.daemon.port).into()
     } else {
-        (Ipv4Addr::UNSPECIFIED, opts.port).into()
+        (Ipv4Addr::UNSPECIFIED, opts.daemon.port).into()
     };
     sock.bind(&bind.into())
-        .map_err(|e| sockerr(format!("cannot bind UDP port {}: {e}", opts.port)))?;
+        .map_err(|e| sockerr(format!("cannot bind UDP port {}: {e}", opts.daemon.port)))?;
     let sock: UdpSocket = sock.into();
-    for g in &opts.public_addrs {
+    for g in &opts.daemon.public_addrs {
         join(&sock, *g, &ifaces, false).map_err(|e| sockerr(format!("cannot join {e}")))?;
     }
     let mut public_addrs = heapless::Vec::new();
     for a in opts
+        .daemon
         .public_addrs
         .iter()
         .take(proto_core::session::receiver::MAX_PUBLIC_ADDRS)
@@ -351,7 +238,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     config.allow_weak = opts.allow_weak;
     config.ec_keys = keys.ec;
     config.heartbeat_key = keys.first;
-    for h in &opts.heartbeat_hosts {
+    for h in &opts.daemon.heartbeat_hosts {
         // Heartbeats go to the UFTP port, 1044, unless given (as uftpd's).
         let addr =
             crate::proxy::options::resolve(h, 1044).map_err(|e| param(format!("-H: {e}")))?;
@@ -365,7 +252,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
             .push(addr)
             .map_err(|_| param("-H: too many hosts".to_string()))?;
     }
-    if let Some(i) = opts.heartbeat_interval {
+    if let Some(i) = opts.daemon.heartbeat_interval {
         config.heartbeat_interval = i;
     }
     for s in &opts.servers {
@@ -376,7 +263,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
     }
     if let Some((host, fingerprint)) = &opts.response_proxy {
         // The proxy listens on the UFTP port, as we do.
-        let addr = crate::proxy::options::resolve(host, opts.port)
+        let addr = crate::proxy::options::resolve(host, opts.daemon.port)
             .map_err(|e| param(format!("-R: {e}")))?;
         if addr.is_ipv6() && !v6 {
             return Err(param(format!(
@@ -395,7 +282,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
 
     // Everything that can fail at start-up has been tried: detach, then write the PID file
     // (the daemon's PID) before the starting command returns.
-    let starting = if opts.foreground {
+    let starting = if opts.daemon.foreground {
         None
     } else {
         let starting = crate::daemon::daemonize("uftpd")
@@ -403,7 +290,13 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         let _ = log.capture_stderr();
         Some(starting)
     };
-    let _pidfile = match opts.pidfile.as_deref().map(PidFile::write).transpose() {
+    let _pidfile = match opts
+        .daemon
+        .pidfile
+        .as_deref()
+        .map(PidFile::write)
+        .transpose()
+    {
         Ok(p) => p,
         Err(e) => {
             if let Some(s) = starting {
@@ -421,8 +314,8 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
         &format!(
             "uftpd (uftp-rs {}) listening on port {} as UID 0x{uid:08X}, groups {}, interfaces {}, destinations {}",
             env!("CARGO_PKG_VERSION"),
-            opts.port,
-            opts.public_addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            opts.daemon.port,
+            opts.daemon.public_addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
             ifaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(","),
             opts.dest_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","),
         ),
@@ -441,7 +334,7 @@ pub fn run(opts: Options) -> Result<i32, Failure> {
             } else {
                 "refused"
             },
-            match &opts.server_list {
+            match &opts.daemon.server_list {
                 Some(p) => format!("{} servers trusted ({})", opts.servers.len(), p.display()),
                 None => "any server".to_string(),
             }
@@ -1221,14 +1114,6 @@ fn refusal_text(
             "; ignored without reply"
         }
     )
-}
-
-#[allow(unsafe_code)]
-pub(crate) fn nice(priority: i32) {
-    // SAFETY: setpriority takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, priority);
-    }
 }
 
 #[cfg(test)]

@@ -4,30 +4,22 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use proto_core::crypto::Fingerprint;
 use proto_core::session::proxy::MAX_HB_HOSTS;
 use proto_core::session::security::{ServerEntry, MAX_EC_KEYS, MAX_SERVERS};
 
-use crate::cli::{Complete, Opt, Page};
+use crate::cli::{Arg, Complete, Getopt, GetoptError, Opt, Page};
 use crate::daemon::absolute;
-use crate::keys::{KeySpec, NamedCurve};
-use crate::log::{Rolling, MEGABYTE};
+use crate::daemon_options::{list, DaemonOptions};
+use crate::keys::KeySpec;
+use crate::log::Rolling;
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// `-d`: stay in the foreground.
-    pub foreground: bool,
-    /// `-p`: UDP port.
-    pub port: u16,
-    /// `-M`: public multicast addresses to listen on.
-    pub public_addrs: Vec<IpAddr>,
-    /// `-I`: interfaces (names or addresses); empty means every multicast-capable one.
-    pub interfaces: Vec<String>,
-    /// `-U`: our UID; `None`: the IPv4 address of the first interface.
-    pub uid: Option<u32>,
+    /// The letters uftpd shares with uftpproxyd.
+    pub daemon: DaemonOptions,
     /// `-D`: destination directories (the first receives relative names).
     pub dest_dirs: Vec<PathBuf>,
     /// `-t`: receive under a temporary name and rename at the end (always done here).
@@ -39,33 +31,10 @@ pub struct Options {
     pub temp_dir: Option<PathBuf>,
     /// `-A`: one backup directory per `-D` directory.
     pub backup_dirs: Vec<PathBuf>,
-    /// `-L`: log file of the daemon (`None`: [`DEFAULT_LOGFILE`]); with `-d` the log goes to
-    /// standard error, as uftpd's.
-    pub logfile: Option<PathBuf>,
-    /// `-g`: roll the log file over at this many megabytes (10^6 bytes; 1–1024).
-    pub log_max_mb: Option<u32>,
-    /// `-n`: archived log files kept when rolling (1–1000, default 5).
-    pub log_keep: u32,
-    /// `-x`: log level 0–5.
-    pub log_level: u8,
-    /// `-B`: socket receive buffer size.
-    pub bufsize: usize,
     /// `-q`: no reverse DNS lookups (none are done anyway).
     pub no_dns: bool,
-    /// `-P`: PID file.
-    pub pidfile: Option<PathBuf>,
-    /// `-Q`: DSCP for outgoing packets.
-    pub dscp: u8,
-    /// `-N`: nice value.
-    pub priority: Option<i32>,
     /// `-E`: refuse unencrypted sessions.
     pub require_encryption: bool,
-    /// `-k`: our private key files (read; or written with `-K`'s keys when they do not exist).
-    pub keyfiles: Vec<PathBuf>,
-    /// `-K`: keys to generate (`rsa:BITS`, `ec:CURVE`).
-    pub keygen: Vec<KeySpec>,
-    /// `-S`: the file the server list came from.
-    pub server_list: Option<PathBuf>,
     /// `-S`: the servers we accept (empty: any).
     pub servers: Vec<ServerEntry>,
     /// `--allow-weak`: accept weak sessions (CBC, SHA-1, RSA under 2048 bits), logged as such.
@@ -79,46 +48,25 @@ pub struct Options {
     pub status_file: Option<PathBuf>,
     /// `-s`: the command run on received files (see [`super::postreceive`]).
     pub postreceive: Option<PathBuf>,
-    /// `-H`: proxies to send heartbeats to (`host[:port]`, port 1044 by default).
-    pub heartbeat_hosts: Vec<String>,
-    /// `-h`: seconds between heartbeats (`None`: 20 s, uftpd's default).
-    pub heartbeat_interval: Option<Duration>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            foreground: false,
-            port: 1044,
-            public_addrs: vec![IpAddr::from([230, 4, 4, 1])],
-            interfaces: Vec::new(),
-            uid: None,
+            daemon: DaemonOptions::default(),
             dest_dirs: vec![PathBuf::from("/tmp")],
             temp_names: false,
             move_each_file: false,
             temp_dir: None,
             backup_dirs: Vec::new(),
-            logfile: None,
-            log_max_mb: None,
-            log_keep: 5,
-            log_level: 2,
-            bufsize: 262_144,
             no_dns: false,
-            pidfile: None,
-            dscp: 0,
-            priority: None,
             require_encryption: false,
-            keyfiles: Vec::new(),
-            keygen: Vec::new(),
-            server_list: None,
             servers: Vec::new(),
             allow_weak: false,
             response_proxy: None,
             json: None,
             status_file: None,
             postreceive: None,
-            heartbeat_hosts: Vec::new(),
-            heartbeat_interval: None,
         }
     }
 }
@@ -213,6 +161,11 @@ fn usage() -> String {
     crate::cli::usage(&PAGE)
 }
 
+/// uftpd's words for what [`crate::cli::Getopt`] finds wrong.
+fn getopt_error(e: GetoptError) -> String {
+    crate::cli::daemon_getopt_error(&PAGE, e, "a file, or - for standard output with -d")
+}
+
 /// Parses a server list (`-S`, `man uftpd`): one server a line, `ID|IP[|FP]`, the ID in hex
 /// (`0x11112222`) or dotted IPv4 form, the address the server's ANNOUNCEs come from, and
 /// optionally its key's fingerprint. Blank lines and `#` comments are skipped. `file` names the
@@ -275,77 +228,29 @@ fn load_server_list(path: &Path) -> Result<Vec<ServerEntry>, String> {
     Ok(servers)
 }
 
-fn list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty())
-}
-
 impl Options {
     /// Parses the arguments after the program name, getopt style (`-p 1044`, `-p1044`, `-dq`).
     /// Errors are one line, ready to print after `uftpd: `.
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
         let mut o = Options::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            if let Some(long) = arg.strip_prefix("--") {
-                let (long, inline) = match long.split_once('=') {
-                    Some((l, v)) => (l, Some(v.to_string())),
-                    None => (long, None),
-                };
-                match long {
-                    "allow-weak" if inline.is_some() => {
-                        return Err("--allow-weak takes no value".into())
-                    }
-                    "allow-weak" => o.allow_weak = true,
-                    "json" => {
-                        match inline.or_else(|| args.next()) {
-                            Some(v) if !v.is_empty() => o.json = Some(PathBuf::from(v)),
-                            _ => return Err(
-                                "option --json needs a value (a file, or - for standard output \
-                                 with -d)"
-                                    .into(),
-                            ),
-                        }
-                    }
-                    _ => return Err(format!("unknown option --{long}\n{}", usage())),
+        for item in Getopt::new(&PAGE, args) {
+            match item.map_err(getopt_error)? {
+                Arg::Operand(arg) => {
+                    return Err(format!("unexpected argument `{arg}`\n{}", usage()))
                 }
-                continue;
-            }
-            let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                return Err(format!("unexpected argument `{arg}`\n{}", usage()));
-            };
-            for (i, c) in flags.char_indices() {
-                let takes_value = PAGE.short(c).is_some_and(|o| o.value.is_some());
-                let value = if takes_value {
-                    let rest = &flags[i + c.len_utf8()..];
-                    let v = if rest.is_empty() {
-                        args.next()
-                            .ok_or_else(|| format!("option -{c} needs a value\n{}", usage()))?
-                    } else {
-                        rest.to_string()
-                    };
-                    Some(v)
-                } else {
-                    None
-                };
-                o.apply(c, value.as_deref())?;
-                if takes_value {
-                    break;
-                }
+                Arg::Long("allow-weak", _) => o.allow_weak = true,
+                Arg::Long("json", v) => o.json = v.map(PathBuf::from),
+                Arg::Long(name, _) => return Err(format!("--{name} is answered before parsing")),
+                Arg::Short(c, v) => o.apply(c, v.as_deref())?,
             }
         }
-        if !o.keyfiles.is_empty() && !o.keygen.is_empty() && o.keyfiles.len() != o.keygen.len() {
-            return Err(format!(
-                "-k and -K must list as many items ({} key files, {} key specs): each generated \
-                 key is written to its key file",
-                o.keyfiles.len(),
-                o.keygen.len()
-            ));
-        }
-        let ec_keys = if o.keygen.is_empty() {
+        o.daemon.finish()?;
+        let ec_keys = if o.daemon.keygen.is_empty() {
             // Key files are read at start-up; their kinds are not known yet.
             0
         } else {
-            o.keygen
+            o.daemon
+                .keygen
                 .iter()
                 .filter(|k| matches!(k, KeySpec::Ec(_)))
                 .count()
@@ -353,13 +258,10 @@ impl Options {
         if ec_keys > MAX_EC_KEYS {
             return Err(format!("-K: at most {MAX_EC_KEYS} EC keys"));
         }
-        if let Some(path) = &o.server_list {
+        if let Some(path) = &o.daemon.server_list {
             o.servers = load_server_list(path)?;
         }
-        if o.heartbeat_interval.is_some() && o.heartbeat_hosts.is_empty() {
-            return Err("-h sets the heartbeat interval: give -H with the hosts too".into());
-        }
-        if o.heartbeat_hosts.len() > MAX_HB_HOSTS {
+        if o.daemon.heartbeat_hosts.len() > MAX_HB_HOSTS {
             return Err(format!("-H: at most {MAX_HB_HOSTS} hosts"));
         }
         if o.temp_dir.is_some() && o.temp_names {
@@ -378,7 +280,7 @@ impl Options {
         if o.temp_dir.is_some() && o.dest_dirs.len() > 1 {
             return Err("-T cannot be used with several -D directories".into());
         }
-        if !o.foreground && o.json.as_deref() == Some(Path::new("-")) {
+        if !o.daemon.foreground && o.json.as_deref() == Some(Path::new("-")) {
             return Err(
                 "--json -: a daemon has no standard output; give -d, or --json with a file".into(),
             );
@@ -402,69 +304,25 @@ impl Options {
                 p
             }
         });
-        o.logfile = o.logfile.map(absolute);
-        o.pidfile = o.pidfile.map(absolute);
         o.dest_dirs = o.dest_dirs.into_iter().map(absolute).collect();
         o.temp_dir = o.temp_dir.map(absolute);
         o.backup_dirs = o.backup_dirs.into_iter().map(absolute).collect();
-        o.keyfiles = o.keyfiles.into_iter().map(absolute).collect();
         Ok(o)
     }
 
     /// Where the log goes and how it rolls: `None` is standard error (`-d`, which ignores `-L`,
     /// `-g` and `-n` as uftpd does).
     pub fn log_file(&self) -> Option<(PathBuf, Option<Rolling>)> {
-        if self.foreground {
-            return None;
-        }
-        let path = self
-            .logfile
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_LOGFILE));
-        let rolling = self.log_max_mb.map(|mb| Rolling {
-            max_bytes: u64::from(mb) * MEGABYTE,
-            keep: self.log_keep,
-        });
-        Some((path, rolling))
+        self.daemon.log_file(DEFAULT_LOGFILE)
     }
 
     fn apply(&mut self, c: char, v: Option<&str>) -> Result<(), String> {
-        if let Some((_, what)) = UNSUPPORTED_WITH_VALUE
-            .iter()
-            .chain(UNSUPPORTED_FLAGS)
-            .find(|(l, _)| *l == c)
-        {
-            return Err(format!("-{c} ({what}) is not supported yet"));
+        if self.daemon.apply(c, v)? {
+            return Ok(());
         }
         let v = v.unwrap_or_default();
         match c {
-            'd' => self.foreground = true,
             'E' => self.require_encryption = true,
-            'k' => {
-                self.keyfiles = list(v).map(PathBuf::from).collect();
-                if self.keyfiles.is_empty() {
-                    return Err("-k needs at least one key file".into());
-                }
-            }
-            'K' => {
-                self.keygen = list(v)
-                    .map(|spec| {
-                        let k = spec.parse::<KeySpec>().map_err(|e| format!("-K: {e}"))?;
-                        match k {
-                            KeySpec::Ec(NamedCurve::Prime256v1 | NamedCurve::Secp384r1)
-                            | KeySpec::Rsa(_) => Ok(k),
-                            KeySpec::Ec(c) => Err(format!(
-                                "-K: EC curve {} is not supported here (prime256v1 and secp384r1 are)",
-                                c.name()
-                            )),
-                        }
-                    })
-                    .collect::<Result<_, _>>()?;
-                if self.keygen.is_empty() {
-                    return Err("-K needs at least one key spec (rsa:BITS or ec:CURVE)".into());
-                }
-            }
-            'S' => self.server_list = Some(PathBuf::from(v)),
             'R' => {
                 let (host, fp) = match v.split_once('/') {
                     Some((h, fp)) => (
@@ -480,8 +338,6 @@ impl Options {
                 }
                 self.response_proxy = Some((host.to_string(), fp));
             }
-            'H' => self.heartbeat_hosts = crate::cli::parse_hb_hosts(v)?,
-            'h' => self.heartbeat_interval = Some(crate::cli::parse_hb_interval(v)?),
             't' => self.temp_names = true,
             'i' => self.move_each_file = true,
             'T' => self.temp_dir = Some(PathBuf::from(v)),
@@ -492,87 +348,18 @@ impl Options {
                 }
             }
             'q' => self.no_dns = true,
-            'p' => {
-                self.port = crate::cli::parse_port(v)
-                    .ok_or_else(|| format!("invalid port `{v}` for -p (1-65535)"))?
-            }
-            'M' => {
-                self.public_addrs = list(v)
-                    .map(|a| {
-                        a.parse::<IpAddr>()
-                            .ok()
-                            .filter(IpAddr::is_multicast)
-                            .ok_or_else(|| format!("invalid multicast address `{a}` for -M"))
-                    })
-                    .collect::<Result<_, _>>()?;
-                if self.public_addrs.is_empty() {
-                    return Err("-M needs at least one address".into());
-                }
-            }
-            'I' => self.interfaces = list(v).map(String::from).collect(),
-            'U' => {
-                let uid = crate::cli::parse_id(v).ok_or_else(|| {
-                    format!("invalid UID `{v}` for -U (hex, 1 to fffffffe, or an IPv4 address)")
-                })?;
-                self.uid = Some(uid);
-            }
             'D' => {
                 self.dest_dirs = list(v).map(PathBuf::from).collect();
                 if self.dest_dirs.is_empty() {
                     return Err("-D needs at least one directory".into());
                 }
             }
-            'L' => self.logfile = Some(PathBuf::from(v)),
-            'g' => {
-                self.log_max_mb = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|m| (1..=1024).contains(m))
-                        .ok_or_else(|| format!("invalid log size `{v}` for -g (1-1024 MB)"))?,
-                )
-            }
-            'n' => {
-                self.log_keep = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| format!("invalid log count `{v}` for -n (1-1000)"))?
-            }
-            'P' => self.pidfile = Some(PathBuf::from(v)),
             'F' => self.status_file = Some(PathBuf::from(v)),
             's' => {
                 if v.is_empty() {
                     return Err("-s needs the post-receive command".into());
                 }
                 self.postreceive = Some(PathBuf::from(v));
-            }
-            'x' => {
-                self.log_level = v
-                    .parse()
-                    .ok()
-                    .filter(|&l| l <= 5)
-                    .ok_or_else(|| format!("invalid log level `{v}` for -x (0-5)"))?
-            }
-            'B' => {
-                self.bufsize = v
-                    .parse()
-                    .ok()
-                    .filter(|b| (65_536..=104_857_600).contains(b))
-                    .ok_or_else(|| format!("invalid buffer size `{v}` for -B (65536-104857600)"))?
-            }
-            'Q' => {
-                self.dscp = crate::cli::parse_c_number(v)
-                    .filter(|&d| d < 64)
-                    .ok_or_else(|| format!("invalid DSCP `{v}` for -Q (0-63)"))?
-                    as u8
-            }
-            'N' => {
-                self.priority = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|p: &i32| (-20..=19).contains(p))
-                        .ok_or_else(|| format!("invalid priority `{v}` for -N (-20..19)"))?,
-                )
             }
             _ => return Err(format!("unknown option -{c}\n{}", usage())),
         }
@@ -583,6 +370,8 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::NamedCurve;
+    use std::time::Duration;
 
     fn p(s: &str) -> Result<Options, String> {
         Options::parse(s.split_whitespace().map(String::from))
@@ -610,13 +399,13 @@ mod tests {
     fn letters_follow_uftpd() {
         let o = p("-d -p 2000 -M 230.4.4.9,ff15::9 -I veth0 -U 0x0a000002 -D /a,/b -t -x 3 -q")
             .unwrap();
-        assert_eq!(o.port, 2000);
-        assert_eq!(o.public_addrs.len(), 2);
-        assert_eq!(o.uid, Some(0x0a00_0002));
+        assert_eq!(o.daemon.port, 2000);
+        assert_eq!(o.daemon.public_addrs.len(), 2);
+        assert_eq!(o.daemon.uid, Some(0x0a00_0002));
         assert_eq!(o.dest_dirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert!(o.temp_names && o.no_dns && o.foreground);
-        assert_eq!(p("-dq -p1045").unwrap().port, 1045);
-        assert_eq!(p("-d -U 10.0.0.7").unwrap().uid, Some(0x0a00_0007));
+        assert!(o.temp_names && o.no_dns && o.daemon.foreground);
+        assert_eq!(p("-dq -p1045").unwrap().daemon.port, 1045);
+        assert_eq!(p("-d -U 10.0.0.7").unwrap().daemon.uid, Some(0x0a00_0007));
     }
 
     #[test]
@@ -641,9 +430,9 @@ mod tests {
     #[test]
     fn heartbeats_to_proxies() {
         let o = p("-d -H proxy.example,10.0.0.9:2000 -h 5").unwrap();
-        assert_eq!(o.heartbeat_hosts, ["proxy.example", "10.0.0.9:2000"]);
-        assert_eq!(o.heartbeat_interval, Some(Duration::from_secs(5)));
-        assert_eq!(p("-d -H 10.0.0.9").unwrap().heartbeat_interval, None);
+        assert_eq!(o.daemon.heartbeat_hosts, ["proxy.example", "10.0.0.9:2000"]);
+        assert_eq!(o.daemon.heartbeat_interval, Some(Duration::from_secs(5)));
+        assert_eq!(p("-d -H 10.0.0.9").unwrap().daemon.heartbeat_interval, None);
         assert!(p("-d -h 5").unwrap_err().contains("give -H"));
         assert!(p("-d -H 10.0.0.9 -h 0")
             .unwrap_err()
@@ -656,7 +445,7 @@ mod tests {
     #[test]
     fn daemon_by_default_with_uftpds_log() {
         let o = p("-p 1044").unwrap();
-        assert!(!o.foreground);
+        assert!(!o.daemon.foreground);
         assert_eq!(o.log_file(), Some((PathBuf::from(DEFAULT_LOGFILE), None)));
         let o = p("-L /var/log/u.log -g 10 -n 3").unwrap();
         assert_eq!(
@@ -678,10 +467,10 @@ mod tests {
     fn relative_paths_are_taken_from_the_starting_directory() {
         let cwd = std::env::current_dir().unwrap();
         let o = p("-L u.log -P run/u.pid -D in,/abs -k k.pem").unwrap();
-        assert_eq!(o.logfile, Some(cwd.join("u.log")));
-        assert_eq!(o.pidfile, Some(cwd.join("run/u.pid")));
+        assert_eq!(o.daemon.logfile, Some(cwd.join("u.log")));
+        assert_eq!(o.daemon.pidfile, Some(cwd.join("run/u.pid")));
         assert_eq!(o.dest_dirs, [cwd.join("in"), PathBuf::from("/abs")]);
-        assert_eq!(o.keyfiles, [cwd.join("k.pem")]);
+        assert_eq!(o.daemon.keyfiles, [cwd.join("k.pem")]);
     }
 
     #[test]
@@ -689,16 +478,16 @@ mod tests {
         let o = p("-d -E -k /a.pem,/b.pem -K rsa:2048,ec:secp384r1 --allow-weak").unwrap();
         assert!(o.require_encryption && o.allow_weak);
         assert_eq!(
-            o.keyfiles,
+            o.daemon.keyfiles,
             [PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
         );
         assert_eq!(
-            o.keygen,
+            o.daemon.keygen,
             [KeySpec::Rsa(2048), KeySpec::Ec(NamedCurve::Secp384r1)]
         );
         let o = p("-dE -Kec:prime256v1").unwrap();
         assert!(o.require_encryption && !o.allow_weak);
-        assert_eq!(o.keygen, [KeySpec::Ec(NamedCurve::Prime256v1)]);
+        assert_eq!(o.daemon.keygen, [KeySpec::Ec(NamedCurve::Prime256v1)]);
         assert!(!p("-d").unwrap().require_encryption);
         for (args, needle) in [
             ("-d -k /a.pem,/b.pem -K rsa:2048", "as many items"),
@@ -769,7 +558,7 @@ mod tests {
         let file = dir.join("servers");
         std::fs::write(&file, "0x0A4D0001|10.77.0.1\n").unwrap();
         let o = p(&format!("-d -S {}", file.display())).unwrap();
-        assert_eq!(o.server_list.as_deref(), Some(file.as_path()));
+        assert_eq!(o.daemon.server_list.as_deref(), Some(file.as_path()));
         assert_eq!(o.servers.len(), 1);
         std::fs::write(&file, "# nobody\n").unwrap();
         assert!(p(&format!("-d -S {}", file.display()))

@@ -263,8 +263,8 @@ fn open_net(o: &Options) -> Result<Net, (i32, String)> {
         if public.is_ipv6() {
             s.bind_device(Some(name.as_bytes()))
                 .map_err(|e| sockerr(&format!("-I {name}"), e))?;
-            let idx = crate::dump::live::interface_index(name)
-                .map_err(|e| sockerr(&format!("-I {name}"), e))?;
+            let idx =
+                crate::ifaddr::index_of(name).map_err(|e| sockerr(&format!("-I {name}"), e))?;
             s.set_multicast_if_v6(idx)
                 .map_err(|e| sockerr("IPV6_MULTICAST_IF", e))?;
         }

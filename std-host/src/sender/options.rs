@@ -16,7 +16,7 @@ use proto_core::session::security::{is_aead, weakness, ClientPin};
 use proto_core::session::sender::{CongestionControl, SyncMode, TfmccLimits};
 use proto_core::wire::{HashType, KeyExchange, KeyType, SigType};
 
-use crate::cli::{parse_id, Complete, Opt, Page};
+use crate::cli::{parse_id, Arg, Complete, Getopt, GetoptError, Opt, Page};
 use crate::keys::{KeySpec, NamedCurve, RSA_MAX_BITS, RSA_MIN_BITS};
 
 /// A command line uftp would refuse; the message is one line, without the `uftp: ` prefix.
@@ -230,92 +230,49 @@ impl Options {
 }
 
 /// Options uftp 4.10.2 has that this implementation refuses for now, with what they do.
-const NOT_YET: &[(char, &str, bool)] = &[
-    ('y', "Windows system key store", false),
-    ('W', "transmit weight", true),
-    ('X', "exclude file", true),
-    ('Q', "DSCP", true),
+const NOT_YET: &[(char, &str)] = &[
+    ('y', "Windows system key store"),
+    ('W', "transmit weight"),
+    ('X', "exclude file"),
+    ('Q', "DSCP"),
 ];
 
-const WITH_ARG: &str = "RLBbtIpuUaxHMPDErsiYhwekKjFSCNmgn";
-const FLAGS: &str = "lTqocfzZ";
-
-/// Long options (ours; uftp 4.10.2 has none).
-const LONG: &[&str] = &["allow-weak", "json FILE|-", "help", "version"];
+/// uftp's words for what [`crate::cli::Getopt`] finds wrong: where to look next.
+fn getopt_error(e: GetoptError) -> UsageError {
+    let hint = match &e {
+        GetoptError::Unknown(o) if o.starts_with("--") => {
+            let longs: Vec<String> = PAGE
+                .options
+                .iter()
+                .filter(|o| o.short.is_none())
+                .filter_map(|o| {
+                    let l = o.long?;
+                    Some(o.value.map_or(l.to_string(), |v| format!("{l} {v}")))
+                })
+                .collect();
+            format!(" (long options: --{})", longs.join(", --"))
+        }
+        GetoptError::Unknown(_) => " (see man uftp)".to_string(),
+        GetoptError::NeedsValue(o) if o == "--json" => {
+            " (a file, or - for standard output)".to_string()
+        }
+        _ => String::new(),
+    };
+    UsageError(format!("{e}{hint}"))
+}
 
 /// Parses uftp's arguments (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageError> {
     let mut o = Options::default();
-    let mut args = args.into_iter();
-    let mut only_paths = false;
     // `-K`'s meaning depends on `-e`, which may come after it.
     let mut keygen: Option<String> = None;
-    while let Some(arg) = args.next() {
-        if only_paths || !arg.starts_with('-') || arg == "-" {
-            o.paths.push(PathBuf::from(arg));
-            continue;
-        }
-        if arg == "--" {
-            only_paths = true;
-            continue;
-        }
-        if let Some(long) = arg.strip_prefix("--") {
-            let (long, inline) = match long.split_once('=') {
-                Some((l, v)) => (l, Some(v.to_string())),
-                None => (long, None),
-            };
-            match long {
-                "allow-weak" if inline.is_some() => return err("--allow-weak takes no value"),
-                "allow-weak" => o.allow_weak = true,
-                "json" => {
-                    let v = match inline.or_else(|| args.next()) {
-                        Some(v) if !v.is_empty() => v,
-                        _ => return err("--json needs a value (a file, or - for standard output)"),
-                    };
-                    o.json = Some(PathBuf::from(v));
-                }
-                _ => {
-                    return err(format!(
-                        "unknown option --{long} (long options: --{})",
-                        LONG.join(", --")
-                    ))
-                }
-            }
-            continue;
-        }
-        let chars = arg[1..].char_indices();
-        for (i, c) in chars {
-            if let Some(&(_, what, _)) = NOT_YET.iter().find(|x| x.0 == c) {
-                return err(format!("-{c} ({what}) is not supported yet"));
-            }
-            if FLAGS.contains(c) {
-                match c {
-                    'l' => o.follow_links = true,
-                    'T' => o.timestamps = true,
-                    'q' => o.quit_on_fail = true,
-                    'c' => o.client_auth = true,
-                    'f' => o.restartable = true,
-                    'z' if o.sync == SyncMode::Off => o.sync = SyncMode::Sync,
-                    'z' => {}
-                    'Z' => o.sync = SyncMode::Preview,
-                    _ => o.dest_is_dir = true,
-                }
-                continue;
-            }
-            if !WITH_ARG.contains(c) {
-                return err(format!("unknown option -{c} (see man uftp)"));
-            }
-            let rest = &arg[1 + i + c.len_utf8()..];
-            let value = if rest.is_empty() {
-                match args.next() {
-                    Some(v) => v,
-                    None => return err(format!("-{c} needs a value")),
-                }
-            } else {
-                rest.to_string()
-            };
-            apply(&mut o, c, &value, &mut keygen)?;
-            break;
+    for item in Getopt::new(&PAGE, args) {
+        match item.map_err(getopt_error)? {
+            Arg::Operand(path) => o.paths.push(PathBuf::from(path)),
+            Arg::Long("allow-weak", _) => o.allow_weak = true,
+            Arg::Long("json", v) => o.json = v.map(PathBuf::from),
+            Arg::Long(name, _) => return err(format!("--{name} is answered before parsing")),
+            Arg::Short(c, v) => apply(&mut o, c, v.as_deref(), &mut keygen)?,
         }
     }
     if let Some(spec) = keygen {
@@ -485,7 +442,37 @@ fn pin_file(opt: &str, what: &str, file: &str) -> Result<Vec<ClientPin>, UsageEr
     Ok(out)
 }
 
-fn apply(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Result<(), UsageError> {
+fn apply(
+    o: &mut Options,
+    c: char,
+    v: Option<&str>,
+    keygen: &mut Option<String>,
+) -> Result<(), UsageError> {
+    match (c, v) {
+        (_, None) => flag(o, c),
+        (_, Some(v)) => value(o, c, v, keygen),
+    }
+}
+
+/// Sets a flag of the page.
+fn flag(o: &mut Options, c: char) -> Result<(), UsageError> {
+    match c {
+        'l' => o.follow_links = true,
+        'T' => o.timestamps = true,
+        'q' => o.quit_on_fail = true,
+        'c' => o.client_auth = true,
+        'f' => o.restartable = true,
+        'z' if o.sync == SyncMode::Off => o.sync = SyncMode::Sync,
+        'z' => {}
+        'Z' => o.sync = SyncMode::Preview,
+        'o' => o.dest_is_dir = true,
+        _ => return err(format!("unknown option -{c} (see man uftp)")),
+    }
+    Ok(())
+}
+
+/// Sets an option of the page that has a value.
+fn value(o: &mut Options, c: char, v: &str, keygen: &mut Option<String>) -> Result<(), UsageError> {
     match c {
         'R' => {
             let kbps: i64 = number(c, v)?;
