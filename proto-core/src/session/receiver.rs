@@ -783,7 +783,12 @@ impl Session {
         if code != self.grtt_code {
             self.grtt_code = code;
             self.grtt = Duration::from_micros(code.as_micros());
-            self.idle_base_us = micros((self.grtt * u32::from(self.robust)).max(MIN_TIMEOUT));
+            // As patient as the server: it repeats a round (DONE, FILEINFO, …) every 3×GRTT
+            // for ROBUST rounds before it gives a silent client up, so a client gives the
+            // server up only after as long (uftpd 4.10.2 waits ROBUST×GRTT, a third of that:
+            // a loss burst over six rounds of DONE ended a session the server still held).
+            self.idle_base_us =
+                micros((self.grtt * 3 * u32::from(self.robust)).max(MIN_TIMEOUT));
         }
     }
 
