@@ -171,6 +171,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         sec.envelope.seal(buf, &header, len - HEADER_LEN, ctr).ok()
     }
 
+    #[must_use]
     pub(super) fn transmit(
         &mut self,
         now_us: u64,
@@ -267,6 +268,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 
     /// KEYINFO: the group master wrapped for each client whose entry is due, one IV counter
     /// value for the packet.
+    #[must_use]
     pub(super) fn keyinfo_packet(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         let max = self.keyinfo_entries();
         let header = self.header();
@@ -302,6 +304,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         })
     }
 
+    #[must_use]
     pub(super) fn round_packet(&mut self, now_us: u64, buf: &mut [u8]) -> Option<Transmit> {
         let mut cursor = self.round.cursor;
         let timestamp = Timestamp::from_micros(now_us);

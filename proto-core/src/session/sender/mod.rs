@@ -8,16 +8,21 @@
 //! size does not depend on the file's.
 //!
 //! # Call order
-//! As for every state machine in [`crate::session`]:
-//! 1. [`Sender::handle_datagram`] for each datagram received on the sender's socket, and
-//!    [`Sender::handle_timeout`] once the instant of [`Sender::poll_timeout`] has passed;
-//! 2. commands when the sender asks for them: [`Sender::start_file`] when
-//!    [`Sender::wants_file`] is true, [`Sender::finish_session`] when there is nothing left;
-//! 3. [`Sender::poll_transmit`] until `None` (each `Some` is one datagram in the caller's
-//!    buffer; with a rate set, `None` also means "pacing budget spent, come back at
-//!    `poll_timeout`"), then [`Sender::poll_event`] until `None` — events are kept in small
-//!    fixed queues, so drain them after every call;
-//! 4. sleep until [`Sender::poll_timeout`] or the next datagram.
+//! After every input, a driver runs the same turn (quinn-proto's `Connection` asks the same):
+//! 1. **input:** [`Sender::handle_datagram`] for each datagram received on the sender's socket,
+//!    and [`Sender::handle_timeout`] once the instant of [`Sender::poll_timeout`] has passed;
+//! 2. **commands** when the sender asks for them: [`Sender::start_file`] when
+//!    [`Sender::wants_file`] is true, [`Sender::finish_session`] when there is nothing left,
+//!    [`Sender::abort`] at any time;
+//! 3. [`Sender::poll_event`] until `None`: events wait in small fixed queues (a full queue
+//!    counts [`Counters::events_dropped`]), so drain them before producing more;
+//! 4. [`Sender::poll_transmit`] until `None`: each `Some` is one datagram in the caller's
+//!    buffer, to send at once; with a rate set, `None` also means "pacing budget spent, come
+//!    back at `poll_timeout`";
+//! 5. [`Sender::poll_event`] again until `None` (sending can end a round, a file or the
+//!    session);
+//! 6. sleep until [`Sender::poll_timeout`] (`None`: no timer, wait for a datagram or a
+//!    command) or the next datagram, whichever comes first.
 //!
 //! Timestamps put in ANNOUNCE and FILEINFO are `now` in microseconds; clients only echo
 //! them, and the difference to `now` at reception is that client's round-trip time.
@@ -142,8 +147,13 @@ struct PendingAbort {
 }
 
 /// The sender of one session, with a client table of `CLIENTS` entries, and `R` for RSA
-/// (host keys; [`NoRsa`] when the session uses none). See the module documentation for the
-/// call order.
+/// (host keys; [`NoRsa`] when the session uses none).
+///
+/// Drivers follow one call order (the module documentation says why each step is there):
+/// feed input with [`Sender::handle_datagram`] and [`Sender::handle_timeout`] (and commands
+/// when [`Sender::wants_file`]); then [`Sender::poll_event`] until `None`,
+/// [`Sender::poll_transmit`] until `None`, [`Sender::poll_event`] again until `None`; then
+/// sleep until [`Sender::poll_timeout`] or the next datagram.
 pub struct Sender<const CLIENTS: usize, R: RsaKeys = NoRsa> {
     config: SenderConfig,
     closed: bool,
@@ -567,6 +577,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     // ---------------------------------------------------------------- output
 
     /// The next datagram, written into `buf` (at least [`Sender::max_datagram_len`] bytes).
+    #[must_use]
     pub fn poll_transmit(
         &mut self,
         now: Instant,
@@ -583,6 +594,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
 
     /// When [`Sender::handle_timeout`] (or, for paced data, [`Sender::poll_transmit`]) is next
     /// due; `None` once the session is over.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let at = match self.phase {
             Phase::Finished => {
@@ -611,6 +623,7 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     }
 
     /// The next event.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         // A client's free space comes with its COMPLETE, before its result for the item.
         if matches!(self.events.front(), Some(Event::FreeSpace { .. })) {
