@@ -88,6 +88,7 @@ mod handshake;
 mod register;
 mod rounds;
 mod tfmcc;
+mod timer;
 
 use clients::{
     Client, ClientState, FileState, Role, EV_DONE, EV_FILE, EV_LOST, EV_PROXY, EV_REFUSED,
@@ -102,6 +103,7 @@ pub use event::{
 };
 use tfmcc::SenderCc;
 pub use tfmcc::{CongestionControl, TfmccLimits};
+use timer::Timer;
 
 pub(crate) use handshake::sign_announce_with;
 use handshake::{PeerKeys, PeerState, ServerKeys};
@@ -596,30 +598,15 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     /// due; `None` once the session is over.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let at = match self.phase {
-            Phase::Finished => {
-                return (!self.aborts.is_empty()).then_some(Instant::ZERO);
-            }
-            Phase::Idle => return None,
-            Phase::Linger { until } => until,
-            Phase::Data { .. } => match self.pacing_rate() {
-                // Round up: at the truncated microsecond the pacing budget would still be short.
-                Some(_) => {
-                    let paced = self.next_send_ns.div_ceil(1000);
-                    match self.cc.as_ref().and_then(SenderCc::next_due_us) {
-                        Some(due) => paced.min(due),
-                        None => paced,
-                    }
-                }
-                None => 0,
-            },
-            Phase::Announce {
-                late_until: Some(t),
-                ..
-            } => t.min(self.next_round),
-            _ => self.next_round,
-        };
-        Some(Instant::from_micros(at))
+        if self.phase == Phase::Finished {
+            // Not a timer: a queued ABORT is due at once.
+            return (!self.aborts.is_empty()).then_some(Instant::ZERO);
+        }
+        Timer::ALL
+            .into_iter()
+            .filter_map(|t| self.deadline(t))
+            .min()
+            .map(Instant::from_micros)
     }
 
     /// The next event.

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The most timers [`Sender::advance`] fires at one instant.
+const MAX_CASCADE: usize = 4;
+
 impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
     /// Moves the state machine on from what has been received (no timers).
     pub(super) fn progress(&mut self, now_us: u64) {
@@ -183,10 +186,11 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
         if self.cc.is_some() {
             self.cc_timers(now_us);
         }
-        // A loop, because one timer can lead straight to another phase whose timer is due.
-        for _ in 0..4 {
-            match self.phase {
-                Phase::Linger { until } if now_us >= until => {
+        // Bounded, because one timer can lead straight to another phase whose timer is due;
+        // no chain of phases needs more than MAX_CASCADE firings at one instant.
+        for _ in 0..MAX_CASCADE {
+            match self.expired(now_us) {
+                Some(Timer::Linger) => {
                     let outcome = if self.clients.iter().any(|c| c.done) {
                         Outcome::Completed
                     } else {
@@ -194,21 +198,9 @@ impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
                     };
                     self.finish(now_us, outcome);
                 }
-                Phase::Announce {
-                    late_until: Some(t),
-                    ..
-                } if now_us >= t => {
-                    self.end_announce(now_us);
-                }
-                Phase::Announce { .. }
-                | Phase::FileInfo { .. }
-                | Phase::Done { .. }
-                | Phase::Completion { .. }
-                    if now_us >= self.next_round =>
-                {
-                    self.round_timer(now_us);
-                }
-                _ => return,
+                Some(Timer::AnnounceLate) => self.end_announce(now_us),
+                Some(Timer::Round) => self.round_timer(now_us),
+                Some(Timer::Pacing | Timer::Cc) | None => return,
             }
         }
     }
