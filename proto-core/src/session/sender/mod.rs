@@ -7,6 +7,21 @@
 //! current file is memory the driver lends through [`BlockSource::resend_map`], so the core's
 //! size does not depend on the file's.
 //!
+//! # Code map
+//! This file holds [`Sender`] and its driver API; each child module holds one concern, as
+//! `impl Sender` blocks over the same private fields:
+//! - `config.rs`: [`SenderConfig`], [`FileItem`], [`BlockSource`], their errors, construction;
+//! - `event.rs`: [`Event`] and what it carries ([`Outcome`], [`FileStats`], [`Counters`], …);
+//! - `clients.rs`: the client table (find, add, measure, lose, refuse);
+//! - `register.rs`: REGISTER and the encrypted handshake's input;
+//! - `feedback.rs`: FILEINFO_ACK, STATUS, COMPLETE and ABORT during a file;
+//! - `rounds.rs`: the phase machine (announce, file, passes, DONE rounds, completion);
+//! - `timer.rs`: the timers by name and their deadlines;
+//! - `emit.rs`: the header, sealing and every packet the sender builds;
+//! - `tfmcc.rs` and `auto_rate.rs`: TFMCC and the adaptive rate, with their glue;
+//!   `handshake.rs`: the server's keys;
+//! - `tests/`: unit tests on virtual time (`plain.rs`, `encrypted.rs`).
+//!
 //! # Call order
 //! After every input, a driver runs the same turn (quinn-proto's `Connection` asks the same):
 //! 1. **input:** [`Sender::handle_datagram`] for each datagram received on the sender's socket,
