@@ -5,8 +5,12 @@
 //! feedback (CC_ACK, or STATUS with EXT_TFMCC_ACK_INFO) and asks it for the rate to pace by,
 //! the advertised GRTT and the fields of FILESEG and CONG_CTRL.
 
+use core::time::Duration;
+
+use super::{Event, Phase, Sender};
+use crate::crypto::RsaKeys;
 use crate::session::tfmcc::FILESEG_OVERHEAD;
-use crate::wire::{Rate, TfmccAckInfoRepr, TFMCC_ACK_FLAG_RTT, TFMCC_ACK_FLAG_START};
+use crate::wire::{Rate, TfmccAckInfoRepr, Timestamp, TFMCC_ACK_FLAG_RTT, TFMCC_ACK_FLAG_START};
 
 /// Limits of `-C tfmcc[:min=K][:init=K][:max=K]`, in bytes per second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -304,6 +308,100 @@ impl SenderCc {
         if self.clr == Some(id) {
             self.clr = None;
             self.dirty = true;
+        }
+    }
+}
+
+/// The rate glue: what the state machine asks of [`SenderCc`] and of the fixed or adaptive rate.
+impl<const CLIENTS: usize, R: RsaKeys> Sender<CLIENTS, R> {
+    /// The rate FILESEGs are paced by: TFMCC's current one, else the fixed rate, else (the
+    /// adaptive default) the cap if any; `None`: unpaced.
+    pub(super) fn pacing_rate(&self) -> Option<u64> {
+        match (&self.cc, self.config.rate) {
+            (Some(cc), _) => Some(cc.rate()),
+            (None, Some(r)) => Some(r),
+            (None, None) if self.config.adaptive_rate => self.auto.cap(),
+            (None, None) => None,
+        }
+    }
+
+    /// The GRTT the header carries: under TFMCC `max(GRTT, datapacketsize / rate)` (§1.5).
+    pub(super) fn adv_grtt_us(&self) -> u64 {
+        match &self.cc {
+            Some(cc) => cc.adv_grtt_us(self.grtt_us),
+            None => self.grtt_us,
+        }
+    }
+
+    /// TFMCC starts with the first data pass; the initial CLR is the client with the highest
+    /// RTT (as uftp 4.9.10 and later choose).
+    pub(super) fn start_cc(&mut self, now_us: u64) {
+        let clr = self
+            .clients
+            .iter()
+            .filter(|c| c.active() && !c.is_proxy())
+            .max_by_key(|c| c.rtt_us.unwrap_or(0))
+            .map(|c| c.id);
+        let grtt = self.grtt_us;
+        if let Some(cc) = self.cc.as_mut() {
+            cc.start(now_us, clr, grtt);
+        }
+        self.report_rate(now_us);
+    }
+
+    pub(super) fn cc_timers(&mut self, now_us: u64) {
+        let (grtt, robust) = (self.grtt_us, self.config.robust);
+        let Some(cc) = self.cc.as_mut() else {
+            return;
+        };
+        let sending = matches!(self.phase, Phase::Data { .. });
+        if cc.tick(now_us, grtt, robust, sending) {
+            self.cong_ctrl_due = true;
+        }
+        self.report_rate(now_us);
+    }
+
+    pub(super) fn report_rate(&mut self, now_us: u64) {
+        let grtt_us = self.grtt_us;
+        // Rate moves at most every 6×adv_grtt and at least a quarter second apart.
+        let gap = (6 * self.adv_grtt_us()).max(250_000);
+        if let Some((rate, clr)) = self.cc.as_mut().and_then(|cc| cc.take_report(now_us, gap)) {
+            self.push_event(Event::RateChanged {
+                rate,
+                clr,
+                grtt: Duration::from_micros(grtt_us),
+            });
+        }
+    }
+
+    /// TFMCC feedback from client `id` (CC_ACK, or STATUS's extension): its RTT from the
+    /// echoed timestamp, then the rate.
+    pub(super) fn on_cc_feedback(&mut self, now_us: u64, id: u32, info: &TfmccAckInfoRepr) {
+        if self.cc.is_none() {
+            self.counters.dropped += 1;
+            return;
+        }
+        let Some(i) = self.find(id) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        if !self.clients[i].active() {
+            self.counters.dropped += 1;
+            return;
+        }
+        if info.timestamp != Timestamp::default() {
+            let before = self.clients[i].rtt_us;
+            self.measure(now_us, i, info.timestamp);
+            if self.clients[i].rtt_us != before {
+                self.clients[i].rtt_fresh = true;
+            }
+        }
+        let rtt = self.clients[i].rtt_us;
+        let grtt = self.grtt_us;
+        if let Some(cc) = self.cc.as_mut() {
+            if cc.feedback(now_us, id, info, rtt, grtt) != Feedback::Noted {
+                self.report_rate(now_us);
+            }
         }
     }
 }
