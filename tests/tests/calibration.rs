@@ -12,7 +12,8 @@ use std::time::Duration;
 use proto_core::session::sender::{Event, SenderConfig};
 use sim::harness::{ReceiverNode, SenderNode, SimFile};
 use sim::{LinkConfig, Network};
-use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial, sha256, write_pattern};
 
 const RECEIVERS: usize = 4;
 const SIZE: u64 = 50 << 20;

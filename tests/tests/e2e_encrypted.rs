@@ -32,7 +32,8 @@ use proto_core::crypto::{CurveId, KeyBlob, KeyBlobKind};
 use proto_core::wire::{
     HashType, KeyExchange, KeyType, Message, Repr, SigType, ENC_FLAG_CLIENT_AUTH,
 };
-use uftp_tests::netns::{our_binary, serial, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::tree::{listing, make_content, names};
 
 /// Size of the big file of each transfer (the rest of the content is a small tree).

@@ -58,8 +58,9 @@ use std::time::{Duration, Instant};
 
 use proto_core::crypto::KeyBlob;
 use proto_core::wire::{Message, Repr};
-use uftp_tests::netns::{our_binary, serial, Host, Proc};
-use uftp_tests::routed::{set_data_loss, RoutedTestbed};
+use testnet::routed::{set_data_loss, RoutedTestbed};
+use testnet::{Host, Proc};
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::tree::{listing, make_content};
 
 /// Size of the big file of each transfer (the rest is a small tree).

@@ -18,7 +18,8 @@ use serde_json::json;
 
 use crate::ci::{root, run};
 use crate::sys::{clock_ticks, try_wait4};
-use crate::testbed::{remove_stale, require_root_tools, scratch, Host, Proc, Testbed};
+use crate::testbed::{remove_stale, scratch, testbed};
+use testnet::{try_require_root_tools, Host, Proc, Testbed};
 
 const USAGE: &str = "usage: cargo xtask bench [options]   (root)
 
@@ -299,7 +300,7 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let Some(opts) = parse(args)? else {
         return Ok(());
     };
-    require_root_tools()?;
+    try_require_root_tools()?;
     crate::sys::catch_interrupts();
     remove_stale();
     let t0 = Instant::now();
@@ -429,10 +430,10 @@ fn bench(opts: &Options, bin: &Path, debian: bool, dir: &Path) -> Result<Results
             size >> 20,
             opts.rounds
         );
-        let bed = Testbed::new(case.receivers, case.mtu)?;
-        for h in &bed.receivers {
+        let bed = testbed(case.receivers, case.mtu)?;
+        for h in bed.receivers() {
             if case.loss > 0 {
-                h.set_loss(case.loss)?;
+                h.try_set_loss(case.loss)?;
             }
         }
         let keys = if case.encrypted {
@@ -586,7 +587,7 @@ fn run_once(
     let size = fs::metadata(file)?.len();
     let logs = dir.join("logs");
     fs::create_dir_all(&logs)?;
-    let dests: Vec<PathBuf> = (1..=bed.receivers.len())
+    let dests: Vec<PathBuf> = (1..=bed.receivers().len())
         .map(|i| dir.join("dest").join(format!("r{i}")))
         .collect();
     for d in &dests {
@@ -599,7 +600,7 @@ fn run_once(
         Prog::Debian => ("/usr/bin/uftp".into(), "/usr/bin/uftpd".into(), "Loaded"),
     };
     let mut receivers = Vec::new();
-    for (i, (h, d)) in bed.receivers.iter().zip(&dests).enumerate() {
+    for (i, (h, d)) in bed.receivers().iter().zip(&dests).enumerate() {
         let mut cmd = h.command(&uftpd);
         cmd.args([
             "-d",
@@ -615,30 +616,23 @@ fn run_once(
         if let Some(k) = keys.get(i) {
             cmd.arg("-E").arg("-k").arg(k);
         }
-        let mut p = Proc::spawn(
+        let mut p = Proc::try_spawn(
             &format!("uftpd {}", i + 1),
             cmd,
             &logs.join(format!("uftpd{}.log", i + 1)),
         )?;
-        p.wait_for_line(ready)?;
+        p.try_wait_for_line(ready, Duration::from_secs(10), crate::sys::interrupted)?;
         receivers.push(p);
     }
     let dropped0: Vec<u64> = if case.loss > 0 {
-        bed.receivers
-            .iter()
-            .map(Host::dropped)
-            .collect::<Result<_>>()?
+        bed.receivers().iter().map(Host::dropped).collect()
     } else {
         Vec::new()
     };
-    let ids: Vec<String> = (1..=bed.receivers.len()).map(uid).collect();
-    let mut cmd = bed.sender.command(&uftp);
-    cmd.args(["-I", &bed.sender.ifname, "-U", SENDER_ID]).args([
-        "-b",
-        &case.block.to_string(),
-        "-H",
-        &ids.join(","),
-    ]);
+    let ids: Vec<String> = (1..=bed.receivers().len()).map(uid).collect();
+    let mut cmd = bed.sender().command(&uftp);
+    cmd.args(["-I", &bed.sender().ifname, "-U", SENDER_ID])
+        .args(["-b", &case.block.to_string(), "-H", &ids.join(",")]);
     if !variant.default_rate {
         cmd.args(["-R", "-1"]);
     }
@@ -646,9 +640,9 @@ fn run_once(
         cmd.args(CRYPTO);
     }
     cmd.arg(file);
-    let tx0 = bed.sender.tx_bytes()?;
+    let tx0 = bed.sender().try_tx_bytes()?;
     let start = Instant::now();
-    let mut sender = Proc::spawn("uftp", cmd, &logs.join("uftp.log"))?;
+    let mut sender = Proc::try_spawn("uftp", cmd, &logs.join("uftp.log"))?;
     // Generous: 10 Mbit/s and a minute for the session's set-up and end.
     let limit = if variant.default_rate {
         AUTO_LIMIT
@@ -670,7 +664,7 @@ fn run_once(
         sleep(Duration::from_millis(5));
     };
     let secs = start.elapsed().as_secs_f64();
-    let tx1 = bed.sender.tx_bytes()?;
+    let tx1 = bed.sender().try_tx_bytes()?;
     let Some(exit) = exit else {
         sender.stop();
         let wire = (tx1 - tx0) as f64 * 8.0 / secs / 1e6;
@@ -703,11 +697,11 @@ fn run_once(
         );
     }
     let dropped: Vec<u64> = if case.loss > 0 {
-        bed.receivers
+        bed.receivers()
             .iter()
             .zip(&dropped0)
-            .map(|(h, d0)| Ok(h.dropped()? - d0))
-            .collect::<Result<_>>()?
+            .map(|(h, d0)| h.dropped() - d0)
+            .collect()
     } else {
         Vec::new()
     };
