@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use crate::calibration::Calibration;
 use crate::ci::{root, run};
 use crate::sys::{clock_ticks, try_wait4};
 use crate::testbed::{remove_stale, scratch, testbed};
@@ -25,7 +26,7 @@ const USAGE: &str = "usage: cargo xtask bench [options]   (root)
 
 Our uftp -> uftpd and uftp 4.10.2's (when installed) on a network-namespace testbed.
   --case NAME    run only this case (repeatable); default: all of
-                 loss0 loss1 loss5 r16 enc b8800 auto1
+                 loss0 loss1 loss5 r16 enc b8800 auto1 calibration
   --size MiB     the file's size (256; the r16 case sends a quarter of it)
   --rounds N     rounds, ours and theirs alternating in each (3)
   --quick        64 MiB, 1 round: for development
@@ -241,6 +242,8 @@ struct Options {
     size: u64,
     rounds: usize,
     blast: bool,
+    /// The `calibration` case: the simulator against real sockets ([`crate::calibration`]).
+    calibration: bool,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>> {
@@ -273,7 +276,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>> {
             other => bail!("bench: unknown option `{other}`\n{USAGE}"),
         }
     }
-    let cases = if names.is_empty() {
+    let all = names.is_empty();
+    let calibration = all || names.iter().any(|n| n == "calibration");
+    names.retain(|n| n != "calibration");
+    let cases = if all {
         CASES.to_vec()
     } else {
         names
@@ -292,6 +298,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>> {
         size: size_mib << 20,
         rounds,
         blast,
+        calibration,
     }))
 }
 
@@ -326,16 +333,22 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let cleanup = RemoveOnDrop(dir.clone());
     let result = bench(&opts, &bin, debian, &dir);
     drop(cleanup);
-    let (rows, blast) = result?;
+    let (rows, blast, calibration) = result?;
     let total = t0.elapsed().as_secs_f64();
-    let table = table(&rows, blast.as_deref(), &opts, total);
+    let table = table(&rows, blast.as_deref(), calibration.as_ref(), &opts, total);
     println!("{table}");
     let out = target.join("bench");
     fs::create_dir_all(&out)?;
     let path = out.join("results.json");
     fs::write(
         &path,
-        serde_json::to_string_pretty(&to_json(&rows, blast.as_deref(), &opts, total))?,
+        serde_json::to_string_pretty(&to_json(
+            &rows,
+            blast.as_deref(),
+            calibration.as_ref(),
+            &opts,
+            total,
+        ))?,
     )?;
     eprintln!("bench: {} written; {total:.0} s in all", path.display());
     let failed: Vec<String> = rows
@@ -388,7 +401,11 @@ fn target_dir() -> PathBuf {
     }
 }
 
-type Results = (Vec<Row>, Option<Vec<crate::blast::Blast>>);
+type Results = (
+    Vec<Row>,
+    Option<Vec<crate::blast::Blast>>,
+    Option<Calibration>,
+);
 
 fn bench(opts: &Options, bin: &Path, debian: bool, dir: &Path) -> Result<Results> {
     let mut rows = Vec::new();
@@ -486,7 +503,15 @@ fn bench(opts: &Options, bin: &Path, debian: bool, dir: &Path) -> Result<Results
     } else {
         None
     };
-    Ok((rows, blast))
+    let calibration = if opts.calibration {
+        eprintln!("bench: case calibration (the simulator against real sockets)");
+        let c = crate::calibration::run(bin, dir)?;
+        eprintln!("bench: {}", c.describe());
+        Some(c)
+    } else {
+        None
+    };
+    Ok((rows, blast, calibration))
 }
 
 fn progress(o: &Outcome) -> String {
@@ -516,7 +541,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 /// A random file of `size` bytes on tmpfs.
-fn source_file(dir: &Path, size: u64) -> Result<PathBuf> {
+pub fn source_file(dir: &Path, size: u64) -> Result<PathBuf> {
     let src = dir.join("src");
     fs::create_dir_all(&src)?;
     let path = src.join(format!("bench-{}MiB.bin", size >> 20));
@@ -760,7 +785,7 @@ fn receiver_tails(receivers: &[Proc]) -> String {
 }
 
 /// Fails unless the two files hold the same bytes.
-fn same(a: &Path, b: &Path) -> Result<()> {
+pub fn same(a: &Path, b: &Path) -> Result<()> {
     let (la, lb) = (
         fs::metadata(a)?.len(),
         fs::metadata(b)
@@ -848,6 +873,7 @@ fn fmt(x: f64, places: usize) -> String {
 fn table(
     rows: &[Row],
     blast: Option<&[crate::blast::Blast]>,
+    calibration: Option<&Calibration>,
     opts: &Options,
     total: f64,
 ) -> String {
@@ -922,6 +948,9 @@ fn table(
             }
         }
     }
+    if let Some(c) = calibration {
+        let _ = writeln!(t, "\n{}", c.describe());
+    }
     t
 }
 
@@ -967,6 +996,7 @@ fn ours_over_uftp(rows: &[Row], row: &Row) -> Option<(f64, f64)> {
 fn to_json(
     rows: &[Row],
     blast: Option<&[crate::blast::Blast]>,
+    calibration: Option<&Calibration>,
     opts: &Options,
     total: f64,
 ) -> serde_json::Value {
@@ -1036,6 +1066,21 @@ fn to_json(
         "total_seconds": total,
         "rows": rows,
         "blast": blast,
+        "calibration": calibration.map(|c| {
+            let outcome = |o: &sim::calibration::Outcome| {
+                json!({
+                    "seconds": o.secs,
+                    "filesegs": o.blocks_sent,
+                    "retransmitted": o.retransmitted,
+                })
+            };
+            json!({
+                "real": outcome(&c.real),
+                "simulated": outcome(&c.sim),
+                "ratio_sim_over_real": c.ratio(),
+                "within_a_quarter": crate::calibration::AGREEMENT.contains(&c.ratio()),
+            })
+        }),
     })
 }
 
