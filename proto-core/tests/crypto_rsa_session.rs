@@ -31,38 +31,13 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
 }
 
-/// UDP payloads of an Ethernet/IPv4 pcap, keyed by 1-based packet number (as in Wireshark).
+/// UDP payloads of a committed pcap, keyed by 1-based packet number (as in Wireshark).
 fn udp_payloads(name: &str) -> BTreeMap<usize, Vec<u8>> {
-    let data = std::fs::read(vectors().join("pcap").join(name)).unwrap();
-    let le = match data[..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        _ => panic!("{name}: not a pcap"),
-    };
-    let u32_at = |at: usize| {
-        let b: [u8; 4] = data[at..at + 4].try_into().unwrap();
-        (if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }) as usize
-    };
-    assert_eq!(u32_at(20), 1, "{name}: link type is not Ethernet");
-    let mut out = BTreeMap::new();
-    let (mut at, mut number) = (24, 0);
-    while at + 16 <= data.len() {
-        let incl = u32_at(at + 8);
-        let frame = &data[at + 16..at + 16 + incl];
-        at += 16 + incl;
-        number += 1;
-        if frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 17 {
-            continue;
-        }
-        let udp = 14 + usize::from(frame[14] & 0x0f) * 4;
-        let len = be16(frame, udp + 4);
-        out.insert(number, frame[udp + 8..udp + len].to_vec());
-    }
-    out
+    testnet::pcap::read(&vectors().join("pcap").join(name))
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.number, d.payload))
+        .collect()
 }
 
 fn find(pkts: &BTreeMap<usize, Vec<u8>>, func: u8, src: Option<u32>) -> &Vec<u8> {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adversary;
+pub mod calibration;
 pub mod cli;
 pub mod harness;
 pub mod link;

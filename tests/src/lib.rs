@@ -8,7 +8,6 @@ pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors")
 }
 
-pub mod netns;
+pub mod fixture;
 pub mod peers;
-pub mod routed;
 pub mod tree;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::netns::our_binary;
+use crate::fixture::our_binary;
 
 /// Which implementation runs a program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

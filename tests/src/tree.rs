@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::netns::{sha256, write_pattern};
+use crate::fixture::{sha256, write_pattern};
 
 /// Writes `root/src/big.bin` (`big` bytes) and `root/src/tree/`; returns both paths, in that
 /// order, ready to be given to a sender.

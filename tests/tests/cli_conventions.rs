@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::our_binary;
+use uftp_tests::fixture::our_binary;
 
 const PROGRAMS: [&str; 5] = ["uftp", "uftpd", "uftpproxyd", "uftp_keymgt", "uftpdump"];
 

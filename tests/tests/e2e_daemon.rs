@@ -16,7 +16,8 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, Host, Proc, Testbed};
+use testnet::{Host, Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::tree::names;
 
 fn uid_of(h: &Host) -> String {
@@ -173,7 +174,7 @@ fn uftpd_runs_as_a_daemon_and_stops_cleanly_on_sigterm() {
 
     // A transfer slow enough to be cut: 20 MB at 8 Mbit/s.
     let src = bed.path("big");
-    uftp_tests::netns::write_pattern(&src, 20_000_000, 7);
+    uftp_tests::fixture::write_pattern(&src, 20_000_000, 7);
     let mut uftp = Proc::spawn(
         "uftp",
         {

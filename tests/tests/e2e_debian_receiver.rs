@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial, sha256, write_pattern};
 use uftp_tests::tree::{listing, make_content};
 
 const RECEIVERS: usize = 3;

@@ -13,7 +13,8 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, Host, Proc, Testbed};
+use testnet::{Host, Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::tree::{listing, make_content, temporaries};
 
 const BIG: u64 = 50 << 20;

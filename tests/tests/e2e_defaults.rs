@@ -26,7 +26,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::peers::{keygen, Imp};
 use uftp_tests::tree::{listing, make_content};
 

@@ -32,7 +32,8 @@ use proto_core::crypto::{CurveId, KeyBlob, KeyBlobKind};
 use proto_core::wire::{
     HashType, KeyExchange, KeyType, Message, Repr, SigType, ENC_FLAG_CLIENT_AUTH,
 };
-use uftp_tests::netns::{our_binary, serial, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::tree::{listing, make_content, names};
 
 /// Size of the big file of each transfer (the rest of the content is a small tree).
@@ -286,31 +287,13 @@ impl Run {
     fn announce(&mut self) -> Vec<u8> {
         let code = self.tcpdump.wait(Duration::from_secs(5));
         assert_eq!(code, 0, "tcpdump failed:\n{}", self.tcpdump.log_text());
-        let pcap = std::fs::read(&self.pcap).expect("capture file");
-        first_udp_payload(&pcap)
+        testnet::pcap::read(&self.pcap)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .next()
+            .map(|d| d.payload)
             .unwrap_or_else(|| panic!("no UDP datagram in {}", self.pcap.display()))
     }
-}
-
-/// The UDP payload of the first packet of a classic pcap file (Ethernet, IPv4).
-fn first_udp_payload(pcap: &[u8]) -> Option<Vec<u8>> {
-    let le32 = |at: usize| -> Option<usize> {
-        let b = pcap.get(at..at + 4)?;
-        usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
-    };
-    // Little-endian microsecond pcap, link type 1 (Ethernet): what tcpdump -w writes here.
-    if le32(0)? != 0xa1b2_c3d4 || le32(20)? != 1 {
-        return None;
-    }
-    let caplen = le32(24 + 8)?;
-    let frame = pcap.get(40..40 + caplen)?;
-    let ip = frame.get(14..)?;
-    if frame.get(12..14)? != [0x08, 0x00] || ip.first()? >> 4 != 4 || *ip.get(9)? != 17 {
-        return None;
-    }
-    let udp = ip.get(usize::from(ip[0] & 0x0f) * 4..)?;
-    let udp_len = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
-    Some(udp.get(8..udp_len)?.to_vec())
 }
 
 fn strings(v: &[&str]) -> Vec<String> {

@@ -22,9 +22,10 @@
 
 use std::time::Duration;
 
-use uftp_tests::netns::{our_binary, serial, Proc};
+use testnet::routed::RoutedTestbed;
+use testnet::Proc;
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::peers::{keygen, Imp};
-use uftp_tests::routed::RoutedTestbed;
 use uftp_tests::tree::{listing, make_content};
 
 fn run(sender: Imp, proxy: Imp, receiver: Imp) {

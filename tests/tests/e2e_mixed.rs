@@ -18,7 +18,8 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::tree::{listing, make_content, names, temporaries};
 
 /// Hosts 1..=OURS run our `uftpd`; host `DEBIAN` runs Debian's.

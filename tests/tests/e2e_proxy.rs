@@ -50,16 +50,17 @@
 //! Needs root, `ip`, `nft`, `tcpdump` and the `uftp` package (`cargo xtask setup`).
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use proto_core::crypto::KeyBlob;
 use proto_core::wire::{Message, Repr};
-use uftp_tests::netns::{our_binary, serial, Host, Proc};
-use uftp_tests::routed::{set_data_loss, RoutedTestbed};
+use testnet::routed::{set_data_loss, RoutedTestbed};
+use testnet::{Host, Proc};
+use uftp_tests::fixture::{our_binary, serial};
 use uftp_tests::tree::{listing, make_content};
 
 /// Size of the big file of each transfer (the rest is a small tree).
@@ -420,38 +421,16 @@ fn set_up(case: Case) -> Run {
     }
 }
 
-/// The UDP datagrams of a classic pcap file (Ethernet, IPv4, unfragmented): source address and
-/// payload.
-fn udp_datagrams(pcap: &[u8]) -> Vec<(Ipv4Addr, Vec<u8>)> {
-    let le32 = |at: usize| -> Option<usize> {
-        let b = pcap.get(at..at + 4)?;
-        usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
-    };
-    assert_eq!(le32(0), Some(0xa1b2_c3d4), "not a little-endian pcap");
-    assert_eq!(le32(20), Some(1), "not Ethernet");
-    let mut out = Vec::new();
-    let mut at = 24;
-    while let Some(caplen) = le32(at + 8) {
-        let Some(frame) = pcap.get(at + 16..at + 16 + caplen) else {
-            break;
-        };
-        at += 16 + caplen;
-        let parsed = (|| {
-            if frame.get(12..14)? != [0x08, 0x00] {
-                return None;
-            }
-            let ip = frame.get(14..)?;
-            if ip.first()? >> 4 != 4 || *ip.get(9)? != 17 {
-                return None;
-            }
-            let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-            let udp = ip.get(usize::from(ip[0] & 0x0f) * 4..)?;
-            let len = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
-            Some((src, udp.get(8..len)?.to_vec()))
-        })();
-        out.extend(parsed);
-    }
-    out
+/// The IPv4 UDP datagrams of a capture: source address and payload.
+fn udp_datagrams(pcap: &Path) -> Vec<(Ipv4Addr, Vec<u8>)> {
+    testnet::pcap::read(pcap)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter_map(|d| match d.src {
+            IpAddr::V4(src) => Some((src, d.payload)),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
 }
 
 /// A tcpdump in `host`'s namespace writing `filter`'s packets (the first `count` if given) to a
@@ -608,7 +587,7 @@ fn run(case: Case) {
     // The last datagrams (the COMPLETEs) came just before the sender exited.
     sleep(Duration::from_millis(300));
     at_sender.stop();
-    let heard = udp_datagrams(&std::fs::read(&sender_pcap).expect("capture"));
+    let heard = udp_datagrams(&sender_pcap);
     assert!(
         !heard.is_empty(),
         "nothing reached the sender: {}",
@@ -655,7 +634,7 @@ fn run(case: Case) {
     if let Some((mut dump, pcap)) = downstream {
         let code = dump.wait(Duration::from_secs(5));
         assert_eq!(code, 0, "tcpdump on B failed:\n{}", dump.log_text());
-        let datagrams = udp_datagrams(&std::fs::read(&pcap).expect("capture"));
+        let datagrams = udp_datagrams(&pcap);
         let (_, first) = datagrams
             .first()
             .unwrap_or_else(|| panic!("nothing captured on B: {}", context()));

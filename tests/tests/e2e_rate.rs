@@ -11,7 +11,8 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Host, Proc, Testbed};
+use testnet::{Host, Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial, sha256, write_pattern};
 
 const SIZE: usize = 16 << 20;
 /// The slow receiver's limit: 20 Mbit/s.

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial, sha256, write_pattern};
 
 const MIB: u64 = 1 << 20;
 const BLOCKSIZE: u64 = 1300;

@@ -21,7 +21,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use uftp_tests::netns::{our_binary, serial, write_pattern, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial, write_pattern};
 
 const RECEIVERS: usize = 2;
 const SENDER_ID: &str = "0x0A4D0001";

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime};
 
-use uftp_tests::netns::{our_binary, serial, write_pattern, Proc, Testbed};
+use testnet::{Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial, write_pattern};
 
 const SENDER_ID: &str = "0x0A5D0001";
 /// The sender's files' modification time.

@@ -14,7 +14,8 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, sh, sha256, write_pattern, Host, Proc, Testbed};
+use testnet::{sh, Host, Proc, Testbed};
+use uftp_tests::fixture::{our_binary, serial, sha256, write_pattern};
 
 const RECEIVERS: usize = 2;
 const SIZE: usize = 4 << 20;

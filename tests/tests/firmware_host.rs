@@ -17,7 +17,8 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use uftp_tests::netns::{our_binary, serial, sha256, write_pattern, Proc, Tap, Testbed};
+use testnet::{Proc, Tap, Testbed};
+use uftp_tests::fixture::{our_binary, serial, sha256, write_pattern};
 use uftp_tests::peers::keygen;
 
 /// The update image.

@@ -5,8 +5,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use uftp_tests::netns::{serial, sh, Host};
-use uftp_tests::routed::RoutedTestbed;
+use testnet::routed::RoutedTestbed;
+use testnet::{sh, Host};
+use uftp_tests::fixture::serial;
 
 /// Starts a receiver on `host` counting datagrams to `port` for 2 s, joined to `group` if given.
 fn listen(host: &Host, port: u16, group: Option<&str>) -> std::process::Child {

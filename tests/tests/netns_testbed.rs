@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use uftp_tests::netns::{serial, Testbed};
+use testnet::Testbed;
+use uftp_tests::fixture::serial;
 
 #[test]
 fn hosts_talk_and_loss_drops_the_set_share() {
@@ -51,7 +52,7 @@ fn hosts_talk_and_loss_drops_the_set_share() {
         );
         assert_eq!(a.dropped(), 0);
     }
-    let list = uftp_tests::netns::sh("ip", &["netns", "list"]);
+    let list = testnet::sh("ip", &["netns", "list"]);
     for ns in names {
         assert!(!list.contains(&ns), "{ns} left behind");
     }

@@ -16,15 +16,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use crate::calibration::Calibration;
 use crate::ci::{root, run};
 use crate::sys::{clock_ticks, try_wait4};
-use crate::testbed::{remove_stale, require_root_tools, scratch, Host, Proc, Testbed};
+use crate::testbed::{remove_stale, scratch, testbed};
+use testnet::{try_require_root_tools, Host, Proc, Testbed};
 
 const USAGE: &str = "usage: cargo xtask bench [options]   (root)
 
 Our uftp -> uftpd and uftp 4.10.2's (when installed) on a network-namespace testbed.
   --case NAME    run only this case (repeatable); default: all of
-                 loss0 loss1 loss5 r16 enc b8800 auto1
+                 loss0 loss1 loss5 r16 enc b8800 auto1 calibration
   --size MiB     the file's size (256; the r16 case sends a quarter of it)
   --rounds N     rounds, ours and theirs alternating in each (3)
   --quick        64 MiB, 1 round: for development
@@ -240,6 +242,8 @@ struct Options {
     size: u64,
     rounds: usize,
     blast: bool,
+    /// The `calibration` case: the simulator against real sockets ([`crate::calibration`]).
+    calibration: bool,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>> {
@@ -272,7 +276,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>> {
             other => bail!("bench: unknown option `{other}`\n{USAGE}"),
         }
     }
-    let cases = if names.is_empty() {
+    let all = names.is_empty();
+    let calibration = all || names.iter().any(|n| n == "calibration");
+    names.retain(|n| n != "calibration");
+    let cases = if all {
         CASES.to_vec()
     } else {
         names
@@ -291,6 +298,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>> {
         size: size_mib << 20,
         rounds,
         blast,
+        calibration,
     }))
 }
 
@@ -299,7 +307,7 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let Some(opts) = parse(args)? else {
         return Ok(());
     };
-    require_root_tools()?;
+    try_require_root_tools()?;
     crate::sys::catch_interrupts();
     remove_stale();
     let t0 = Instant::now();
@@ -325,16 +333,22 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let cleanup = RemoveOnDrop(dir.clone());
     let result = bench(&opts, &bin, debian, &dir);
     drop(cleanup);
-    let (rows, blast) = result?;
+    let (rows, blast, calibration) = result?;
     let total = t0.elapsed().as_secs_f64();
-    let table = table(&rows, blast.as_deref(), &opts, total);
+    let table = table(&rows, blast.as_deref(), calibration.as_ref(), &opts, total);
     println!("{table}");
     let out = target.join("bench");
     fs::create_dir_all(&out)?;
     let path = out.join("results.json");
     fs::write(
         &path,
-        serde_json::to_string_pretty(&to_json(&rows, blast.as_deref(), &opts, total))?,
+        serde_json::to_string_pretty(&to_json(
+            &rows,
+            blast.as_deref(),
+            calibration.as_ref(),
+            &opts,
+            total,
+        ))?,
     )?;
     eprintln!("bench: {} written; {total:.0} s in all", path.display());
     let failed: Vec<String> = rows
@@ -387,7 +401,11 @@ fn target_dir() -> PathBuf {
     }
 }
 
-type Results = (Vec<Row>, Option<Vec<crate::blast::Blast>>);
+type Results = (
+    Vec<Row>,
+    Option<Vec<crate::blast::Blast>>,
+    Option<Calibration>,
+);
 
 fn bench(opts: &Options, bin: &Path, debian: bool, dir: &Path) -> Result<Results> {
     let mut rows = Vec::new();
@@ -429,10 +447,10 @@ fn bench(opts: &Options, bin: &Path, debian: bool, dir: &Path) -> Result<Results
             size >> 20,
             opts.rounds
         );
-        let bed = Testbed::new(case.receivers, case.mtu)?;
-        for h in &bed.receivers {
+        let bed = testbed(case.receivers, case.mtu)?;
+        for h in bed.receivers() {
             if case.loss > 0 {
-                h.set_loss(case.loss)?;
+                h.try_set_loss(case.loss)?;
             }
         }
         let keys = if case.encrypted {
@@ -485,7 +503,15 @@ fn bench(opts: &Options, bin: &Path, debian: bool, dir: &Path) -> Result<Results
     } else {
         None
     };
-    Ok((rows, blast))
+    let calibration = if opts.calibration {
+        eprintln!("bench: case calibration (the simulator against real sockets)");
+        let c = crate::calibration::run(bin, dir)?;
+        eprintln!("bench: {}", c.describe());
+        Some(c)
+    } else {
+        None
+    };
+    Ok((rows, blast, calibration))
 }
 
 fn progress(o: &Outcome) -> String {
@@ -515,7 +541,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 /// A random file of `size` bytes on tmpfs.
-fn source_file(dir: &Path, size: u64) -> Result<PathBuf> {
+pub fn source_file(dir: &Path, size: u64) -> Result<PathBuf> {
     let src = dir.join("src");
     fs::create_dir_all(&src)?;
     let path = src.join(format!("bench-{}MiB.bin", size >> 20));
@@ -586,7 +612,7 @@ fn run_once(
     let size = fs::metadata(file)?.len();
     let logs = dir.join("logs");
     fs::create_dir_all(&logs)?;
-    let dests: Vec<PathBuf> = (1..=bed.receivers.len())
+    let dests: Vec<PathBuf> = (1..=bed.receivers().len())
         .map(|i| dir.join("dest").join(format!("r{i}")))
         .collect();
     for d in &dests {
@@ -599,7 +625,7 @@ fn run_once(
         Prog::Debian => ("/usr/bin/uftp".into(), "/usr/bin/uftpd".into(), "Loaded"),
     };
     let mut receivers = Vec::new();
-    for (i, (h, d)) in bed.receivers.iter().zip(&dests).enumerate() {
+    for (i, (h, d)) in bed.receivers().iter().zip(&dests).enumerate() {
         let mut cmd = h.command(&uftpd);
         cmd.args([
             "-d",
@@ -615,30 +641,23 @@ fn run_once(
         if let Some(k) = keys.get(i) {
             cmd.arg("-E").arg("-k").arg(k);
         }
-        let mut p = Proc::spawn(
+        let mut p = Proc::try_spawn(
             &format!("uftpd {}", i + 1),
             cmd,
             &logs.join(format!("uftpd{}.log", i + 1)),
         )?;
-        p.wait_for_line(ready)?;
+        p.try_wait_for_line(ready, Duration::from_secs(10), crate::sys::interrupted)?;
         receivers.push(p);
     }
     let dropped0: Vec<u64> = if case.loss > 0 {
-        bed.receivers
-            .iter()
-            .map(Host::dropped)
-            .collect::<Result<_>>()?
+        bed.receivers().iter().map(Host::dropped).collect()
     } else {
         Vec::new()
     };
-    let ids: Vec<String> = (1..=bed.receivers.len()).map(uid).collect();
-    let mut cmd = bed.sender.command(&uftp);
-    cmd.args(["-I", &bed.sender.ifname, "-U", SENDER_ID]).args([
-        "-b",
-        &case.block.to_string(),
-        "-H",
-        &ids.join(","),
-    ]);
+    let ids: Vec<String> = (1..=bed.receivers().len()).map(uid).collect();
+    let mut cmd = bed.sender().command(&uftp);
+    cmd.args(["-I", &bed.sender().ifname, "-U", SENDER_ID])
+        .args(["-b", &case.block.to_string(), "-H", &ids.join(",")]);
     if !variant.default_rate {
         cmd.args(["-R", "-1"]);
     }
@@ -646,9 +665,9 @@ fn run_once(
         cmd.args(CRYPTO);
     }
     cmd.arg(file);
-    let tx0 = bed.sender.tx_bytes()?;
+    let tx0 = bed.sender().try_tx_bytes()?;
     let start = Instant::now();
-    let mut sender = Proc::spawn("uftp", cmd, &logs.join("uftp.log"))?;
+    let mut sender = Proc::try_spawn("uftp", cmd, &logs.join("uftp.log"))?;
     // Generous: 10 Mbit/s and a minute for the session's set-up and end.
     let limit = if variant.default_rate {
         AUTO_LIMIT
@@ -670,7 +689,7 @@ fn run_once(
         sleep(Duration::from_millis(5));
     };
     let secs = start.elapsed().as_secs_f64();
-    let tx1 = bed.sender.tx_bytes()?;
+    let tx1 = bed.sender().try_tx_bytes()?;
     let Some(exit) = exit else {
         sender.stop();
         let wire = (tx1 - tx0) as f64 * 8.0 / secs / 1e6;
@@ -703,11 +722,11 @@ fn run_once(
         );
     }
     let dropped: Vec<u64> = if case.loss > 0 {
-        bed.receivers
+        bed.receivers()
             .iter()
             .zip(&dropped0)
-            .map(|(h, d0)| Ok(h.dropped()? - d0))
-            .collect::<Result<_>>()?
+            .map(|(h, d0)| h.dropped() - d0)
+            .collect()
     } else {
         Vec::new()
     };
@@ -766,7 +785,7 @@ fn receiver_tails(receivers: &[Proc]) -> String {
 }
 
 /// Fails unless the two files hold the same bytes.
-fn same(a: &Path, b: &Path) -> Result<()> {
+pub fn same(a: &Path, b: &Path) -> Result<()> {
     let (la, lb) = (
         fs::metadata(a)?.len(),
         fs::metadata(b)
@@ -854,6 +873,7 @@ fn fmt(x: f64, places: usize) -> String {
 fn table(
     rows: &[Row],
     blast: Option<&[crate::blast::Blast]>,
+    calibration: Option<&Calibration>,
     opts: &Options,
     total: f64,
 ) -> String {
@@ -928,6 +948,9 @@ fn table(
             }
         }
     }
+    if let Some(c) = calibration {
+        let _ = writeln!(t, "\n{}", c.describe());
+    }
     t
 }
 
@@ -973,6 +996,7 @@ fn ours_over_uftp(rows: &[Row], row: &Row) -> Option<(f64, f64)> {
 fn to_json(
     rows: &[Row],
     blast: Option<&[crate::blast::Blast]>,
+    calibration: Option<&Calibration>,
     opts: &Options,
     total: f64,
 ) -> serde_json::Value {
@@ -1042,6 +1066,21 @@ fn to_json(
         "total_seconds": total,
         "rows": rows,
         "blast": blast,
+        "calibration": calibration.map(|c| {
+            let outcome = |o: &sim::calibration::Outcome| {
+                json!({
+                    "seconds": o.secs,
+                    "filesegs": o.blocks_sent,
+                    "retransmitted": o.retransmitted,
+                })
+            };
+            json!({
+                "real": outcome(&c.real),
+                "simulated": outcome(&c.sim),
+                "ratio_sim_over_real": c.ratio(),
+                "within_a_quarter": crate::calibration::AGREEMENT.contains(&c.ratio()),
+            })
+        }),
     })
 }
 

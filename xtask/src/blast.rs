@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::testbed::{require_root_tools, scratch, Proc, Testbed};
+use crate::testbed::{scratch, testbed};
+use testnet::{try_require_root_tools, Proc, Testbed};
 
 /// A `-b 1300` FILESEG without encryption: 24 bytes of headers and 1300 of data.
 pub const DATAGRAM: usize = 1324;
@@ -57,7 +58,7 @@ pub fn main(mut args: impl Iterator<Item = String>) -> Result<()> {
             other => bail!("blast: unknown option `{other}` (--receivers N, --size MiB)"),
         }
     }
-    require_root_tools()?;
+    try_require_root_tools()?;
     crate::sys::catch_interrupts();
     crate::testbed::remove_stale();
     let _scratch = crate::bench::RemoveOnDrop(scratch());
@@ -90,7 +91,7 @@ pub fn describe(b: &Blast) -> String {
 /// Blasts `bytes` to `receivers` receivers twice (GSO, then plain `sendmmsg`) on a fresh
 /// testbed at MTU 1500 without loss.
 pub fn run(receivers: usize, bytes: u64) -> Result<Vec<Blast>> {
-    let bed = Testbed::new(receivers, 1500)?;
+    let bed = testbed(receivers, 1500)?;
     let dir = scratch().join("blast");
     std::fs::create_dir_all(&dir)?;
     let mut out = Vec::new();
@@ -106,28 +107,28 @@ pub fn run(receivers: usize, bytes: u64) -> Result<Vec<Blast>> {
 fn once(bed: &Testbed, dir: &Path, bytes: u64, gso: bool) -> Result<Blast> {
     let exe = std::env::current_exe()?;
     let mut recv = Vec::new();
-    for (i, h) in bed.receivers.iter().enumerate() {
+    for (i, h) in bed.receivers().iter().enumerate() {
         let mut cmd = h.command(&exe);
         cmd.args(["blast-recv", GROUP, PORT, &h.ipv4]);
-        let mut p = Proc::spawn(
+        let mut p = Proc::try_spawn(
             &format!("blast receiver {}", i + 1),
             cmd,
             &dir.join(format!("recv{}.log", i + 1)),
         )?;
-        p.wait_for_line("ready")?;
+        p.try_wait_for_line("ready", Duration::from_secs(10), crate::sys::interrupted)?;
         recv.push(p);
     }
-    let mut cmd = bed.sender.command(&exe);
+    let mut cmd = bed.sender().command(&exe);
     cmd.args([
         "blast-send",
         GROUP,
         PORT,
-        &bed.sender.ipv4,
+        &bed.sender().ipv4,
         &bytes.to_string(),
         if gso { "gso" } else { "plain" },
     ]);
-    let mut sender = Proc::spawn("blast sender", cmd, &dir.join("send.log"))?;
-    let code = sender.wait(Duration::from_secs(300))?;
+    let mut sender = Proc::try_spawn("blast sender", cmd, &dir.join("send.log"))?;
+    let code = sender.try_wait(Duration::from_secs(300), crate::sys::interrupted)?;
     let log = sender.log_text();
     if code != 0 {
         bail!("blast sender failed ({code}):\n{log}");
@@ -137,7 +138,7 @@ fn once(bed: &Testbed, dir: &Path, bytes: u64, gso: bool) -> Result<Blast> {
     let used_gso = log.contains("gso=yes");
     let mut receivers = Vec::new();
     for r in &mut recv {
-        let code = r.wait(Duration::from_secs(20))?;
+        let code = r.try_wait(Duration::from_secs(20), crate::sys::interrupted)?;
         let log = r.log_text();
         if code != 0 {
             bail!("{} failed ({code}):\n{log}", r.name);

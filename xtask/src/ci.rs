@@ -195,6 +195,8 @@ pub fn ci(mut args: impl Iterator<Item = String>) -> Result<()> {
 }
 
 /// Runs `cargo test --workspace`, echoing its output, and adds up its `test result:` lines.
+/// `--workspace`, not the root manifest's `default-members`: those leave out the root-only
+/// end-to-end crate so that a plain `cargo test` passes without root, and CI runs it too.
 fn test_workspace() -> Result<(u64, u64)> {
     let mut cmd = cargo();
     cmd.args(["test", "--workspace"]).current_dir(root());

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 mod bench;
 #[allow(unsafe_code)] // batched UDP system calls and socket options through libc
 mod blast;
+mod calibration;
 mod ci;
 mod demo;
 mod firmware;

@@ -8,7 +8,7 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::{Oaep, Pkcs1v15Encrypt, RsaPrivateKey};
 use sha2::Digest;
 
-use super::pcap::{be16, be32, Datagram};
+use testnet::pcap::{be16, be32, Datagram};
 
 /// Hash types of EXT_ENC_INFO (digest §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::crypto;
-use super::pcap::{self, be16, Datagram};
 use super::scenarios::SCENARIOS;
+use testnet::pcap::{self, be16, Datagram};
 
 const PX1: u32 = 0x0a63_00f1;
 const PX2: u32 = 0x0a63_00f2;
@@ -177,7 +177,7 @@ pub fn extract_all(out: &Path) -> Result<()> {
             .file_stem()
             .filter(|_| path.extension().is_some_and(|x| x == "pcap"))
         {
-            caps.insert(stem.to_string_lossy().into_owned(), pcap::read_udp(&path)?);
+            caps.insert(stem.to_string_lossy().into_owned(), pcap::read(&path)?);
         }
     }
     let mut manifest = String::from(
@@ -353,7 +353,7 @@ mod tests {
         let out = crate::vectors::workspace_root().join("tests/vectors");
         let mut caps = BTreeMap::new();
         let path = out.join("pcap/enc-cbc-rsa.pcap");
-        caps.insert("enc-cbc-rsa".to_owned(), pcap::read_udp(&path).unwrap());
+        caps.insert("enc-cbc-rsa".to_owned(), pcap::read(&path).unwrap());
         let (named, _) = decrypt_rsa(&out, &caps).unwrap();
         for n in [
             "inner-keyinfo_ack",

@@ -9,7 +9,6 @@
 mod crypto;
 mod messages;
 mod netns;
-mod pcap;
 mod scenarios;
 
 use std::path::{Path, PathBuf};

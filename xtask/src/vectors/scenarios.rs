@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 
 use super::netns::{self, Network, Node, Proc, BRIDGE_NS, C1, C2, C3, C4, PX1, PX2, SRV};
-use super::pcap;
+use testnet::pcap;
 
 pub const SERVER_UID: &str = "0x0a630001";
 pub const C1_UID: &str = "0x0a630002";
@@ -215,7 +215,7 @@ pub fn capture_all(work: &Path, pcap_out: &Path, only: Option<&[String]>) -> Res
             let dir = work.join(format!("{}-{attempt}", s.name));
             fs::create_dir_all(&dir)?;
             let (a, b) = capture(&ctx, s, &dir).with_context(|| format!("scenario {}", s.name))?;
-            let pkts = pcap::read_udp(&a)?;
+            let pkts = pcap::read(&a)?;
             if (s.wanted)(&pkts) || attempt == 3 {
                 if !(s.wanted)(&pkts) {
                     eprintln!(

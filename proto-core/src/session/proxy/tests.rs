@@ -40,37 +40,20 @@ struct Captured {
     payload: StdVec<u8>,
 }
 
-/// The UDP datagrams of an Ethernet/IPv4 pcap, by 1-based packet number (as Wireshark counts).
+/// The UDP datagrams of a committed pcap, by 1-based packet number (as Wireshark counts).
 fn pcap(name: &str) -> BTreeMap<usize, Captured> {
-    let data = std::fs::read(vectors().join("pcap").join(name)).unwrap();
-    assert_eq!(data[..4], [0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
-    let u32_at = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
-    let mut out = BTreeMap::new();
-    let (mut pos, mut number) = (24, 0);
-    while pos + 16 <= data.len() {
-        let incl = u32_at(pos + 8);
-        let frame = &data[pos + 16..pos + 16 + incl];
-        pos += 16 + incl;
-        number += 1;
-        if frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 17 {
-            continue;
-        }
-        let ip = &frame[14..];
-        let ihl = usize::from(ip[0] & 15) * 4;
-        let v4 = |b: &[u8]| IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]));
-        let udp = &ip[ihl..];
-        let port = |at: usize| u16::from_be_bytes([udp[at], udp[at + 1]]);
-        let len = usize::from(port(4));
-        out.insert(
-            number,
-            Captured {
-                from: SocketAddr::new(v4(&ip[12..16]), port(0)),
-                to: SocketAddr::new(v4(&ip[16..20]), port(2)),
-                payload: udp[8..len].to_vec(),
-            },
-        );
-    }
-    out
+    testnet::pcap::read(&vectors().join("pcap").join(name))
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            let c = Captured {
+                from: d.from(),
+                to: d.to(),
+                payload: d.payload,
+            };
+            (d.number, c)
+        })
+        .collect()
 }
 
 type TestProxy = Proxy<4, 64, TestRsa>;

@@ -1,9 +1,13 @@
-//! Just enough of the classic pcap format (Ethernet link type) to pull out UDP payloads.
+//! Just enough of the classic pcap format (Ethernet link type, either byte order) to pull out
+//! UDP datagrams: the tests' and `cargo xtask vectors`' reader of the captures they take or
+//! commit (`tests/vectors/pcap`). It needs no root and depends on nothing, so proto-core's tests
+//! use it too. (uftpdump's full reader, pcapng and IPv4 reassembly included, is
+//! `std-host/src/dump/capture.rs`.)
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::Error;
 
 /// One captured UDP datagram.
 #[derive(Debug, Clone)]
@@ -18,6 +22,14 @@ pub struct Datagram {
 }
 
 impl Datagram {
+    /// Its source address and port.
+    pub fn from(&self) -> SocketAddr {
+        SocketAddr::new(self.src, self.sport)
+    }
+    /// Its destination address and port.
+    pub fn to(&self) -> SocketAddr {
+        SocketAddr::new(self.dst, self.dport)
+    }
     /// The UFTP `func` byte (offset 1 of the header), 0 if the payload is too short.
     pub fn func(&self) -> u8 {
         self.payload.get(1).copied().unwrap_or(0)
@@ -26,31 +38,41 @@ impl Datagram {
     pub fn body(&self) -> &[u8] {
         self.payload.get(16..).unwrap_or(&[])
     }
+    /// The UFTP header's source ID.
     pub fn src_id(&self) -> u32 {
         be32(&self.payload, 4)
     }
 }
 
+/// The big-endian `u16` at `off`, 0 past the end.
 pub fn be16(b: &[u8], off: usize) -> u16 {
     b.get(off..off + 2)
         .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
 }
 
+/// The big-endian `u32` at `off`, 0 past the end.
 pub fn be32(b: &[u8], off: usize) -> u32 {
     b.get(off..off + 4)
         .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 /// Reads every UDP datagram (IPv4 or IPv6, unfragmented) of a pcap file.
-pub fn read_udp(path: &Path) -> Result<Vec<Datagram>> {
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+pub fn read(path: &Path) -> Result<Vec<Datagram>, Error> {
+    let data =
+        std::fs::read(path).map_err(|e| Error(format!("reading {}: {e}", path.display())))?;
+    parse(&data).map_err(|e| Error(format!("{}: {e}", path.display())))
+}
+
+/// Every UDP datagram (IPv4 or IPv6, unfragmented) of a pcap file's bytes. A last record cut
+/// short (a capture stopped while writing) ends the list.
+pub fn parse(data: &[u8]) -> Result<Vec<Datagram>, Error> {
     if data.len() < 24 {
-        bail!("{}: too short for a pcap file", path.display());
+        return Err(Error("too short for a pcap file".into()));
     }
     let le = match &data[0..4] {
         [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
         [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        _ => bail!("{}: not a classic pcap file", path.display()),
+        _ => return Err(Error("not a classic pcap file".into())),
     };
     let u32_at = |off: usize| {
         let b = [data[off], data[off + 1], data[off + 2], data[off + 3]];
@@ -61,20 +83,16 @@ pub fn read_udp(path: &Path) -> Result<Vec<Datagram>> {
         }
     };
     if u32_at(20) != 1 {
-        bail!(
-            "{}: link type {} is not Ethernet",
-            path.display(),
-            u32_at(20)
-        );
+        return Err(Error(format!("link type {} is not Ethernet", u32_at(20))));
     }
     let mut out = Vec::new();
     let mut off = 24;
     let mut number = 0;
     while off + 16 <= data.len() {
         let caplen = u32_at(off + 8) as usize;
-        let frame = data
-            .get(off + 16..off + 16 + caplen)
-            .context("truncated pcap record")?;
+        let Some(frame) = data.get(off + 16..off + 16 + caplen) else {
+            break;
+        };
         off += 16 + caplen;
         number += 1;
         if let Some(d) = parse_frame(frame, number) {

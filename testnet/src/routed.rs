@@ -10,13 +10,14 @@
 //! that looks a name up (Debian's `uftpd` resolves every server's address) must fail at once,
 //! not send the query to the router, whose rate-limited ICMP errors leave some lookups waiting
 //! for the resolver's timeout of several seconds while the session goes by. Everything is deleted on drop, also when a test
-//! panics; processes are stopped by PID through [`Proc`](crate::netns::Proc).
+//! panics; processes are stopped by PID through [`Proc`](crate::Proc).
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::netns::{require_root_tools, sh, Host};
+use crate::shell::or_panic;
+use crate::{require_root_tools, sh, Host};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -257,14 +258,10 @@ impl Drop for RoutedTestbed {
 /// messages — replacing any earlier loss rule on it ([`Host::set_loss`]'s table, so
 /// [`Host::dropped`] counts these drops too).
 pub fn set_data_loss(host: &Host, percent: u32, min_len: u32) {
-    host.set_loss(0);
     let rules = format!(
         "table inet uftploss {{\n  chain input {{\n    type filter hook input priority 0;\n    \
          meta l4proto udp udp length > {min_len} numgen random mod 100 < {percent} counter drop\n  \
          }}\n}}\n"
     );
-    let path = std::env::temp_dir().join(format!("uftp-rs-{}.nft", host.ns));
-    std::fs::write(&path, rules).expect("nft rules file");
-    host.run("nft", &["-f", path.to_str().expect("utf-8 path")]);
-    let _ = std::fs::remove_file(path);
+    or_panic(host.replace_loss_rule(percent, &rules));
 }

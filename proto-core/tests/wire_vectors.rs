@@ -22,7 +22,7 @@ struct Vector {
 }
 
 fn vectors() -> Vec<Vector> {
-    let dir = uftp_tests::vectors_dir().join("messages");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/messages");
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
     let mut out = Vec::new();
     for line in manifest
