@@ -294,8 +294,7 @@ impl Session {
             // for ROBUST rounds before it gives a silent client up, so a client gives the
             // server up only after as long (uftpd 4.10.2 waits ROBUST×GRTT, a third of that:
             // a loss burst over six rounds of DONE ended a session the server still held).
-            self.idle_base_us =
-                micros((self.grtt * 3 * u32::from(self.robust)).max(MIN_TIMEOUT));
+            self.idle_base_us = micros((self.grtt * 3 * u32::from(self.robust)).max(MIN_TIMEOUT));
         }
     }
 
