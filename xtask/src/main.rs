@@ -18,6 +18,8 @@ mod sim;
 #[allow(unsafe_code)] // signal handler, wait4 and sysconf through libc
 mod sys;
 mod testbed;
+#[cfg(test)]
+mod tidy;
 mod vectors;
 
 const USAGE: &str = "usage: cargo xtask <job>

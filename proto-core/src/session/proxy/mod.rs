@@ -567,6 +567,7 @@ impl<const GROUPS: usize, const CLIENTS: usize, R: RsaKeys> Proxy<GROUPS, CLIENT
     /// datagram to pass on, if any: the first `len` bytes of `bytes` (which may have been
     /// rewritten in place), to `dest`, to be sent now. An ENCRYPTED datagram from a client is
     /// opened in place, so the buffer's contents are unspecified when `None` is returned.
+    #[must_use]
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -632,6 +633,7 @@ impl<const GROUPS: usize, const CLIENTS: usize, R: RsaKeys> Proxy<GROUPS, CLIENT
     // ---------------------------------------------------------------- output
 
     /// The next datagram the proxy owes, written into `buf` (9000 bytes are always enough).
+    #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(o) = self.oneshots.pop_front() {
             if let Some(t) = self.emit_oneshot(o, buf) {
@@ -665,6 +667,7 @@ impl<const GROUPS: usize, const CLIENTS: usize, R: RsaKeys> Proxy<GROUPS, CLIENT
     }
 
     /// When [`Proxy::handle_timeout`] is next due.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let groups = self.groups.iter().flatten().filter_map(Group::poll_timeout);
         groups
@@ -675,6 +678,7 @@ impl<const GROUPS: usize, const CLIENTS: usize, R: RsaKeys> Proxy<GROUPS, CLIENT
     }
 
     /// The next event.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

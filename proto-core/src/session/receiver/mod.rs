@@ -918,6 +918,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     }
 
     /// The next instant `handle_timeout` wants to run, if any.
+    #[must_use]
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = match (self.key_req_at, self.heartbeat.poll_timeout()) {
@@ -932,6 +933,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     }
 
     /// The next event, if any.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -943,6 +945,7 @@ impl<const SESSIONS: usize, R: RsaKeys> Receiver<SESSIONS, R> {
     }
 
     /// Writes the next datagram to send into `buf`, if any.
+    #[must_use]
     #[inline]
     pub fn poll_transmit<S: Storage>(
         &mut self,
