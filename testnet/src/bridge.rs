@@ -220,18 +220,7 @@ impl Testbed {
             owns_dir: plan.scratch.is_some(),
         };
         bed.add_ns(&br_ns)?;
-        ip(&[
-            "-n",
-            &br_ns,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &br_ns, "link", "set", "br0", "up"])?;
+        add_bridge(&br_ns)?;
         let mtu = plan.mtu.map(|m| m.to_string());
         for n in 1..=hosts {
             let ns = format!("{tag}-h{n}");
@@ -336,6 +325,23 @@ impl Testbed {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+}
+
+/// Adds the bridge `br0`, up and without IGMP snooping (so every host hears every group), in
+/// namespace `ns`: the LAN of a testbed.
+pub(crate) fn add_bridge(ns: &str) -> Result<(), Error> {
+    ip(&[
+        "-n",
+        ns,
+        "link",
+        "add",
+        "br0",
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "0",
+    ])?;
+    ip(&["-n", ns, "link", "set", "br0", "up"])
 }
 
 fn ip(args: &[&str]) -> Result<(), Error> {

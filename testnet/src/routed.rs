@@ -70,21 +70,7 @@ impl RoutedTestbed {
         for (side, net) in [('a', NET_A), ('b', NET_B)] {
             let br_ns = bed.bridge_ns(side);
             bed.add_ns(&br_ns);
-            sh(
-                "ip",
-                &[
-                    "-n",
-                    &br_ns,
-                    "link",
-                    "add",
-                    "br0",
-                    "type",
-                    "bridge",
-                    "mcast_snooping",
-                    "0",
-                ],
-            );
-            sh("ip", &["-n", &br_ns, "link", "set", "br0", "up"]);
+            or_panic(crate::bridge::add_bridge(&br_ns));
             let ifname = format!("{}r{side}", bed.prefix);
             bed.plug(&router_ns, &ifname, side, "r");
             sh(
